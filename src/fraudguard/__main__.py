@@ -1,0 +1,3 @@
+from fraudguard.cli import main
+
+main()

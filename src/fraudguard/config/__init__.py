@@ -1,0 +1,16 @@
+"""Typed, validated platform settings: loaded from config/ YAML plus FRAUDGUARD__* overrides."""
+
+from fraudguard.config.errors import ConfigError
+from fraudguard.config.loader import ENV_PREFIX, default_config_path, load_settings
+from fraudguard.config.model import DEV_BROKER, Settings, TopicRole, TopicSettings
+
+__all__ = [
+    "DEV_BROKER",
+    "ENV_PREFIX",
+    "ConfigError",
+    "Settings",
+    "TopicRole",
+    "TopicSettings",
+    "default_config_path",
+    "load_settings",
+]

@@ -1,0 +1,112 @@
+"""The typed settings tree: every configuration key the platform knows is declared here once.
+
+Models forbid unknown keys so that a typo fails loudly instead of being ignored, and secrets are
+`SecretStr` so they never appear in logs or in `fraudguard config show`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+DEV_BROKER = "dev"
+"""`kafka.bootstrap_servers` value meaning: the development broker's published address."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(Section):
+    """How every client reaches Kafka; the same keys work for the development broker and a cluster."""
+
+    bootstrap_servers: str = Field(
+        DEV_BROKER,
+        description="'dev' for the development broker, else host:port[,host:port...]",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(None, description="set it from the environment")
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = Field(None, description="set it from the environment")
+    client_properties: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="extra librdkafka properties passed to every client, e.g. {linger.ms: 5}",
+    )
+
+    @model_validator(mode="after")
+    def _sasl_needs_a_mechanism(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and self.sasl_mechanism is None:
+            raise ValueError(
+                f"expected sasl_mechanism to be set when security_protocol is {self.security_protocol}"
+            )
+        return self
+
+
+class TopicRole(StrEnum):
+    """What a topic carries; code refers to topics by role, never by a literal name."""
+
+    TRANSACTIONS = "transactions"
+    USERS = "users"
+    MERCHANTS = "merchants"
+    ALERTS = "alerts"
+    DEAD_LETTER = "dead_letter"
+
+
+class TopicSettings(Section):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")]
+    partitions: Annotated[int, Field(ge=1, le=1000)]
+    replication_factor: Annotated[int, Field(ge=-1, le=10)] = Field(
+        -1, description="-1 means the cluster's default"
+    )
+    compacted: bool = Field(False, description="latest record per key wins (tables)")
+
+
+class TopicsSettings(Section):
+    """The topic registry: one entry per role."""
+
+    transactions: TopicSettings = TopicSettings(name="transactions", partitions=6)
+    users: TopicSettings = TopicSettings(name="users", partitions=3, compacted=True)
+    merchants: TopicSettings = TopicSettings(name="merchants", partitions=3, compacted=True)
+    alerts: TopicSettings = TopicSettings(name="fraud-alerts", partitions=3)
+    dead_letter: TopicSettings = TopicSettings(name="dead-letter", partitions=1)
+
+    def get(self, role: TopicRole) -> TopicSettings:
+        return getattr(self, role.value)
+
+    def all(self) -> dict[TopicRole, TopicSettings]:
+        return {role: self.get(role) for role in TopicRole}
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> TopicsSettings:
+        names = [t.name for t in self.all().values()]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"expected a distinct name per topic, got {', '.join(duplicates)} twice")
+        return self
+
+
+class DevBrokerSettings(Section):
+    """The embedded development broker (librdkafka's in-memory mock cluster)."""
+
+    brokers: Annotated[int, Field(ge=1, le=9)] = 3
+    start_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class Settings(Section):
+    """The whole platform configuration."""
+
+    runtime_dir: Path = Field(
+        Path("../var"),
+        description="runtime state (broker address, stores, checkpoints, logs); "
+        "relative to the config file's folder",
+    )
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicsSettings = TopicsSettings()
+    dev_broker: DevBrokerSettings = DevBrokerSettings()

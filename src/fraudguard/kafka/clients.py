@@ -1,0 +1,76 @@
+"""Producer, consumer and admin client factories: the one place settings become librdkafka configs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from fraudguard.config import DEV_BROKER, Settings
+from fraudguard.kafka.devbroker.state import running_broker
+from fraudguard.paths import RuntimePaths
+
+_client_log = logging.getLogger("fraudguard.kafka.client")
+
+
+class BrokerNotRunning(RuntimeError):
+    """`bootstrap_servers: dev` was asked for, but no development broker runs."""
+
+
+def bootstrap_servers(settings: Settings) -> str:
+    """The configured address, or for `dev` the development broker's published one."""
+    if settings.kafka.bootstrap_servers != DEV_BROKER:
+        return settings.kafka.bootstrap_servers
+    state = running_broker(RuntimePaths(settings.runtime_dir).broker_state)
+    if state is None:
+        raise BrokerNotRunning(
+            "kafka.bootstrap_servers is 'dev' but the development broker is not running "
+            f"(no live broker in {RuntimePaths(settings.runtime_dir).broker_state}); start it "
+            "with `fraudguard broker start --detach`, or point kafka.bootstrap_servers at a cluster"
+        )
+    return state.bootstrap_servers
+
+
+def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Connection and security settings common to every client, plus pass-through properties."""
+    kafka = settings.kafka
+    optional = {
+        "sasl.mechanism": kafka.sasl_mechanism,
+        "sasl.username": kafka.sasl_username,
+        "sasl.password": kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+        "ssl.ca.location": kafka.ssl_ca_location,
+        "ssl.certificate.location": kafka.ssl_certificate_location,
+        "ssl.key.location": kafka.ssl_key_location,
+        "ssl.key.password": (kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None),
+    }
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap_servers(settings),
+        "security.protocol": kafka.security_protocol,
+        "logger": _client_log,
+    }
+    config.update((key, value) for key, value in optional.items() if value is not None)
+    config.update(kafka.client_properties)
+    config.update(overrides)
+    return config
+
+
+def make_producer(settings: Settings, **overrides: Any) -> Producer:
+    """An idempotent producer (acks=all, no duplicates on retry, order kept per partition)."""
+    defaults = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+    return Producer(client_config(settings, **{**defaults, **overrides}))
+
+
+def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
+    """A consumer group member that commits only when told to (after the work is durable)."""
+    defaults = {
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    }
+    return Consumer(client_config(settings, **{**defaults, **overrides}))
+
+
+def make_admin(settings: Settings, **overrides: Any) -> AdminClient:
+    return AdminClient(client_config(settings, **overrides))
