@@ -120,10 +120,3 @@ def create_topics(settings: Settings, topics: list[TopicSettings]) -> dict[str, 
         except BrokerError as error:
             results[topic.name] = str(error)
     return results
-
-
-def process_rss_bytes(state: BrokerState) -> int | None:
-    try:
-        return psutil.Process(state.pid).memory_info().rss
-    except psutil.Error:
-        return None

@@ -49,6 +49,8 @@ class MockCluster:
         self.brokers = brokers
         conf = self._lib.rd_kafka_conf_new()
         errstr = ctypes.create_string_buffer(512)
+        # This handle never connects anywhere: silence its "no bootstrap.servers" notice.
+        self._lib.rd_kafka_conf_set(conf, b"log_level", b"4", errstr, len(errstr))
         # The mock cluster needs an rd_kafka_t for book keeping; it never produces anything.
         self._handle = self._lib.rd_kafka_new(_RD_KAFKA_PRODUCER, conf, errstr, len(errstr))
         if not self._handle:

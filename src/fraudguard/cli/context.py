@@ -1,0 +1,32 @@
+"""What every command shares: the settings, loaded once and only when a command needs them."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from rich.console import Console
+
+from fraudguard.config import ConfigError, Settings, default_config_path, load_settings
+
+console = Console(soft_wrap=True)
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class CliContext:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = Path(config_path) if config_path else default_config_path()
+
+    @cached_property
+    def settings(self) -> Settings:
+        try:
+            return load_settings(self.config_path)
+        except ConfigError as error:
+            raise CliError(str(error), exit_code=2) from None
