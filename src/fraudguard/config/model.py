@@ -97,6 +97,11 @@ class DevBrokerSettings(Section):
 
     brokers: Annotated[int, Field(ge=1, le=9)] = 3
     start_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    consumer_session_timeout_ms: Annotated[int, Field(ge=1000)] = Field(
+        6000,
+        description="the mock coordinator ignores LeaveGroup, so a group rebalances only after the "
+        "departed member's session times out: keep it short on the development broker",
+    )
 
 
 class Settings(Section):

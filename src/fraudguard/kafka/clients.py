@@ -69,6 +69,8 @@ def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consum
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
     }
+    if settings.kafka.bootstrap_servers == DEV_BROKER:
+        defaults["session.timeout.ms"] = settings.dev_broker.consumer_session_timeout_ms
     return Consumer(client_config(settings, **{**defaults, **overrides}))
 
 

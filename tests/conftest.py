@@ -1,0 +1,56 @@
+"""Shared fixtures: one development broker process for the whole run, factories for the rest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fraudguard.config import Settings, load_settings
+from fraudguard.kafka.devbroker.state import running_broker
+from fraudguard.paths import RuntimePaths
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_FILE = PROJECT_ROOT / "config" / "platform.yaml"
+FRAUDGUARD = [sys.executable, "-m", "fraudguard"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real `fraudguard` command in its own process, as a user would."""
+    result = subprocess.run(
+        [*FRAUDGUARD, "--config", str(CONFIG_FILE), *args],
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"fraudguard {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def make_runtime(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[Settings, dict]]:
+    """A fresh runtime folder and the settings and environment that point every process at it."""
+
+    def make(**overrides: str) -> tuple[Settings, dict[str, str]]:
+        runtime = tmp_path_factory.mktemp("runtime")
+        env = {"FRAUDGUARD__RUNTIME_DIR": str(runtime), **overrides}
+        return load_settings(CONFIG_FILE, environ=env), env
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def broker(make_runtime) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """The development broker as a real separate process, shared by the whole test session."""
+    settings, env = make_runtime()
+    run_cli("broker", "start", "--detach", env=env)
+    state = running_broker(RuntimePaths(settings.runtime_dir).broker_state)
+    assert state is not None
+    yield settings, env
+    run_cli("broker", "stop", env=env)
