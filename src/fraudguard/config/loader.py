@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from fraudguard.config.errors import ConfigError, format_validation_error
 from fraudguard.config.model import Settings
@@ -39,6 +39,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     path = Path(path) if path else default_config_path()
     environ = os.environ if environ is None else environ
     raw = _read_yaml(path)
+    _refuse_secrets_in_file(raw, path)
     source_of: dict[tuple[str, ...], str] = {(): str(path)}
     for name, value in sorted(environ.items()):
         if name.startswith(ENV_PREFIX):
@@ -76,6 +77,30 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             f"{path}: (top level): expected a mapping of keys to values, got {type(data).__name__}"
         )
     return data
+
+
+def _refuse_secrets_in_file(raw: dict[str, Any], path: Path) -> None:
+    for key_path in secret_key_paths(Settings):
+        node: Any = raw
+        for key in key_path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            variable = ENV_PREFIX + "__".join(key_path).upper()
+            raise ConfigError(
+                f"{path}: {'.'.join(key_path)}: secrets are not read from files; "
+                f"set the environment variable {variable} instead"
+            )
+
+
+def secret_key_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Key paths of every SecretStr field, found by walking the settings model."""
+    found = []
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            found += secret_key_paths(field.annotation, (*prefix, name))
+        elif SecretStr in get_args(field.annotation) or field.annotation is SecretStr:
+            found.append((*prefix, name))
+    return found
 
 
 def _parse_env_value(value: str) -> Any:
