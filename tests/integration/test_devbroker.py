@@ -137,6 +137,19 @@ def test_status_shows_address_topics_partitions_and_watermarks(broker):
     assert all({"low", "high", "leader"} <= set(p) for p in topics["transactions"])
 
 
+def test_a_detached_broker_serves_the_callers_effective_settings(make_runtime):
+    settings, _ = make_runtime()
+    topics = settings.topics.model_copy(
+        update={"users": settings.topics.users.model_copy(update={"name": "users-v7", "partitions": 7})}
+    )
+    settings = settings.model_copy(update={"topics": topics})
+    control.start_detached(settings)
+    try:
+        assert [len(info.partitions) for info in describe_topics(settings, ["users-v7"])] == [7]
+    finally:
+        control.stop(settings)
+
+
 @pytest.mark.parametrize("how", ["cli stop", "SIGTERM"])
 def test_stopping_leaves_no_process_and_nothing_listening(make_runtime, how):
     settings, env = make_runtime()

@@ -35,7 +35,7 @@ def broker() -> None:
 def start(obj: CliContext, detach: bool) -> None:
     settings = obj.settings
     if detach:
-        state, started = control.start_detached(settings, obj.config_path)
+        state, started = control.start_detached(settings)
         verb = "started" if started else "already running"
         console.print(f"development broker {verb} at [bold]{state.bootstrap_servers}[/] (pid {state.pid})")
         console.print(f"log: {RuntimePaths(settings.runtime_dir).broker_log}", style="dim")

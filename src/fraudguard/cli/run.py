@@ -24,7 +24,7 @@ def run(obj: CliContext, duration: float | None, refresh: float) -> None:
     started_broker = False
     if settings.kafka.bootstrap_servers == DEV_BROKER:
         started = time.monotonic()
-        state, started_broker = control.start_detached(settings, obj.config_path)
+        state, started_broker = control.start_detached(settings)
         took = f" in {time.monotonic() - started:.1f} s" if started_broker else " (already running)"
         console.print(f"development broker at [bold]{state.bootstrap_servers}[/]{took}")
     deadline = time.monotonic() + duration if duration else None

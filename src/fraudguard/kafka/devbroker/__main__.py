@@ -1,14 +1,14 @@
-"""`python -m fraudguard.kafka.devbroker --config PATH`: the detached broker process."""
+"""`python -m fraudguard.kafka.devbroker < SETTINGS_JSON`: the detached broker process.
 
-import argparse
-from pathlib import Path
+It reads the caller's effective settings (secrets masked: it needs none) from standard input, so
+the caller and the broker never disagree about the runtime folder or the topics.
+"""
 
-from fraudguard.config import load_settings
+import sys
+
+from fraudguard.config import Settings
 from fraudguard.kafka.devbroker.server import DevBroker
 from fraudguard.logs import configure_logging
 
-parser = argparse.ArgumentParser(prog="fraudguard-devbroker")
-parser.add_argument("--config", type=Path, required=True)
-arguments = parser.parse_args()
 configure_logging()
-DevBroker(load_settings(arguments.config)).run()
+DevBroker(Settings.model_validate_json(sys.stdin.read())).run()

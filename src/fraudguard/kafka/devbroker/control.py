@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from multiprocessing.connection import Client
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -22,7 +21,7 @@ class BrokerError(RuntimeError):
     pass
 
 
-def start_detached(settings: Settings, config_path: Path) -> tuple[BrokerState, bool]:
+def start_detached(settings: Settings) -> tuple[BrokerState, bool]:
     """Start the broker as its own process (own session, survives this one).
 
     Returns the live broker's state and whether this call started it (False: one already ran).
@@ -34,12 +33,14 @@ def start_detached(settings: Settings, config_path: Path) -> tuple[BrokerState, 
     paths.logs.mkdir(parents=True, exist_ok=True)
     with paths.broker_log.open("ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "fraudguard.kafka.devbroker", "--config", str(config_path)],
-            stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "fraudguard.kafka.devbroker"],
+            stdin=subprocess.PIPE,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    with process.stdin:
+        process.stdin.write(settings.model_dump_json().encode())
     deadline = time.monotonic() + settings.dev_broker.start_timeout_s
     while time.monotonic() < deadline:
         state = running_broker(paths.broker_state)
