@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check
-LINTED := src tests dags benchmarks benchmarks
+LINTED := src tests dags benchmarks
 
 .PHONY: run test lint format lock clean
 
