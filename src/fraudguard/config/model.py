@@ -6,6 +6,7 @@ Models forbid unknown keys so that a typo fails loudly instead of being ignored,
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -104,6 +105,43 @@ class DevBrokerSettings(Section):
     )
 
 
+class ScenarioMix(Section):
+    """Share of all fraudulent transactions produced by each fraud scenario (they sum to 1)."""
+
+    account_takeover: Annotated[float, Field(ge=0)] = 0.30
+    card_testing: Annotated[float, Field(ge=0)] = 0.25
+    compromised_merchant: Annotated[float, Field(ge=0)] = 0.20
+    impossible_travel: Annotated[float, Field(ge=0)] = 0.10
+    fresh_account_abuse: Annotated[float, Field(ge=0)] = 0.15
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self) -> ScenarioMix:
+        total = sum(self.model_dump().values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"expected the scenario shares to sum to 1, got {total:g}")
+        return self
+
+
+class SimulatorSettings(Section):
+    """The Faker world: its size, growth, fraud prevalence and scenario mix."""
+
+    seed: int = 42
+    start_date: date = date(2026, 1, 1)
+    days: Annotated[int, Field(ge=1)] = 30
+    users: Annotated[int, Field(ge=10)] = 5000
+    merchants: Annotated[int, Field(ge=20)] = 1000
+    countries: list[str] = Field(
+        default_factory=lambda: ["US", "GB", "DE", "FR", "IT", "ES"],
+        description="ISO codes of the countries users and merchants live in",
+    )
+    new_users_per_day: Annotated[float, Field(ge=0)] = 10.0
+    new_merchants_per_day: Annotated[float, Field(ge=0)] = 2.0
+    moves_per_day: Annotated[float, Field(ge=0)] = 3.0
+    fraud_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    scenario_mix: ScenarioMix = ScenarioMix()
+    live_rate: Annotated[float, Field(gt=0)] = Field(200.0, description="transactions per second")
+
+
 class Settings(Section):
     """The whole platform configuration."""
 
@@ -115,3 +153,4 @@ class Settings(Section):
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicsSettings = TopicsSettings()
     dev_broker: DevBrokerSettings = DevBrokerSettings()
+    simulator: SimulatorSettings = SimulatorSettings()

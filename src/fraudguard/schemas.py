@@ -1,0 +1,192 @@
+"""The record schemas, defined once: producers, Spark, the Parquet datasets and the alert service use them.
+
+Each schema derives its Arrow schema, its Spark schema and its JSON validation from one field list, so
+a field added here reaches every component. Kafka messages are UTF-8 JSON objects with timestamps as
+ISO-8601 UTC strings; the schema's name and version travel in the `schema` message header.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
+
+FieldType = Literal["string", "int", "double", "bool", "timestamp"]
+SCHEMA_HEADER = "schema"
+
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "int": pa.int32(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("ms", tz="UTC"),
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    doc: str
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    name: str
+    version: int
+    key: str
+    fields: tuple[Field, ...]
+
+    @property
+    def tag(self) -> str:
+        """The value of the `schema` header, e.g. `transaction.v1`."""
+        return f"{self.name}.v{self.version}"
+
+    @property
+    def names(self) -> list[str]:
+        return [field.name for field in self.fields]
+
+    def arrow(self) -> pa.Schema:
+        return pa.schema(
+            [pa.field(f.name, _ARROW_TYPES[f.type], nullable=f.nullable) for f in self.fields],
+            metadata={"schema": self.tag},
+        )
+
+    def spark(self) -> StructType:
+        from pyspark.sql import types as T
+
+        spark_types = {
+            "string": T.StringType(),
+            "int": T.IntegerType(),
+            "double": T.DoubleType(),
+            "bool": T.BooleanType(),
+            "timestamp": T.TimestampType(),
+        }
+        return T.StructType([T.StructField(f.name, spark_types[f.type], f.nullable) for f in self.fields])
+
+    def problems(self, record: Any) -> list[str]:
+        """Why a decoded JSON record does not fit this schema (empty when it does)."""
+        if not isinstance(record, dict):
+            return [f"expected a JSON object, got {type(record).__name__}"]
+        found = []
+        for field in self.fields:
+            value = record.get(field.name)
+            if value is None:
+                if not field.nullable:
+                    found.append(f"{field.name}: missing")
+            elif not _fits(value, field.type):
+                found.append(f"{field.name}: expected {field.type}, got {value!r}")
+        unknown = sorted(set(record) - set(self.names))
+        if unknown:
+            found.append(f"unknown fields: {', '.join(unknown)}")
+        return found
+
+    def decode(self, payload: bytes) -> dict[str, Any]:
+        """JSON bytes to a record with timestamps as datetimes; ValueError names what is wrong."""
+        try:
+            record = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"not valid JSON: {error}") from None
+        problems = self.problems(record)
+        if problems:
+            raise ValueError(f"{self.tag}: " + "; ".join(problems))
+        for field in self.fields:
+            if field.type == "timestamp" and record.get(field.name) is not None:
+                record[field.name] = parse_timestamp(record[field.name])
+        return record
+
+
+def _fits(value: Any, kind: FieldType) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "double":
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    try:
+        parse_timestamp(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def parse_timestamp(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp without a time zone: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(epoch_ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with millisecond precision, e.g. 2026-01-01T08:15:30.123Z."""
+    return (
+        datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+_LOCATION = (
+    Field("city", "string", "city name"),
+    Field("country", "string", "ISO 3166 alpha-2 country code"),
+    Field("lat", "double", "latitude, degrees"),
+    Field("lon", "double", "longitude, degrees"),
+)
+
+USER = RecordSchema(
+    name="user",
+    version=1,
+    key="user_id",
+    fields=(
+        Field("user_id", "string", "stable user (card holder) id"),
+        Field("age", "int", "age in years"),
+        Field("gender", "string", "F, M or X"),
+        *_LOCATION,
+        Field("signup_date", "timestamp", "when the account was opened"),
+        Field("updated_at", "timestamp", "when this version of the record took effect (latest wins)"),
+    ),
+)
+
+MERCHANT = RecordSchema(
+    name="merchant",
+    version=1,
+    key="merchant_id",
+    fields=(
+        Field("merchant_id", "string", "stable merchant (terminal) id"),
+        Field("name", "string", "trading name"),
+        Field("category", "string", "merchant category, e.g. grocery or electronics"),
+        *_LOCATION,
+        Field("created_at", "timestamp", "when the merchant joined the network"),
+        Field("updated_at", "timestamp", "when this version of the record took effect (latest wins)"),
+    ),
+)
+
+TRANSACTION = RecordSchema(
+    name="transaction",
+    version=1,
+    key="user_id",
+    fields=(
+        Field("transaction_id", "string", "unique id"),
+        Field("user_id", "string", "the paying user"),
+        Field("merchant_id", "string", "the merchant paid"),
+        Field("timestamp", "timestamp", "event time"),
+        Field("amount", "double", "amount in `currency`"),
+        Field("currency", "string", "ISO 4217 code"),
+        Field("device_ip", "string", "IP address of the paying device"),
+        Field("is_fraud", "bool", "ground truth label (known only later in real life)"),
+        Field(
+            "fraud_scenario",
+            "string",
+            "which simulated scenario produced the fraud; for evaluation only, never a feature",
+            nullable=True,
+        ),
+    ),
+)

@@ -1,0 +1,61 @@
+"""Legitimate behaviour: every user spends by their own profile, at home or on a trip.
+
+Realistic noise is part of it on purpose, so that no single signal is proof of fraud: people travel
+(transactions far from home), buy tiny things (coffee, transit), make big purchases now and then, and
+pay from a new phone or network once in a while.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fraudguard.simulate.catalog import AMOUNT_MU, AMOUNT_SIGMA, CATEGORIES, ONLINE
+from fraudguard.simulate.columns import Columns
+from fraudguard.simulate.day import Day, transactions
+from fraudguard.simulate.world import DAY_MS, random_ips
+
+TRIP_START_PROBABILITY = 0.004  # per user and day
+TRIP_DAYS = (2, 8)
+NEW_DEVICE_PROBABILITY = 0.01  # per transaction
+BIG_PURCHASE_PROBABILITY = 0.01  # per transaction: a splurge several times the usual amount
+
+
+def plan_trips(day: Day) -> None:
+    users, rng = day.world.users, day.rng
+    users.trip_place[users.trip_end_ms <= day.start_ms] = -1
+    home = np.flatnonzero((users.trip_place < 0) & ~users.synthetic)
+    leaving = home[rng.random(len(home)) < TRIP_START_PROBABILITY]
+    places = day.world.places
+    users.trip_place[leaving] = rng.choice(len(places), size=len(leaving), p=day.world.place_weights)
+    users.trip_end_ms[leaving] = day.start_ms + rng.integers(*TRIP_DAYS, size=len(leaving)) * DAY_MS
+
+
+def legit_day(day: Day) -> Columns:
+    users, rng = day.world.users, day.rng
+    active = np.flatnonzero(~users.synthetic & (users.signup_ms < day.end_ms))
+    user = np.repeat(active, rng.poisson(users.daily_rate[active]))
+    hours = (users.peak_hour[user] + users.hour_spread[user] * rng.standard_normal(len(user))) % 24
+    ts_ms = day.start_ms + (hours * 3_600_000).astype(np.int64)
+    after_signup = ts_ms >= users.signup_ms[user]
+    user, ts_ms = user[after_signup], ts_ms[after_signup]
+
+    draw = rng.random(len(user))[:, None]
+    category = np.minimum((users.category_cdf[user] < draw).sum(axis=1), len(CATEGORIES) - 1)
+    place = np.where(users.trip_place[user] >= 0, users.trip_place[user], users.place[user])
+    merchant = np.empty(len(user), dtype=np.int64)
+    online = ONLINE[category]
+    merchant[online] = day.pools.anywhere(category[online], rng)
+    merchant[~online] = day.pools.local(place[~online], category[~online], rng)
+
+    log_amount = (
+        AMOUNT_MU[category]
+        + users.amount_offset[user]
+        + AMOUNT_SIGMA[category] * rng.standard_normal(len(user))
+    )
+    splurge = rng.random(len(user)) < BIG_PURCHASE_PROBABILITY
+    log_amount[splurge] += rng.uniform(1.0, 2.0, splurge.sum())
+
+    ip = day.user_device(user)
+    fresh = rng.random(len(user)) < NEW_DEVICE_PROBABILITY
+    ip[fresh] = random_ips(rng, int(fresh.sum()))
+    return transactions(user, merchant, ts_ms, np.exp(log_amount), ip)

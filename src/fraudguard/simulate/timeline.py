@@ -1,0 +1,143 @@
+"""The Faker world's timeline: day after day, the records that change and the transactions that happen.
+
+Batch mode writes it to Parquet, live mode publishes it to Kafka: both read the same timeline, so a
+live run and a batch run with the same seed describe the same world.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+from faker import Faker
+
+from fraudguard.config.model import SimulatorSettings
+from fraudguard.schemas import TRANSACTION
+from fraudguard.simulate.columns import Columns
+from fraudguard.simulate.day import Day, MerchantPools
+from fraudguard.simulate.legit import legit_day, plan_trips
+from fraudguard.simulate.scenarios import SCENARIOS
+from fraudguard.simulate.world import DAY_MS, World
+
+
+@dataclass(frozen=True)
+class DayBatch:
+    day: date
+    users: pa.Table  # user records taking effect this day (sign-ups, moves)
+    merchants: pa.Table  # merchant records taking effect this day (openings)
+    transactions: pa.Table  # the day's transactions in event-time order
+
+
+def epoch_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+class FakerWorldTimeline:
+    """The default world: Faker places and companies, numpy behaviour, five fraud scenarios."""
+
+    name = "faker"
+
+    def __init__(self, settings: SimulatorSettings) -> None:
+        self.settings = settings
+        self.rng = np.random.default_rng(settings.seed)
+        faker = Faker()
+        faker.seed_instance(settings.seed)
+        self.world = World(settings, self.rng, faker)
+        self.start_ms = epoch_ms(settings.start_date)
+        self._populate()
+        mix = settings.scenario_mix.model_dump()
+        self.scenarios = [SCENARIOS[name]() for name, share in mix.items() if share > 0]
+        self.shares = {name: share for name, share in mix.items() if share > 0}
+        self.budget = dict.fromkeys(self.shares, 0.0)
+        self.pending: Columns | None = None
+
+    def _populate(self) -> None:
+        """The users and merchants that exist before the first day."""
+        rng, settings, day_ms = self.rng, self.settings, DAY_MS
+        signup = self.start_ms - (rng.uniform(30, 3650, settings.users) * day_ms).astype(np.int64)
+        self.world.add_users(np.sort(signup))
+        # A tenth of the merchants are young, so new merchants are not a fraud give-away.
+        age_days = np.where(
+            rng.random(settings.merchants) < 0.1,
+            rng.uniform(1, 60, settings.merchants),
+            rng.uniform(60, 3650, settings.merchants),
+        )
+        self.world.add_merchants(np.sort(self.start_ms - (age_days * day_ms).astype(np.int64)))
+
+    def initial(self) -> tuple[pa.Table, pa.Table]:
+        """Every user and merchant record as of the start."""
+        return (
+            self.world.user_records(np.arange(len(self.world.users))),
+            self.world.merchant_records(np.arange(len(self.world.merchants))),
+        )
+
+    def days(self, count: int | None = None) -> Iterator[DayBatch]:
+        for index in range(self.settings.days if count is None else count):
+            yield self._day(index)
+
+    def _day(self, index: int) -> DayBatch:
+        rng, world, settings = self.rng, self.world, self.settings
+        start = self.start_ms + index * DAY_MS
+        world.add_users(start + np.sort(rng.integers(0, DAY_MS, rng.poisson(settings.new_users_per_day))))
+        world.add_merchants(
+            start + np.sort(rng.integers(0, DAY_MS, rng.poisson(settings.new_merchants_per_day)))
+        )
+        day = Day(world, MerchantPools(world, start), start, rng)
+        established = day.established_users()
+        movers = rng.choice(
+            established, size=min(rng.poisson(settings.moves_per_day), len(established)), replace=False
+        )
+        world.move(np.sort(movers), start)
+        plan_trips(day)
+
+        legit = legit_day(day)
+        chunks = [legit] + ([self.pending] if self.pending is not None else [])
+        frauds_due = len(legit) * settings.fraud_rate / (1 - settings.fraud_rate)
+        for scenario in self.scenarios:
+            self.budget[scenario.name] += frauds_due * self.shares[scenario.name]
+            while self.budget[scenario.name] > 0:
+                incident = scenario.incident(day)
+                chunks.append(incident)
+                self.budget[scenario.name] -= int(incident.fraud.sum())
+        happened = Columns.concat(chunks)
+        today = happened.ts_ms < day.end_ms
+        self.pending = happened[~today]
+        happened = happened[today]
+        happened = happened[np.argsort(happened.ts_ms, kind="stable")]
+
+        changed_users = _changed(world.users.updated_ms, start, day.end_ms)
+        changed_merchants = _changed(world.merchants.updated_ms, start, day.end_ms)
+        return DayBatch(
+            day=self.settings.start_date + timedelta(days=index),
+            users=world.user_records(changed_users),
+            merchants=world.merchant_records(changed_merchants),
+            transactions=self._transaction_table(happened),
+        )
+
+    def _transaction_table(self, tx: Columns) -> pa.Table:
+        world = self.world
+        ids = np.frombuffer(binascii.hexlify(self.rng.bytes(16 * len(tx))), dtype="S32").astype(str)
+        currency = world.currency_by_place[world.users.place[tx.user]]
+        return pa.Table.from_arrays(
+            [
+                pa.array(ids, pa.string()),
+                pa.array(world.users.id[tx.user], pa.string()),
+                pa.array(world.merchants.id[tx.merchant], pa.string()),
+                pa.array(tx.ts_ms.astype("datetime64[ms]"), pa.timestamp("ms", tz="UTC")),
+                pa.array(tx.amount),
+                pa.array(currency, pa.string()),
+                pa.array(tx.ip, pa.string()),
+                pa.array(tx.fraud),
+                pa.array(tx.scenario, pa.string()),
+            ],
+            schema=TRANSACTION.arrow(),
+        )
+
+
+def _changed(updated_ms: np.ndarray, start: int, end: int) -> np.ndarray:
+    changed = np.flatnonzero((updated_ms >= start) & (updated_ms < end))
+    return changed[np.argsort(updated_ms[changed], kind="stable")]
