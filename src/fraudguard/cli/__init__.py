@@ -10,6 +10,7 @@ from fraudguard.cli.broker import broker
 from fraudguard.cli.config import config
 from fraudguard.cli.context import CliError
 from fraudguard.cli.run import run
+from fraudguard.cli.simulate import simulate
 from fraudguard.cli.topics import topics
 from fraudguard.config import CONFIG_PATH_VAR
 from fraudguard.kafka.clients import BrokerNotRunning
@@ -42,6 +43,7 @@ cli.add_command(config)
 cli.add_command(broker)
 cli.add_command(topics)
 cli.add_command(run)
+cli.add_command(simulate)
 
 
 def main() -> None:
