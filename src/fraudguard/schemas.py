@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pyarrow as pa
 
 if TYPE_CHECKING:
@@ -71,6 +72,23 @@ class RecordSchema:
             "timestamp": T.TimestampType(),
         }
         return T.StructType([T.StructField(f.name, spark_types[f.type], f.nullable) for f in self.fields])
+
+    def encode(self, table: pa.Table) -> tuple[list[str], list[bytes]]:
+        """Rows of an Arrow table as (keys, compact JSON values), timestamps in ISO-8601 UTC."""
+        columns = []
+        for field in self.fields:
+            column = table.column(field.name)
+            if field.type == "timestamp":
+                epoch_ms = column.cast(pa.int64()).to_numpy().astype("datetime64[ms]")
+                columns.append([f"{text}Z" for text in np.datetime_as_string(epoch_ms, unit="ms")])
+            else:
+                columns.append(column.to_pylist())
+        names = self.names
+        values = [
+            json.dumps(dict(zip(names, row, strict=True)), separators=(",", ":")).encode()
+            for row in zip(*columns, strict=True)
+        ]
+        return table.column(self.key).to_pylist(), values
 
     def problems(self, record: Any) -> list[str]:
         """Why a decoded JSON record does not fit this schema (empty when it does)."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import time
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -12,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fraudguard.cli.context import CliContext, CliError, console
 from fraudguard.config.model import SimulatorSettings
 from fraudguard.simulate.batch import write_batch
+from fraudguard.simulate.live import LivePublisher, LiveReport
 from fraudguard.simulate.timeline import FakerWorldTimeline
 
 WORLDS = ("faker", "handbook")
@@ -93,3 +98,67 @@ def batch(obj: CliContext, world: str, out: Path | None, overwrite: bool, **over
     )
     for name, count in sorted(summary.per_scenario.items()):
         console.print(f"  {name:<22} {count:>8,}  {count / max(summary.frauds, 1):6.1%} of fraud")
+
+
+@simulate.command()
+@world_options
+@click.option("--rate", type=float, help="Transactions per second (default: simulator.live_rate).")
+@click.option("--duration", type=float, help="Seconds to run (default: until Ctrl-C).")
+@click.option(
+    "--start-date", type=click.DateTime(["%Y-%m-%d"]), help="Simulated start (default: today, UTC)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
+@click.pass_obj
+def live(
+    obj: CliContext,
+    world: str,
+    rate: float | None,
+    duration: float | None,
+    start_date,
+    as_json: bool,
+    **overrides,
+) -> None:
+    """Publish users and merchants, then transactions at a target rate, to the Kafka topics.
+
+    Unless --seed is given, live traffic uses simulator.seed + 1, so it is never a replay of the
+    batch datasets a model was trained on.
+    """
+    overrides["seed"] = (
+        overrides["seed"] if overrides["seed"] is not None else obj.settings.simulator.seed + 1
+    )
+    settings = simulator_settings(
+        obj,
+        **overrides,
+        days=10**6,
+        start_date=(start_date.date() if start_date else datetime.now(UTC).date()),
+    )
+    rate = rate or settings.live_rate
+    publisher = LivePublisher(obj.settings)
+    timeline = make_timeline(world, settings)
+    status = console.status("starting live traffic ...")
+
+    def show(report: LiveReport) -> None:
+        status.update(
+            f"{report.transactions:,} transactions sent, {report.achieved_rate:,.0f}/s "
+            f"(target {rate:,.0f}/s), simulated day {report.simulated_until}, {report.elapsed_s:.0f} s"
+        )
+
+    signal.signal(signal.SIGTERM, lambda *_: publisher.stop())
+    with status:
+        try:
+            report = publisher.run(timeline, rate, duration, on_progress=show)
+        except KeyboardInterrupt:
+            publisher.stop()
+            report = publisher.report
+    if as_json:
+        click.echo(json.dumps({**asdict(report), "achieved_rate": round(report.achieved_rate, 1)}, indent=2))
+        return
+    console.print(
+        f"sent {report.transactions:,} transactions in {report.elapsed_s:.1f} s "
+        f"({report.achieved_rate:,.0f}/s, target {rate:,.0f}/s)"
+    )
+    for topic, generated in report.generated.items():
+        console.print(
+            f"  {topic:<14} generated {generated:>9,}  delivered {report.delivered.get(topic, 0):>9,}  "
+            f"failed {report.failed.get(topic, 0):,}"
+        )

@@ -1,0 +1,114 @@
+"""The Faker world: deterministic, schema-valid, each scenario at its share, entities before use."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from fraudguard.config.model import ScenarioMix, SimulatorSettings
+from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+from fraudguard.simulate.batch import write_batch
+from fraudguard.simulate.scenarios import SCENARIOS
+from fraudguard.simulate.timeline import FakerWorldTimeline
+
+SMALL = SimulatorSettings(users=600, merchants=150, days=6, seed=7)
+MIX = ScenarioMix(
+    account_takeover=0.4,
+    card_testing=0.1,
+    compromised_merchant=0.15,
+    impossible_travel=0.2,
+    fresh_account_abuse=0.15,
+)
+
+
+def generate(settings: SimulatorSettings, out: Path) -> Path:
+    write_batch(FakerWorldTimeline(settings), out, settings_json=settings.model_dump(mode="json"))
+    return out
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> Path:
+    """A dataset large enough for shares: ~60k transactions, 2% fraud, a non-default mix."""
+    settings = SimulatorSettings(
+        users=2000, merchants=400, days=12, fraud_rate=0.02, scenario_mix=MIX, seed=11
+    )
+    return generate(settings, tmp_path_factory.mktemp("mixed") / "data")
+
+
+def test_same_seed_and_settings_give_byte_identical_datasets(tmp_path):
+    first = digest(generate(SMALL, tmp_path / "a"))
+    second = digest(generate(SMALL, tmp_path / "b"))
+    other_seed = digest(generate(SMALL.model_copy(update={"seed": 8}), tmp_path / "c"))
+    assert first == second
+    assert len(first) == 6 + 3  # six day partitions, users, merchants, manifest
+    assert (
+        first["transactions/day=2026-01-01/part-0.parquet"]
+        != other_seed["transactions/day=2026-01-01/part-0.parquet"]
+    )
+
+
+def test_every_record_fits_its_schema(mixed):
+    for schema, path in ((USER, "users.parquet"), (MERCHANT, "merchants.parquet")):
+        table = pq.read_table(mixed / path)
+        assert table.schema.equals(schema.arrow(), check_metadata=False)
+        assert all(not schema.problems(_json(schema, table, i)) for i in range(0, table.num_rows, 7))
+    transactions = ds.dataset(mixed / "transactions", format="parquet", partitioning="hive").to_table()
+    assert transactions.drop_columns(["day"]).schema.equals(TRANSACTION.arrow(), check_metadata=False)
+    assert all(
+        not TRANSACTION.problems(_json(TRANSACTION, transactions, i))
+        for i in range(0, transactions.num_rows, 97)
+    )
+    assert pc.all(pc.greater(transactions["amount"], 0)).as_py()
+    labelled = pc.equal(pc.is_valid(transactions["fraud_scenario"]), transactions["is_fraud"])
+    assert pc.all(labelled).as_py(), "a scenario name exactly on fraud rows"
+    assert len(set(transactions["transaction_id"].to_pylist())) == transactions.num_rows
+
+
+def test_fraud_prevalence_and_each_scenario_share_match_the_configuration(mixed):
+    transactions = ds.dataset(mixed / "transactions", format="parquet", partitioning="hive").to_table()
+    frauds = pc.sum(transactions["is_fraud"]).as_py()
+    assert frauds / transactions.num_rows == pytest.approx(0.02, abs=0.002)
+    counts = pc.value_counts(pc.drop_null(transactions["fraud_scenario"])).to_pylist()
+    shares = {row["values"]: row["counts"] / frauds for row in counts}
+    assert set(shares) == set(SCENARIOS)
+    for name, wanted in MIX.model_dump().items():
+        assert shares[name] == pytest.approx(wanted, abs=0.04), name
+
+
+def test_users_and_merchants_exist_before_their_first_transaction(mixed):
+    users = pq.read_table(mixed / "users.parquet").to_pandas()
+    merchants = pq.read_table(mixed / "merchants.parquet").to_pandas()
+    transactions = (
+        ds.dataset(mixed / "transactions", format="parquet", partitioning="hive").to_table().to_pandas()
+    )
+    first_use = transactions.groupby("user_id")["timestamp"].min()
+    signed_up = users.groupby("user_id")["signup_date"].min()
+    assert (signed_up[first_use.index] <= first_use).all()
+    first_sale = transactions.groupby("merchant_id")["timestamp"].min()
+    opened = merchants.groupby("merchant_id")["created_at"].min()
+    assert (opened[first_sale.index] <= first_sale).all()
+    assert users["user_id"].duplicated().any(), "some users moved: their record has a later version"
+
+
+def test_the_scenario_registry_and_the_configured_mix_name_the_same_scenarios():
+    assert set(SCENARIOS) == set(ScenarioMix.model_fields)
+    assert all(scenario.signal for scenario in SCENARIOS.values())
+
+
+def _json(schema, table, row):
+    import json
+
+    return json.loads(schema.encode(table.slice(row, 1))[1][0])
