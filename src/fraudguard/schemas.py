@@ -198,6 +198,7 @@ TRANSACTION = RecordSchema(
         Field("timestamp", "timestamp", "event time"),
         Field("amount", "double", "amount in `currency`"),
         Field("currency", "string", "ISO 4217 code"),
+        Field("channel", "string", "`in_store` (card present, at the merchant's location) or `online`"),
         Field("device_ip", "string", "IP address of the paying device"),
         Field("is_fraud", "bool", "ground truth label (known only later in real life)"),
         Field(

@@ -16,6 +16,7 @@ GOOD = {
     "timestamp": "2026-01-01T08:15:30.123Z",
     "amount": 12.5,
     "currency": "EUR",
+    "channel": "in_store",
     "device_ip": "81.2.69.160",
     "is_fraud": False,
     "fraud_scenario": None,

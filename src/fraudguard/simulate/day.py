@@ -24,13 +24,23 @@ class MerchantPools:
         self._local_ids, self._local_keys = open_[order], local_key[order]
         order = np.argsort(merchants.category[open_], kind="stable")
         self._any_ids, self._any_keys = open_[order], merchants.category[open_][order]
+        self._nearest = self._nearest_place_with(world, merchants.place[open_], merchants.category[open_])
+
+    @staticmethod
+    def _nearest_place_with(world: World, places: np.ndarray, categories: np.ndarray) -> np.ndarray:
+        """For each (place, category): the nearest place with an open merchant of that category."""
+        distance = world.place_distance_km
+        nearest = np.zeros((len(distance), N_CATEGORIES), dtype=np.int64)
+        for category in range(N_CATEGORIES):
+            having = np.unique(places[categories == category])
+            if len(having):
+                nearest[:, category] = having[np.argmin(distance[:, having], axis=1)]
+        return nearest
 
     def local(self, place: np.ndarray, category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A merchant of `category` in `place`; where the place has none, one anywhere."""
-        picked = self._pick(self._local_ids, self._local_keys, place * N_CATEGORIES + category, rng)
-        missing = picked < 0
-        picked[missing] = self.anywhere(category[missing], rng)
-        return picked
+        """A merchant of `category` in `place`, or in the nearest place that has one."""
+        near = self._nearest[place, category]
+        return self._pick(self._local_ids, self._local_keys, near * N_CATEGORIES + category, rng)
 
     def anywhere(self, category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         picked = self._pick(self._any_ids, self._any_keys, category, rng)

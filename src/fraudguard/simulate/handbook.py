@@ -5,7 +5,7 @@ Mapped onto the platform's schema: customers are users (`c00000`), terminals are
 category `terminal`); the book's 100 x 100 grid becomes 1 x 1 degree near (0, 0) (lat = y / 100,
 lon = x / 100, so one grid unit is about 1.1 km). Fields the book does not model get neutral values
 that carry no signal: every user has one device, age and gender are drawn independently of fraud,
-every account and terminal exists a year before the start, the currency is EUR.
+every account and terminal exists a year before the start, every payment is in store in EUR.
 """
 
 from __future__ import annotations
@@ -138,6 +138,7 @@ class HandbookTimeline:
             timestamp=ts_ms,
             amount=amount,
             currency=np.full(len(day), "EUR", dtype=object),
+            channel=np.full(len(day), "in_store", dtype=object),
             device_ip=np.array([f"10.{i // 256}.{i % 256}.1" for i in range(self.n_customers)], dtype=object)[
                 customer
             ],

@@ -23,6 +23,8 @@ from fraudguard.simulate.legit import legit_day, plan_trips
 from fraudguard.simulate.scenarios import SCENARIOS
 from fraudguard.simulate.world import DAY_MS, World
 
+PRE_ROLL_DAYS = 28  # the longest incident: compromised merchants stay bad for up to four weeks
+
 
 @dataclass(frozen=True)
 class DayBatch:
@@ -54,6 +56,7 @@ class FakerWorldTimeline:
         self.shares = {name: share for name, share in mix.items() if share > 0}
         self.budget = dict.fromkeys(self.shares, 0.0)
         self.pending: Columns | None = None
+        self._pre_roll()
 
     def _populate(self) -> None:
         """The users and merchants that exist before the first day."""
@@ -67,6 +70,30 @@ class FakerWorldTimeline:
             rng.uniform(60, 3650, settings.merchants),
         )
         self.world.add_merchants(np.sort(self.start_ms - (age_days * day_ms).astype(np.int64)))
+
+    def _pre_roll(self) -> None:
+        """Run the fraud process for the weeks before the first day, so that incidents lasting weeks
+        are already under way on day one and each scenario is at its steady-state share."""
+        users = self.world.users
+        for index in range(-PRE_ROLL_DAYS, 0):
+            start = self.start_ms + index * DAY_MS
+            day = Day(self.world, MerchantPools(self.world, start), start, self.rng)
+            expected_legit = users.daily_rate[day.established_users()].sum()
+            incidents = Columns.concat(self._frauds(day, expected_legit))
+            self.pending = incidents[incidents.ts_ms >= self.start_ms]
+
+    def _frauds(self, day: Day, legit_count: float) -> list[Columns]:
+        """New incidents keeping each scenario's fraud count at its share of `fraud_rate`."""
+        rate = self.settings.fraud_rate
+        due = legit_count * rate / (1 - rate)
+        incidents = [self.pending] if self.pending is not None else []
+        for scenario in self.scenarios:
+            self.budget[scenario.name] += due * self.shares[scenario.name]
+            while self.budget[scenario.name] > 0:
+                incident = scenario.incident(day)
+                incidents.append(incident)
+                self.budget[scenario.name] -= int(incident.fraud.sum())
+        return incidents
 
     def initial(self) -> tuple[pa.Table, pa.Table]:
         """Every user and merchant record as of the start."""
@@ -95,15 +122,7 @@ class FakerWorldTimeline:
         plan_trips(day)
 
         legit = legit_day(day)
-        chunks = [legit] + ([self.pending] if self.pending is not None else [])
-        frauds_due = len(legit) * settings.fraud_rate / (1 - settings.fraud_rate)
-        for scenario in self.scenarios:
-            self.budget[scenario.name] += frauds_due * self.shares[scenario.name]
-            while self.budget[scenario.name] > 0:
-                incident = scenario.incident(day)
-                chunks.append(incident)
-                self.budget[scenario.name] -= int(incident.fraud.sum())
-        happened = Columns.concat(chunks)
+        happened = Columns.concat([legit, *self._frauds(day, len(legit))])
         today = happened.ts_ms < day.end_ms
         self.pending = happened[~today]
         happened = happened[today]
@@ -130,6 +149,7 @@ class FakerWorldTimeline:
                 pa.array(tx.ts_ms.astype("datetime64[ms]"), pa.timestamp("ms", tz="UTC")),
                 pa.array(tx.amount),
                 pa.array(currency, pa.string()),
+                pa.array(np.where(world.merchants.online[tx.merchant], "online", "in_store"), pa.string()),
                 pa.array(tx.ip, pa.string()),
                 pa.array(tx.fraud),
                 pa.array(tx.scenario, pa.string()),

@@ -12,6 +12,7 @@ import pyarrow as pa
 from faker import Faker
 
 from fraudguard.config.model import SimulatorSettings
+from fraudguard.geo import haversine_km
 from fraudguard.schemas import MERCHANT, USER
 from fraudguard.simulate.catalog import CATEGORIES, ONLINE, POPULARITY, Places, currency_of, load_places
 from fraudguard.simulate.columns import Columns
@@ -40,6 +41,10 @@ class World:
         self.place_weights = 1.0 / ranks**0.9
         self.place_weights /= self.place_weights.sum()
         self.currency_by_place = np.array([currency_of(c) for c in self.places.country], dtype=object)
+        places = self.places
+        self.place_distance_km = haversine_km(
+            places.lat[:, None], places.lon[:, None], places.lat[None, :], places.lon[None, :]
+        )
         self.users = self._new_users(0)
         self.merchants = self._new_merchants(0)
 

@@ -12,11 +12,11 @@ YOUNG_MS = 45 * DAY_MS
 
 class CompromisedMerchant(Scenario):
     """A new merchant turns bad (colluding, or its terminals skimmed) and charges its customers' cards
-    fraudulently for days."""
+    fraudulently for weeks."""
 
     name = "compromised_merchant"
     signal = (
-        "a merchant younger than ~45 days whose transactions are fraudulent for 3-10 days: visible "
+        "a merchant younger than ~45 days whose transactions are fraudulent for 10-28 days: visible "
         "through the merchant's fraud rate on labels older than the label delay, and its age; each "
         "transaction on its own looks ordinary (the customer's own device, a plausible amount)"
     )
@@ -35,8 +35,8 @@ class CompromisedMerchant(Scenario):
             merchant = int(
                 world.add_merchants(np.array([day.start_ms + int(rng.integers(0, 6 * 3_600_000))]))[0]
             )
-        days = int(rng.integers(3, 11))
-        per_day = rng.poisson(4.0, days) + 1
+        days = int(rng.integers(10, 29))
+        per_day = rng.poisson(1.5, days) + 1
         count = int(per_day.sum())
         day_offset = np.repeat(np.arange(days), per_day) * DAY_MS
         hours = rng.uniform(8, 21, count)
