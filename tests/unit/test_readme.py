@@ -1,0 +1,29 @@
+"""The README stays true to the code: its commands exist, its scenario table names every scenario."""
+
+from __future__ import annotations
+
+import re
+
+from fraudguard.cli import cli
+from fraudguard.simulate.scenarios import SCENARIOS
+from tests.conftest import PROJECT_ROOT
+
+README = (PROJECT_ROOT / "README.md").read_text()
+
+
+def test_the_two_commands_are_the_makefile_targets_and_ci_runs_the_test_one():
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    assert "make run" in README and "make test" in README
+    assert re.search(r"^run: ", makefile, re.M) and re.search(r"^test: ", makefile, re.M)
+    assert "make test" in (PROJECT_ROOT / ".ci" / "run").read_text()
+
+
+def test_every_cli_command_group_in_the_readme_exists():
+    documented = set(re.findall(r"`fraudguard (\w+)", README))
+    assert documented <= set(cli.commands), documented - set(cli.commands)
+    assert set(cli.commands) <= documented, "a command is missing from the README"
+
+
+def test_every_fraud_scenario_is_documented_with_its_signal():
+    for name in SCENARIOS:
+        assert f"| `{name}` |" in README, name
