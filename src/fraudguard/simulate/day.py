@@ -74,6 +74,10 @@ class Day:
         users = self.world.users
         return np.flatnonzero(~users.synthetic & (users.signup_ms < self.start_ms))
 
+    def victim(self) -> int:
+        """A real user, chosen at random, whose account existed before the day."""
+        return int(self.rng.choice(self.established_users()))
+
     def user_device(self, users: np.ndarray) -> np.ndarray:
         """One of each user's own devices."""
         slot = (self.rng.random(len(users)) * self.world.users.n_devices[users]).astype(np.int64)

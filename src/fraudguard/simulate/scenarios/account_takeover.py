@@ -28,7 +28,7 @@ class AccountTakeover(Scenario):
 
     def incident(self, day: Day) -> Columns:
         rng, users = day.rng, day.world.users
-        victim = int(rng.choice(day.established_users()))
+        victim = day.victim()
         count = int(rng.integers(2, 7))
         category = rng.choice(TARGETS, size=count, p=[0.35, 0.25, 0.15, 0.25])
         place = far_place(day, users.lat[victim], users.lon[victim], min_km=300)

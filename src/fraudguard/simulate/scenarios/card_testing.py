@@ -21,7 +21,7 @@ class CardTesting(Scenario):
 
     def incident(self, day: Day) -> Columns:
         rng = day.rng
-        victim = int(rng.choice(day.established_users()))
+        victim = day.victim()
         count = int(rng.integers(5, 16))
         category = rng.choice(TARGETS, size=count)
         return transactions(

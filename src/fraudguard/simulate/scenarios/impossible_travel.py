@@ -29,7 +29,7 @@ class ImpossibleTravel(Scenario):
 
     def incident(self, day: Day) -> Columns:
         rng, users = day.rng, day.world.users
-        victim = int(rng.choice(day.established_users()))
+        victim = day.victim()
         home_ms = day.start_ms + int(rng.integers(7 * 3_600_000, DAY_MS - 3 * 3_600_000))
         home_category = rng.choice(EVERYDAY, size=1)
         genuine = transactions(
