@@ -1,0 +1,1 @@
+"""Feature definitions shared by training (batch, Spark) and serving (the streaming job)."""

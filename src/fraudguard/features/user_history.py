@@ -1,0 +1,130 @@
+"""Per-user behavioural features, defined once and computed incrementally.
+
+`update(state, rows)` takes a user's state and their next transactions (in event-time order) and
+returns each transaction's features plus the new state. Training calls it once per user with an
+empty state over the whole history; the streaming job calls it per micro-batch with the state Spark
+keeps for that user. The same code on the same transactions gives the same values, whatever the
+split into batches (tested), which is the parity the platform relies on.
+
+Only the user's earlier transactions and the current one are used, never later ones and never labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fraudguard.geo import haversine_km
+
+WINDOWS = {"10m": 600, "1h": 3_600, "24h": 86_400, "7d": 7 * 86_400}
+"""Activity windows (seconds); each includes the current transaction, as the handbook does."""
+HISTORY_S = max(WINDOWS.values())
+MAX_DEVICES = 32  # devices remembered per user: the most recently used
+DEVICE_AGE_CAP_MIN = 30 * 24 * 60.0
+NO_PREVIOUS_S = 30 * 86_400.0  # "time since the previous transaction" when there is none
+MIN_GAP_H = 1 / 60  # implied speed: gaps under a minute count as a minute
+
+INPUT_COLUMNS = ("ts", "amount", "device_ip", "in_store", "merchant_lat", "merchant_lon")
+FEATURES = (
+    *(f"tx_count_{w}" for w in WINDOWS),
+    *(f"amount_sum_{w}" for w in WINDOWS),
+    *(f"amount_avg_{w}" for w in WINDOWS),
+    "amount_vs_user_avg",
+    "device_new",
+    "device_age_min",
+    "seconds_since_previous",
+    "km_from_previous_store",
+    "implied_speed_kmh",
+)
+
+
+@dataclass
+class UserState:
+    """What a user's future features need from their past (bounded in size)."""
+
+    history_ts: np.ndarray = field(default_factory=lambda: np.empty(0))  # last 7 days, seconds
+    history_amount: np.ndarray = field(default_factory=lambda: np.empty(0))
+    count: int = 0  # all-time
+    amount_total: float = 0.0
+    last_ts: float | None = None
+    devices: dict[str, tuple[float, float]] = field(default_factory=dict)  # device -> (first, last seen)
+    store_ts: float | None = None  # last in-store payment: when and where
+    store_lat: float = 0.0
+    store_lon: float = 0.0
+
+
+def update(state: UserState, rows: pd.DataFrame) -> tuple[pd.DataFrame, UserState]:
+    """Features of `rows` (one user's next transactions, sorted by `ts` in seconds) and the new state."""
+    n = len(rows)
+    ts = rows["ts"].to_numpy(dtype=float)
+    amount = rows["amount"].to_numpy(dtype=float)
+    out: dict[str, np.ndarray] = {}
+
+    # Activity windows over the remembered history followed by these rows.
+    all_ts = np.concatenate([state.history_ts, ts])
+    cumulative = np.concatenate([[0.0], np.cumsum(np.concatenate([state.history_amount, amount]))])
+    current = np.arange(len(state.history_ts), len(all_ts))
+    for name, seconds in WINDOWS.items():
+        first = np.searchsorted(all_ts, ts - seconds, side="right")
+        count = current + 1 - first
+        total = cumulative[current + 1] - cumulative[first]
+        out[f"tx_count_{name}"] = count.astype(float)
+        out[f"amount_sum_{name}"] = total
+        out[f"amount_avg_{name}"] = total / count
+
+    # The amount against the user's average of all earlier transactions.
+    earlier_count = state.count + np.arange(n)
+    earlier_total = state.amount_total + np.concatenate([[0.0], np.cumsum(amount)[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = amount / (earlier_total / earlier_count)
+    out["amount_vs_user_avg"] = np.where(earlier_count > 0, ratio, 1.0)
+
+    # Devices: new to this user, or how long known.
+    devices = dict(state.devices)
+    device_new, device_age = np.zeros(n), np.zeros(n)
+    for i, (device, now) in enumerate(zip(rows["device_ip"], ts, strict=True)):
+        first_seen = devices[device][0] if device in devices else now
+        device_new[i] = device not in devices
+        device_age[i] = min((now - first_seen) / 60, DEVICE_AGE_CAP_MIN)
+        devices[device] = (first_seen, now)
+    out["device_new"], out["device_age_min"] = device_new, device_age
+
+    previous_ts = np.concatenate([[np.nan if state.last_ts is None else state.last_ts], ts[:-1]])
+    out["seconds_since_previous"] = np.nan_to_num(ts - previous_ts, nan=NO_PREVIOUS_S)
+
+    # Travel between consecutive in-store payments (an online merchant's location is only its office).
+    in_store = rows["in_store"].to_numpy(dtype=bool)
+    lat, lon = rows["merchant_lat"].to_numpy(dtype=float), rows["merchant_lon"].to_numpy(dtype=float)
+    prior_ts = np.concatenate(
+        [[np.nan if state.store_ts is None else state.store_ts], np.where(in_store, ts, np.nan)]
+    )
+    prior_lat = np.concatenate([[state.store_lat], np.where(in_store, lat, np.nan)])
+    prior_lon = np.concatenate([[state.store_lon], np.where(in_store, lon, np.nan)])
+    prior_ts, prior_lat, prior_lon = (_forward_fill(a)[:-1] for a in (prior_ts, prior_lat, prior_lon))
+    km = np.where(in_store & ~np.isnan(prior_ts), haversine_km(prior_lat, prior_lon, lat, lon), 0.0)
+    hours = np.maximum((ts - prior_ts) / 3600, MIN_GAP_H)
+    out["km_from_previous_store"] = km
+    out["implied_speed_kmh"] = np.where(km > 0, km / np.nan_to_num(hours, nan=1.0), 0.0)
+
+    keep = all_ts > all_ts[-1] - HISTORY_S if len(all_ts) else np.zeros(0, dtype=bool)
+    stores = np.flatnonzero(in_store)
+    new_state = UserState(
+        history_ts=all_ts[keep],
+        history_amount=np.concatenate([state.history_amount, amount])[keep],
+        count=state.count + n,
+        amount_total=state.amount_total + float(amount.sum()),
+        last_ts=float(ts[-1]) if n else state.last_ts,
+        devices=dict(sorted(devices.items(), key=lambda item: item[1][1])[-MAX_DEVICES:]),
+        store_ts=float(ts[stores[-1]]) if len(stores) else state.store_ts,
+        store_lat=float(lat[stores[-1]]) if len(stores) else state.store_lat,
+        store_lon=float(lon[stores[-1]]) if len(stores) else state.store_lon,
+    )
+    return pd.DataFrame(out, index=rows.index)[list(FEATURES)], new_state
+
+
+def _forward_fill(values: np.ndarray) -> np.ndarray:
+    index = np.where(~np.isnan(values), np.arange(len(values)), 0)
+    np.maximum.accumulate(index, out=index)
+    return values[index]

@@ -1,0 +1,103 @@
+"""Per-user features: equal to a brute-force reference, and the same however the rows are batched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudguard.features.user_history import (
+    DEVICE_AGE_CAP_MIN,
+    FEATURES,
+    MIN_GAP_H,
+    NO_PREVIOUS_S,
+    WINDOWS,
+    UserState,
+    update,
+)
+from fraudguard.geo import haversine_km
+
+
+def user_rows(seed: int, n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    gaps = rng.choice([0.0, 30.0, 400.0, 5_000.0, 90_000.0, 400_000.0], size=n)  # ties and long gaps
+    return pd.DataFrame(
+        {
+            "ts": 1.7e9 + np.cumsum(gaps),
+            "amount": np.round(rng.lognormal(3, 1, n), 2),
+            "device_ip": rng.choice(
+                ["10.0.0.1", "10.0.0.2", "81.2.69.160", "8.8.4.4"], size=n, p=[0.6, 0.3, 0.05, 0.05]
+            ),
+            "in_store": rng.random(n) < 0.7,
+            "merchant_lat": rng.uniform(35, 60, n),
+            "merchant_lon": rng.uniform(-10, 20, n),
+        }
+    )
+
+
+def reference(rows: pd.DataFrame) -> pd.DataFrame:
+    """The definition, one row at a time over all earlier rows: slow and obviously right."""
+    records = []
+    for i in range(len(rows)):
+        now, past = rows.iloc[i], rows.iloc[: i + 1]
+        record = {}
+        for name, seconds in WINDOWS.items():
+            window = past[past["ts"] > now["ts"] - seconds]
+            record[f"tx_count_{name}"] = len(window)
+            record[f"amount_sum_{name}"] = window["amount"].sum()
+            record[f"amount_avg_{name}"] = window["amount"].mean()
+        record["amount_vs_user_avg"] = now["amount"] / rows["amount"][:i].mean() if i else 1.0
+        same_device = past[past["device_ip"] == now["device_ip"]]
+        record["device_new"] = float(len(same_device) == 1)
+        record["device_age_min"] = min((now["ts"] - same_device["ts"].min()) / 60, DEVICE_AGE_CAP_MIN)
+        record["seconds_since_previous"] = now["ts"] - rows["ts"].iloc[i - 1] if i else NO_PREVIOUS_S
+        stores = rows.iloc[:i][rows["in_store"].iloc[:i]]
+        km = speed = 0.0
+        if now["in_store"] and len(stores):
+            last = stores.iloc[-1]
+            km = float(
+                haversine_km(
+                    last["merchant_lat"], last["merchant_lon"], now["merchant_lat"], now["merchant_lon"]
+                )
+            )
+            speed = km / max((now["ts"] - last["ts"]) / 3600, MIN_GAP_H) if km > 0 else 0.0
+        record["km_from_previous_store"], record["implied_speed_kmh"] = km, speed
+        records.append(record)
+    return pd.DataFrame(records)[list(FEATURES)].astype(float)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_features_equal_the_brute_force_definition(seed):
+    rows = user_rows(seed)
+    features, _ = update(UserState(), rows)
+    pd.testing.assert_frame_equal(
+        features.reset_index(drop=True), reference(rows), check_exact=False, rtol=1e-9
+    )
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_any_split_into_batches_gives_the_same_features(seed):
+    rows = user_rows(seed)
+    whole, _ = update(UserState(), rows)
+    cuts = np.sort(np.random.default_rng(seed).choice(np.arange(1, len(rows)), size=25, replace=False))
+    state, parts = UserState(), []
+    for low, high in zip([0, *cuts], [*cuts, len(rows)], strict=True):
+        part = rows.iloc[low:high]
+        features, state = update(state, part)
+        parts.append(features)
+    pd.testing.assert_frame_equal(pd.concat(parts), whole, check_exact=False, rtol=1e-12, atol=1e-9)
+
+
+def test_later_transactions_never_change_earlier_features():
+    rows = user_rows(6)
+    early, _ = update(UserState(), rows.iloc[:150])
+    whole, _ = update(UserState(), rows)
+    pd.testing.assert_frame_equal(whole.iloc[:150], early)
+
+
+def test_state_stays_bounded():
+    rows = user_rows(7, n=2000)
+    _, state = update(UserState(), rows)
+    assert state.count == 2000
+    assert state.history_ts.min() > rows["ts"].iloc[-1] - WINDOWS["7d"]
+    assert len(state.history_ts) < 2000 and len(state.devices) <= 4
