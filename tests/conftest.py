@@ -54,3 +54,13 @@ def broker(make_runtime) -> Iterator[tuple[Settings, dict[str, str]]]:
     assert state is not None
     yield settings, env
     run_cli("broker", "stop", env=env)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession for the whole test run (starting one costs ~8 s)."""
+    from fraudguard.spark import spark_session
+
+    session = spark_session(load_settings(CONFIG_FILE, environ={}), "fraudguard-tests")
+    yield session
+    session.stop()

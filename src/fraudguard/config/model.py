@@ -105,6 +105,26 @@ class DevBrokerSettings(Section):
     )
 
 
+class SparkSettings(Section):
+    """Where and how Spark jobs run; `master` is a cluster URL when moving off one machine."""
+
+    master: str = "local[2]"
+    shuffle_partitions: Annotated[int, Field(ge=1)] = 4
+    driver_memory: str = "2g"
+    conf: dict[str, str] = Field(default_factory=dict, description="any other spark.* property")
+
+
+class FeatureSettings(Section):
+    """Feature computation shared by training and serving."""
+
+    label_delay_days: Annotated[int, Field(ge=0)] = Field(
+        7, description="labels are known only this long after the transaction (no leakage)"
+    )
+    risk_lookback_days: Annotated[int, Field(ge=1)] = Field(
+        28, description="merchant and category fraud rates use labelled transactions this far back"
+    )
+
+
 class ScenarioMix(Section):
     """Share of all fraudulent transactions produced by each fraud scenario (they sum to 1)."""
 
@@ -154,3 +174,5 @@ class Settings(Section):
     topics: TopicsSettings = TopicsSettings()
     dev_broker: DevBrokerSettings = DevBrokerSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+    spark: SparkSettings = SparkSettings()
+    features: FeatureSettings = FeatureSettings()

@@ -1,0 +1,104 @@
+"""Training features in batch with Spark: the same definitions the streaming job computes incrementally.
+
+transactions ─┬─ point-in-time join: the user and merchant record versions in force at the time
+              ├─ row features (Spark expressions, `features.row`)
+              ├─ per-user behaviour (`features.user_history.update`, per user via applyInPandas)
+              └─ merchant and category fraud rates over labels older than the label delay
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from fraudguard.config.model import FeatureSettings
+from fraudguard.features.row import row_feature_columns
+from fraudguard.features.user_history import FEATURES as USER_FEATURES
+from fraudguard.features.user_history import UserState, update
+
+RISK_FEATURES = ("merchant_fraud_rate", "merchant_labelled_count", "category_fraud_rate")
+
+_USER_COLUMNS = {"age": "user_age", "gender": "user_gender", "lat": "user_lat", "lon": "user_lon",
+                 "signup_date": "user_signup_date"}  # fmt: skip
+_MERCHANT_COLUMNS = {"category": "merchant_category", "lat": "merchant_lat", "lon": "merchant_lon",
+                     "created_at": "merchant_created_at"}  # fmt: skip
+
+
+def as_of_join(transactions: DataFrame, records: DataFrame, key: str, columns: dict[str, str]) -> DataFrame:
+    """Each transaction with the version of its record in force at its time (latest `updated_at`
+    not after the transaction); a transaction whose record has no such version keeps nulls."""
+    versions = records.select(
+        F.col(key).alias("_key"),
+        F.col("updated_at").alias("_version"),
+        *(F.col(c).alias(a) for c, a in columns.items()),
+    )
+    joined = transactions.join(
+        versions, (F.col(key) == F.col("_key")) & (F.col("_version") <= F.col("timestamp")), "left"
+    )
+    latest = Window.partitionBy("transaction_id").orderBy(F.col("_version").desc_nulls_last())
+    return (
+        joined.withColumn("_rank", F.row_number().over(latest))
+        .where(F.col("_rank") == 1)
+        .drop("_rank", "_key", "_version")
+    )
+
+
+def user_history_features(joined: DataFrame) -> DataFrame:
+    """transaction_id plus the per-user behavioural features, each user replayed from an empty state."""
+    inputs = joined.select(
+        "transaction_id",
+        "user_id",
+        (F.col("timestamp").cast("double")).alias("ts"),
+        "amount",
+        "device_ip",
+        (F.col("channel") == "in_store").alias("in_store"),
+        "merchant_lat",
+        "merchant_lon",
+    )
+    schema = T.StructType(
+        [T.StructField("transaction_id", T.StringType())]
+        + [T.StructField(name, T.DoubleType()) for name in USER_FEATURES]
+    )
+
+    def replay(rows: pd.DataFrame) -> pd.DataFrame:
+        rows = rows.sort_values(["ts", "transaction_id"], kind="stable")
+        features, _ = update(UserState(), rows)
+        features.insert(0, "transaction_id", rows["transaction_id"].to_numpy())
+        return features
+
+    return inputs.groupBy("user_id").applyInPandas(replay, schema)
+
+
+def delayed_fraud_rate(key: Column, settings: FeatureSettings) -> tuple[Column, Column]:
+    """The fraud rate and labelled count over transactions of the same `key` whose labels are known:
+    older than the label delay, within the lookback."""
+    delay, lookback = settings.label_delay_days * 86_400, settings.risk_lookback_days * 86_400
+    window = (
+        Window.partitionBy(key)
+        .orderBy(F.col("timestamp").cast("long"))
+        .rangeBetween(-(delay + lookback), -delay - 1)
+    )
+    count = F.count("is_fraud").over(window)
+    frauds = F.sum(F.col("is_fraud").cast("double")).over(window)
+    return F.coalesce(frauds / count, F.lit(0.0)), count.cast("double")
+
+
+def build_features(
+    transactions: DataFrame, users: DataFrame, merchants: DataFrame, settings: FeatureSettings
+) -> DataFrame:
+    """One row per transaction: ids, event time, label, scenario, and every feature."""
+    joined = as_of_join(transactions, users, "user_id", _USER_COLUMNS)
+    joined = as_of_join(joined, merchants, "merchant_id", _MERCHANT_COLUMNS)
+    merchant_rate, merchant_count = delayed_fraud_rate(F.col("merchant_id"), settings)
+    category_rate, _ = delayed_fraud_rate(F.col("merchant_category"), settings)
+    joined = joined.withColumns(
+        {
+            **row_feature_columns(),
+            "merchant_fraud_rate": merchant_rate,
+            "merchant_labelled_count": merchant_count,
+            "category_fraud_rate": category_rate,
+        }
+    )
+    return joined.join(user_history_features(joined), "transaction_id")

@@ -1,0 +1,55 @@
+"""Features of one transaction joined with its user and merchant: Spark column expressions, used as
+they are by training (batch) and by the streaming job."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from fraudguard.geo import EARTH_RADIUS_KM
+
+SECONDS_PER_DAY = 86_400.0
+ROW_FEATURES = (
+    "amount",
+    "log_amount",
+    "hour_of_day",
+    "is_night",
+    "is_weekend",
+    "is_online",
+    "distance_home_km",
+    "account_age_days",
+    "merchant_age_days",
+    "user_age",
+)
+CATEGORICAL = ("merchant_category", "user_gender", "currency")
+
+
+def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
+    """The same great-circle distance as `fraudguard.geo.haversine_km`, as a Spark expression."""
+    lat1, lon1, lat2, lon2 = (F.radians(c) for c in (lat1, lon1, lat2, lon2))
+    a = F.sin((lat2 - lat1) / 2) ** 2 + F.cos(lat1) * F.cos(lat2) * F.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * F.asin(F.sqrt(F.least(F.greatest(a, F.lit(0.0)), F.lit(1.0))))
+
+
+def row_feature_columns() -> dict[str, Column]:
+    """Expressions over a transaction joined with `user_*` and `merchant_*` columns."""
+    ts = F.col("timestamp")
+    in_store = F.col("channel") == "in_store"
+    return {
+        "log_amount": F.log1p("amount"),
+        "hour_of_day": F.hour(ts).cast("double"),
+        "is_night": (F.hour(ts) < 6).cast("double"),
+        "is_weekend": F.dayofweek(ts).isin(1, 7).cast("double"),
+        "is_online": (~in_store).cast("double"),
+        "distance_home_km": F.when(
+            in_store,
+            haversine_km(F.col("user_lat"), F.col("user_lon"), F.col("merchant_lat"), F.col("merchant_lon")),
+        ).otherwise(0.0),
+        "account_age_days": _days_between(F.col("user_signup_date"), ts),
+        "merchant_age_days": _days_between(F.col("merchant_created_at"), ts),
+        "user_age": F.col("user_age").cast("double"),
+    }
+
+
+def _days_between(earlier: Column, later: Column) -> Column:
+    return (later.cast("double") - earlier.cast("double")) / SECONDS_PER_DAY

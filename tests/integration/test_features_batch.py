@@ -1,0 +1,186 @@
+"""Training features with real Spark: point in time, no label inside the delay, one definition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from fraudguard.config.model import FeatureSettings, SimulatorSettings
+from fraudguard.features.batch import as_of_join, build_features
+from fraudguard.features.row import haversine_km as spark_haversine
+from fraudguard.features.user_history import FEATURES, UserState, update
+from fraudguard.geo import haversine_km
+from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+from fraudguard.simulate.timeline import FakerWorldTimeline
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 1, 10, tzinfo=UTC)
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def tx(spark, rows):
+    base = {
+        "currency": "EUR",
+        "channel": "in_store",
+        "device_ip": "10.0.0.1",
+        "fraud_scenario": None,
+        "amount": 10.0,
+    }
+    return spark.createDataFrame([{**base, **row} for row in rows], TRANSACTION.spark())
+
+
+@pytest.fixture(scope="module")
+def world(spark):
+    """A small simulated world as Spark DataFrames, and its features."""
+    timeline = FakerWorldTimeline(SimulatorSettings(users=300, merchants=80, days=8, seed=5))
+    users, merchants = timeline.initial()
+    days = list(timeline.days())
+    import pyarrow as pa
+
+    users = pa.concat_tables([users, *(d.users for d in days)]).to_pandas()
+    merchants = pa.concat_tables([merchants, *(d.merchants for d in days)]).to_pandas()
+    transactions = pa.concat_tables([d.transactions for d in days]).to_pandas()
+    frames = (
+        spark.createDataFrame(transactions, TRANSACTION.spark()),
+        spark.createDataFrame(users, USER.spark()),
+        spark.createDataFrame(merchants, MERCHANT.spark()),
+    )
+    features = build_features(*frames, FeatureSettings()).toPandas()
+    return transactions, users, merchants, features
+
+
+def test_one_feature_row_per_transaction(world):
+    transactions, _, _, features = world
+    assert len(features) == len(transactions)
+    assert set(features["transaction_id"]) == set(transactions["transaction_id"])
+    assert features[list(FEATURES)].notna().all().all()
+
+
+def test_the_user_and_merchant_versions_in_force_at_the_time_are_joined(spark):
+    users = spark.createDataFrame(
+        [
+            {
+                "user_id": "u1",
+                "age": 30,
+                "gender": "F",
+                "city": "A",
+                "country": "DE",
+                "lat": 50.0,
+                "lon": 8.0,
+                "signup_date": at(-1000),
+                "updated_at": at(-1000),
+            },
+            {
+                "user_id": "u1",
+                "age": 30,
+                "gender": "F",
+                "city": "B",
+                "country": "DE",
+                "lat": 52.5,
+                "lon": 13.4,
+                "signup_date": at(-1000),
+                "updated_at": at(5),
+            },
+        ],
+        USER.spark(),
+    )
+    transactions = tx(
+        spark,
+        [
+            {
+                "transaction_id": "before",
+                "user_id": "u1",
+                "merchant_id": "m1",
+                "timestamp": at(4),
+                "is_fraud": False,
+            },
+            {
+                "transaction_id": "at",
+                "user_id": "u1",
+                "merchant_id": "m1",
+                "timestamp": at(5),
+                "is_fraud": False,
+            },
+            {
+                "transaction_id": "unknown",
+                "user_id": "u9",
+                "merchant_id": "m1",
+                "timestamp": at(6),
+                "is_fraud": False,
+            },
+        ],
+    )
+    joined = (
+        as_of_join(transactions, users, "user_id", {"lat": "user_lat"}).toPandas().set_index("transaction_id")
+    )
+    assert joined.loc["before", "user_lat"] == 50.0
+    assert joined.loc["at", "user_lat"] == 52.5
+    assert np.isnan(joined.loc["unknown", "user_lat"])
+
+
+def test_merchant_fraud_rate_uses_only_labels_older_than_the_delay(spark, world):
+    _, users, merchants, _ = world
+    settings = FeatureSettings(label_delay_days=7, risk_lookback_days=28)
+    user, merchant = users["user_id"].iloc[0], merchants["merchant_id"].iloc[0]
+    delay_h = 7 * 24
+    rows = [
+        {"transaction_id": "fraud", "timestamp": at(0), "is_fraud": True},
+        {"transaction_id": "inside-delay", "timestamp": at(delay_h - 0.01), "is_fraud": False},
+        {"transaction_id": "after-delay", "timestamp": at(delay_h + 0.01), "is_fraud": False},
+        {"transaction_id": "later-fraud", "timestamp": at(delay_h + 1), "is_fraud": True},
+    ]
+    transactions = tx(spark, [{**r, "user_id": user, "merchant_id": merchant} for r in rows])
+    features = (
+        build_features(
+            transactions,
+            spark.createDataFrame(users, USER.spark()),
+            spark.createDataFrame(merchants, MERCHANT.spark()),
+            settings,
+        )
+        .toPandas()
+        .set_index("transaction_id")
+    )
+    assert features.loc["inside-delay", "merchant_fraud_rate"] == 0.0
+    assert features.loc["after-delay", "merchant_fraud_rate"] == 1.0  # only the fraud 7 days earlier is known
+    assert features.loc["later-fraud", "merchant_labelled_count"] == 1.0  # not the rows inside the delay
+
+
+def test_spark_per_user_features_equal_the_shared_definition(world):
+    transactions, _, merchants, features = world
+    latest = merchants.sort_values("updated_at").groupby("merchant_id").last()
+    data = transactions.assign(
+        ts=transactions["timestamp"].astype("datetime64[ms, UTC]").astype("int64") / 1000,
+        in_store=transactions["channel"] == "in_store",
+        merchant_lat=transactions["merchant_id"].map(latest["lat"]),
+        merchant_lon=transactions["merchant_id"].map(latest["lon"]),
+    ).sort_values(["ts", "transaction_id"], kind="stable")
+    expected = pd.concat(
+        [
+            update(UserState(), rows)[0].assign(transaction_id=rows["transaction_id"])
+            for _, rows in data.groupby("user_id")
+        ]
+    ).set_index("transaction_id")
+    actual = features.set_index("transaction_id").loc[expected.index, list(FEATURES)]
+    pd.testing.assert_frame_equal(actual, expected[list(FEATURES)], check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_spark_distance_equals_the_shared_numpy_distance(spark):
+    rng = np.random.default_rng(0)
+    points = pd.DataFrame(
+        rng.uniform([-60, -180, -60, -180], [60, 180, 60, 180], size=(200, 4)), columns=["a", "b", "c", "d"]
+    )
+    spark_km = (
+        spark.createDataFrame(points)
+        .select(spark_haversine(F.col("a"), F.col("b"), F.col("c"), F.col("d")).alias("km"))
+        .toPandas()["km"]
+    )
+    np.testing.assert_allclose(
+        spark_km, haversine_km(points["a"], points["b"], points["c"], points["d"]), rtol=1e-12
+    )
