@@ -125,6 +125,26 @@ class FeatureSettings(Section):
     )
 
 
+class ModelSettings(Section):
+    """The fraud model: which classifier, how it is split, searched and registered."""
+
+    classifier: Literal["gbt", "logistic_regression", "random_forest"] = "gbt"
+    registered_name: str = "fraud-detector"
+    test_days: Annotated[int, Field(ge=1)] = 7
+    validation_days: Annotated[int, Field(ge=1)] = 3
+    fraud_weight: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="weight of a fraud row in training; null = legitimate/fraud ratio"
+    )
+    search_budget_s: Annotated[float, Field(ge=0)] = Field(
+        300, description="time allowed for the hyperparameter search (0: defaults only)"
+    )
+    threshold_objective: Literal["daily_alert_budget", "min_precision"] = "daily_alert_budget"
+    daily_alert_budget: Annotated[int, Field(ge=1)] = Field(
+        100, description="alerts per day at the threshold"
+    )
+    min_precision: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+
 class ScenarioMix(Section):
     """Share of all fraudulent transactions produced by each fraud scenario (they sum to 1)."""
 
@@ -176,3 +196,4 @@ class Settings(Section):
     simulator: SimulatorSettings = SimulatorSettings()
     spark: SparkSettings = SparkSettings()
     features: FeatureSettings = FeatureSettings()
+    model: ModelSettings = ModelSettings()

@@ -1,0 +1,1 @@
+"""Training: datasets and splits, the MLlib pipeline, evaluation, MLflow registration and promotion."""
