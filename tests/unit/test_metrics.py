@@ -1,0 +1,72 @@
+"""Evaluation metrics on hand-made predictions whose right answers are known."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from fraudguard.train.metrics import (
+    card_precision_at_k,
+    evaluate,
+    threshold_for_daily_budget,
+    threshold_for_precision,
+)
+
+
+def scored(rows: list[tuple[str, str, int, float]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["day", "user_id", "label", "score"])
+    frame["timestamp"] = pd.to_datetime(frame.pop("day"), utc=True) + pd.Timedelta(hours=12)
+    return frame
+
+
+def test_card_precision_ranks_cards_by_their_best_score_and_drops_cards_already_caught():
+    data = scored(
+        [
+            ("2026-01-01", "a", 1, 0.9),
+            ("2026-01-01", "a", 0, 0.1),
+            ("2026-01-01", "b", 0, 0.8),
+            ("2026-01-01", "c", 1, 0.2),
+            ("2026-01-02", "a", 1, 0.99),  # caught on day 1: not counted again
+            ("2026-01-02", "c", 1, 0.7),
+            ("2026-01-02", "b", 0, 0.6),
+        ]
+    )
+    # Day 1 top 2: a (fraud), b (no) -> 1/2. Day 2 without a: c (fraud), b (no) -> 1/2.
+    assert card_precision_at_k(data, k=2) == 0.5
+    # Top 1: day 1 a -> 1; day 2 c -> 1.
+    assert card_precision_at_k(data, k=1) == 1.0
+
+
+def test_daily_budget_threshold_gives_that_many_alerts_per_day():
+    data = scored([("2026-01-01", "u", 0, s / 10) for s in range(10)] + [("2026-01-02", "u", 0, 0.05)])
+    threshold = threshold_for_daily_budget(data, alerts_per_day=2)  # 4 alerts over 2 days
+    assert (data["score"] >= threshold).sum() == 4
+
+
+def test_precision_threshold_is_the_lowest_that_reaches_the_target():
+    data = scored(
+        [
+            ("2026-01-01", "u", label, score)
+            for label, score in [(1, 0.9), (1, 0.8), (0, 0.7), (1, 0.6), (0, 0.5)]
+        ]
+    )
+    assert threshold_for_precision(data, 0.75) == 0.6  # top 4: 3/4
+    assert threshold_for_precision(data, 1.0) == 0.8
+
+
+def test_evaluate_reports_ranking_threshold_and_per_scenario_recall():
+    data = scored(
+        [
+            ("2026-01-01", "u1", 1, 0.9),
+            ("2026-01-01", "u2", 1, 0.4),
+            ("2026-01-01", "u3", 0, 0.5),
+            ("2026-01-01", "u4", 0, 0.1),
+        ]
+    )
+    data["fraud_scenario"] = ["card_testing", "account_takeover", None, None]
+    metrics = evaluate(data, threshold=0.45, k=2)
+    assert metrics["auc_roc"] == 0.75
+    assert metrics["auc_pr"] == pytest.approx((1 + 2 / 3) / 2)
+    assert metrics["precision_at_threshold"] == 0.5 and metrics["recall_at_threshold"] == 0.5
+    assert metrics["recall_card_testing"] == 1.0 and metrics["recall_account_takeover"] == 0.0
+    assert metrics["card_precision_at_2"] == 0.5
