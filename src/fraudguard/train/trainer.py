@@ -1,0 +1,163 @@
+"""Fit the fraud model on a feature table, the way time works: the past trains, the future tests.
+
+Days are split in order into [train | validation | label delay | test]: validation picks the
+hyperparameters and the operating threshold, the delay days are left out because their labels are not
+known yet when the model would be trained, and the test days are only ever scored.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from fraudguard.config.model import FeatureSettings, ModelSettings
+from fraudguard.train.metrics import evaluate, threshold_for_daily_budget, threshold_for_precision
+from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, LABEL, SCORE, WEIGHT, build_pipeline
+
+SEARCH_GRID: dict[str, dict[str, list[Any]]] = {
+    "gbt": {"maxDepth": [5, 4, 6], "stepSize": [0.1, 0.2]},
+    "random_forest": {"maxDepth": [10, 8, 12], "numTrees": [100, 60]},
+    "logistic_regression": {"regParam": [0.001, 0.01, 0.1]},
+}
+EVALUATION_COLUMNS = ["transaction_id", "user_id", "timestamp", "fraud_scenario", LABEL, SCORE]
+
+
+@dataclass(frozen=True)
+class Split:
+    train: tuple[date, date]  # inclusive day ranges
+    validation: tuple[date, date]
+    delay: tuple[date, date]
+    test: tuple[date, date]
+
+    @classmethod
+    def from_days(cls, first: date, last: date, model: ModelSettings, features: FeatureSettings) -> Split:
+        test_start = last - timedelta(days=model.test_days - 1)
+        delay_start = test_start - timedelta(days=features.label_delay_days)
+        validation_start = delay_start - timedelta(days=model.validation_days)
+        if validation_start <= first:
+            needed = model.test_days + features.label_delay_days + model.validation_days + 1
+            raise ValueError(
+                f"the data has {(last - first).days + 1} days; the split needs at least {needed}"
+            )
+        one = timedelta(days=1)
+        return cls(
+            train=(first, validation_start - one),
+            validation=(validation_start, delay_start - one),
+            delay=(delay_start, test_start - one),
+            test=(test_start, last),
+        )
+
+    def rows(self, features: DataFrame, part: str) -> DataFrame:
+        low, high = getattr(self, part)
+        day = F.to_date("timestamp")
+        return features.where((day >= F.lit(low)) & (day <= F.lit(high)))
+
+
+@dataclass
+class TrainResult:
+    model: PipelineModel
+    threshold: float
+    params: dict[str, Any]
+    feature_set: str
+    split: Split
+    test_metrics: dict[str, float]
+    validation_metrics: dict[str, float]
+    rows: dict[str, int]
+    test_scores: pd.DataFrame
+    search: list[dict[str, Any]] = field(default_factory=list)
+
+
+def labelled(features: DataFrame, fraud_weight: float) -> DataFrame:
+    is_fraud = F.col("is_fraud")
+    return features.withColumns(
+        {LABEL: is_fraud.cast("double"), WEIGHT: F.when(is_fraud, F.lit(fraud_weight)).otherwise(F.lit(1.0))}
+    )
+
+
+def score(model: PipelineModel, rows: DataFrame) -> pd.DataFrame:
+    """Fraud probability of each row, as pandas with the columns evaluation needs."""
+    scored = model.transform(rows).withColumn(SCORE, vector_to_array("probability")[1])
+    return scored.select(*EVALUATION_COLUMNS).toPandas()
+
+
+def train(
+    features: DataFrame,
+    model_settings: ModelSettings,
+    feature_settings: FeatureSettings,
+    feature_set: str = DEFAULT_FEATURE_SET,
+    seed: int = 42,
+    on_step: Callable[[str], None] = lambda _: None,
+) -> TrainResult:
+    days = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).first()
+    split = Split.from_days(days[0], days[1], model_settings, feature_settings)
+    train_rows = split.rows(features, "train")
+    counts = train_rows.groupBy("is_fraud").count().toPandas().set_index("is_fraud")["count"]
+    frauds, legit = int(counts.get(True, 0)), int(counts.get(False, 0))
+    if frauds == 0:
+        raise ValueError(f"no fraud in the training days {split.train[0]}..{split.train[1]}")
+    weight = model_settings.fraud_weight or legit / frauds
+    train_rows = labelled(train_rows, weight).cache()
+    validation_rows = labelled(split.rows(features, "validation"), weight).cache()
+    test_rows = labelled(split.rows(features, "test"), weight)
+
+    search, best = [], None
+    deadline = time.monotonic() + model_settings.search_budget_s
+    for params in _candidates(model_settings.classifier):
+        if search and time.monotonic() > deadline:
+            break
+        on_step(f"fitting {model_settings.classifier} {params or 'defaults'}")
+        started = time.monotonic()
+        model = build_pipeline(model_settings, feature_set, params, seed).fit(train_rows)
+        validation_scores = score(model, validation_rows)
+        ap = evaluate(validation_scores, threshold=1.0)["auc_pr"]
+        search.append(
+            {"params": params, "validation_auc_pr": ap, "seconds": round(time.monotonic() - started, 1)}
+        )
+        if best is None or ap > best[0]:
+            best = (ap, params, model, validation_scores)
+    _, params, model, validation_scores = best
+
+    threshold = (
+        threshold_for_daily_budget(validation_scores, model_settings.daily_alert_budget)
+        if model_settings.threshold_objective == "daily_alert_budget"
+        else threshold_for_precision(validation_scores, model_settings.min_precision)
+    )
+    on_step("scoring the test days")
+    test_scores = score(model, test_rows)
+    result = TrainResult(
+        model=model,
+        threshold=threshold,
+        params=params,
+        feature_set=feature_set,
+        split=split,
+        test_metrics=evaluate(test_scores, threshold),
+        validation_metrics=evaluate(validation_scores, threshold),
+        rows={
+            "train": frauds + legit,
+            "train_frauds": frauds,
+            "validation": len(validation_scores),
+            "test": len(test_scores),
+        },
+        test_scores=test_scores,
+        search=search,
+    )
+    train_rows.unpersist()
+    validation_rows.unpersist()
+    return result
+
+
+def _candidates(classifier: str) -> list[dict[str, Any]]:
+    """The defaults first, then the grid in order: a small budget still gets a sound model."""
+    grid = SEARCH_GRID[classifier]
+    combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    return [{}, *[c for c in combos if c]]
