@@ -97,7 +97,10 @@ def train(
     feature_set: str = DEFAULT_FEATURE_SET,
     seed: int = 42,
     on_step: Callable[[str], None] = lambda _: None,
+    params_override: dict[str, Any] | None = None,
 ) -> TrainResult:
+    """Fit, pick hyperparameters and threshold on validation, evaluate on test. `params_override`
+    fixes classifier parameters on top of every candidate (tests use it for short fits)."""
     days = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).first()
     split = Split.from_days(days[0], days[1], model_settings, feature_settings)
     train_rows = split.rows(features, "train")
@@ -117,7 +120,9 @@ def train(
             break
         on_step(f"fitting {model_settings.classifier} {params or 'defaults'}")
         started = time.monotonic()
-        model = build_pipeline(model_settings, feature_set, params, seed).fit(train_rows)
+        model = build_pipeline(model_settings, feature_set, {**params, **(params_override or {})}, seed).fit(
+            train_rows
+        )
         validation_scores = score(model, validation_rows)
         ap = evaluate(validation_scores, threshold=1.0)["auc_pr"]
         search.append(
