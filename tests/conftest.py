@@ -64,3 +64,29 @@ def spark():
     session = spark_session(load_settings(CONFIG_FILE, environ={}), "fraudguard-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def small_features(spark):
+    """Training features of a small simulated world (800 users, 20 days, 2% fraud), cached."""
+    import pyarrow as pa
+
+    from fraudguard.config.model import FeatureSettings, SimulatorSettings
+    from fraudguard.features.batch import build_features
+    from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+    from fraudguard.simulate.timeline import FakerWorldTimeline
+
+    timeline = FakerWorldTimeline(
+        SimulatorSettings(users=800, merchants=150, days=20, seed=21, fraud_rate=0.02)
+    )
+    users, merchants = timeline.initial()
+    days = list(timeline.days())
+    frames = [
+        spark.createDataFrame(pa.concat_tables(parts).to_pandas(), schema.spark())
+        for parts, schema in (
+            ([d.transactions for d in days], TRANSACTION),
+            ([users, *(d.users for d in days)], USER),
+            ([merchants, *(d.merchants for d in days)], MERCHANT),
+        )
+    ]
+    return build_features(*frames, FeatureSettings()).cache()

@@ -52,10 +52,13 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         settings = Settings.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(format_validation_error(error, Settings, source_of)) from None
-    if not settings.runtime_dir.is_absolute():
-        runtime_dir = (path.resolve().parent / settings.runtime_dir).resolve()
-        settings = settings.model_copy(update={"runtime_dir": runtime_dir})
-    return settings
+    base = path.resolve().parent
+    model = settings.model.model_copy(update={"export_dir": _resolve(base, settings.model.export_dir)})
+    return settings.model_copy(update={"runtime_dir": _resolve(base, settings.runtime_dir), "model": model})
+
+
+def _resolve(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -143,6 +143,16 @@ class ModelSettings(Section):
         100, description="alerts per day at the threshold"
     )
     min_precision: Annotated[float, Field(gt=0, le=1)] = 0.5
+    export_dir: Path = Field(
+        Path("../models"), description="the champion's local export (fallback when the registry is down)"
+    )
+
+
+class MlflowSettings(Section):
+    """Where runs and the model registry live; default: a SQLite store in the runtime folder."""
+
+    tracking_uri: str | None = Field(None, description="null = sqlite:///<runtime_dir>/mlflow/mlflow.db")
+    experiment: str = "fraudguard"
 
 
 class ScenarioMix(Section):
@@ -197,3 +207,4 @@ class Settings(Section):
     spark: SparkSettings = SparkSettings()
     features: FeatureSettings = FeatureSettings()
     model: ModelSettings = ModelSettings()
+    mlflow: MlflowSettings = MlflowSettings()

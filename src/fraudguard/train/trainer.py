@@ -29,7 +29,7 @@ SEARCH_GRID: dict[str, dict[str, list[Any]]] = {
     "random_forest": {"maxDepth": [10, 8, 12], "numTrees": [100, 60]},
     "logistic_regression": {"regParam": [0.001, 0.01, 0.1]},
 }
-EVALUATION_COLUMNS = ["transaction_id", "user_id", "timestamp", "fraud_scenario", LABEL, SCORE]
+EVALUATION_COLUMNS = ["transaction_id", "user_id", "timestamp", "fraud_scenario"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def labelled(features: DataFrame, fraud_weight: float) -> DataFrame:
 def score(model: PipelineModel, rows: DataFrame) -> pd.DataFrame:
     """Fraud probability of each row, as pandas with the columns evaluation needs."""
     scored = model.transform(rows).withColumn(SCORE, vector_to_array("probability")[1])
-    return scored.select(*EVALUATION_COLUMNS).toPandas()
+    return scored.select(*EVALUATION_COLUMNS, F.col("is_fraud").cast("double").alias(LABEL), SCORE).toPandas()
 
 
 def train(
