@@ -9,6 +9,7 @@ import click
 from fraudguard.cli.broker import broker
 from fraudguard.cli.config import config
 from fraudguard.cli.context import CliError
+from fraudguard.cli.model import evaluate, model, train
 from fraudguard.cli.run import run
 from fraudguard.cli.simulate import simulate
 from fraudguard.cli.topics import topics
@@ -44,6 +45,9 @@ cli.add_command(broker)
 cli.add_command(topics)
 cli.add_command(run)
 cli.add_command(simulate)
+cli.add_command(train)
+cli.add_command(evaluate)
+cli.add_command(model)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class CliError(Exception):
 class CliContext:
     def __init__(self, config_path: str | None) -> None:
         self.config_path = Path(config_path) if config_path else default_config_path()
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines are noise at a terminal
 
     @cached_property
     def settings(self) -> Settings:

@@ -1,0 +1,125 @@
+"""`fraudguard train`, `fraudguard evaluate`, `fraudguard model show|promote`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from fraudguard.cli.context import CliContext, CliError, console
+from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, FEATURE_SETS
+
+HEADLINE = ("auc_pr", "auc_roc", "card_precision_at_100", "precision_at_threshold", "recall_at_threshold",
+            "alerts_per_day", "threshold")  # fmt: skip
+
+
+def _dataset(obj: CliContext, dataset: Path | None):
+    from fraudguard.train.job import Dataset
+
+    path = dataset or obj.settings.runtime_dir / "datasets" / "faker"
+    if not path.exists():
+        raise CliError(f"no dataset at {path}; create one with `fraudguard simulate batch --out {path}`")
+    return Dataset(path)
+
+
+@click.command()
+@click.option(
+    "--dataset", type=click.Path(file_okay=False, path_type=Path), help="Default: var/datasets/faker."
+)
+@click.option(
+    "--feature-set", type=click.Choice(list(FEATURE_SETS)), default=DEFAULT_FEATURE_SET, show_default=True
+)
+@click.pass_obj
+def train(obj: CliContext, dataset: Path | None, feature_set: str) -> None:
+    """Train on a dataset, register the challenger, promote it if it beats the champion."""
+    from fraudguard.spark import spark_session
+    from fraudguard.train.job import run_training
+
+    data = _dataset(obj, dataset)
+    with console.status("starting Spark ...") as status:
+        spark = spark_session(obj.settings, "fraudguard-train")
+        outcome = run_training(
+            spark, obj.settings, data, feature_set, on_step=lambda s: status.update(s + " ...")
+        )
+    metrics = outcome.result.test_metrics
+    table = Table("test metric", "value", title=f"{obj.settings.model.registered_name} v{outcome.version}")
+    for name in HEADLINE:
+        table.add_row(name, f"{metrics[name]:.4f}")
+    for name, value in sorted(metrics.items()):
+        if name.startswith("recall_") and name != "recall_at_threshold":
+            table.add_row(name, f"{value:.4f}")
+    console.print(table)
+    verdict = "promoted" if outcome.decision.promoted else "not promoted"
+    console.print(f"promotion gate: {verdict} ({outcome.decision.reason})")
+
+
+@click.command()
+@click.option(
+    "--dataset", type=click.Path(file_okay=False, path_type=Path), help="Default: var/datasets/faker."
+)
+@click.option("--version", help="Registry version (default: the champion).")
+@click.pass_obj
+def evaluate(obj: CliContext, dataset: Path | None, version: str | None) -> None:
+    """Score a registered model on a dataset's test days and print its metrics as JSON."""
+    from fraudguard.features.batch import build_features
+    from fraudguard.spark import spark_session
+    from fraudguard.train import registry
+    from fraudguard.train.metrics import evaluate as metrics_of
+    from fraudguard.train.trainer import Split, score
+
+    settings, data = obj.settings, _dataset(obj, dataset)
+    client = registry.connect(settings)
+    chosen = version or str(
+        client.get_model_version_by_alias(settings.model.registered_name, registry.CHAMPION).version
+    )
+    threshold = float(client.get_model_version(settings.model.registered_name, chosen).tags["threshold"])
+    with console.status("scoring ..."):
+        spark = spark_session(settings, "fraudguard-evaluate")
+        features = build_features(*data.frames(spark), settings.features)
+        first, last = features.selectExpr("min(to_date(timestamp))", "max(to_date(timestamp))").first()
+        split = Split.from_days(first, last, settings.model, settings.features)
+        scored = score(registry.load_version(settings, chosen), split.rows(features, "test"))
+    click.echo(json.dumps({"version": chosen, "test_days": [str(d) for d in split.test],
+                           **metrics_of(scored, threshold)}, indent=2))  # fmt: skip
+
+
+@click.group()
+def model() -> None:
+    """The registered fraud model: versions, aliases, promotion and rollback."""
+
+
+@model.command()
+@click.pass_obj
+def show(obj: CliContext) -> None:
+    """Every version with its aliases, test AUC-PR, threshold and gate decision."""
+    from fraudguard.train import registry
+
+    client = registry.connect(obj.settings)
+    name = obj.settings.model.registered_name
+    table = Table("version", "aliases", "test AUC-PR", "threshold", "gate", title=name)
+    for found in sorted(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version)):
+        version = client.get_model_version(name, str(found.version))  # search results carry no aliases
+        run = client.get_run(version.run_id)
+        table.add_row(
+            str(version.version),
+            ", ".join(version.aliases),
+            f"{run.data.metrics.get('test_auc_pr', float('nan')):.4f}",
+            version.tags.get("threshold", "")[:6],
+            version.tags.get("promotion_reason", ""),
+        )
+    console.print(table)
+
+
+@model.command()
+@click.option("--version", required=True, help="The version to serve (rollback or roll forward).")
+@click.pass_obj
+def promote(obj: CliContext, version: str) -> None:
+    """Make a version the champion and export it to models/."""
+    from fraudguard.spark import spark_session
+    from fraudguard.train import registry
+
+    spark_session(obj.settings, "fraudguard-promote")
+    path = registry.promote(obj.settings, version)
+    console.print(f"version {version} is now the champion; exported to {path}")

@@ -1,0 +1,72 @@
+"""The training job: dataset -> features -> fit -> register the challenger -> promotion gate.
+
+What `fraudguard train` and the nightly Airflow DAG both run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from fraudguard.config import Settings
+from fraudguard.features.batch import build_features
+from fraudguard.train import registry
+from fraudguard.train.pipeline import DEFAULT_FEATURE_SET
+from fraudguard.train.trainer import TrainResult, train
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A batch dataset as written by `fraudguard simulate batch`."""
+
+    path: Path
+
+    def frames(self, spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
+        for part in ("transactions", "users.parquet", "merchants.parquet"):
+            if not (self.path / part).exists():
+                raise FileNotFoundError(f"{self.path} is not a fraudguard dataset: {part} is missing")
+        return (
+            spark.read.parquet(str(self.path / "transactions")).drop("day"),
+            spark.read.parquet(str(self.path / "users.parquet")),
+            spark.read.parquet(str(self.path / "merchants.parquet")),
+        )
+
+    def key(self) -> str:
+        """Identifies the data (its manifest), so training the same data twice registers one version."""
+        manifest = self.path / "manifest.json"
+        content = manifest.read_bytes() if manifest.exists() else str(self.path.resolve()).encode()
+        return hashlib.sha256(content).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: TrainResult
+    version: str
+    decision: registry.Decision
+
+
+def run_training(
+    spark: SparkSession,
+    settings: Settings,
+    dataset: Dataset,
+    feature_set: str = DEFAULT_FEATURE_SET,
+    on_step: Callable[[str], None] = lambda _: None,
+) -> Outcome:
+    on_step("computing features")
+    features = build_features(*dataset.frames(spark), settings.features).cache()
+    result = train(features, settings.model, settings.features, feature_set, on_step=on_step)
+    on_step("registering the challenger")
+    data_key = f"{dataset.key()}:{feature_set}:{settings.model.classifier}"
+    info = {
+        "path": str(dataset.path),
+        "transactions": sum(result.rows.values()) - result.rows["train_frauds"],
+    }
+    version = registry.register(result, settings, features, data_key, info)
+    on_step("promotion gate")
+    decision = registry.promote_if_better(settings, version, result.split.rows(features, "test"))
+    features.unpersist()
+    return Outcome(result, str(version.version), decision)
