@@ -13,6 +13,7 @@ from fraudguard.features.user_history import (
     NO_PREVIOUS_S,
     WINDOWS,
     UserState,
+    feature_names,
     update,
 )
 from fraudguard.geo import haversine_km
@@ -35,13 +36,13 @@ def user_rows(seed: int, n: int = 400) -> pd.DataFrame:
     )
 
 
-def reference(rows: pd.DataFrame) -> pd.DataFrame:
+def reference(rows: pd.DataFrame, windows: dict[str, int] = WINDOWS) -> pd.DataFrame:
     """The definition, one row at a time over all earlier rows: slow and obviously right."""
     records = []
     for i in range(len(rows)):
         now, past = rows.iloc[i], rows.iloc[: i + 1]
         record = {}
-        for name, seconds in WINDOWS.items():
+        for name, seconds in windows.items():
             window = past[past["ts"] > now["ts"] - seconds]
             record[f"tx_count_{name}"] = len(window)
             record[f"amount_sum_{name}"] = window["amount"].sum()
@@ -63,7 +64,7 @@ def reference(rows: pd.DataFrame) -> pd.DataFrame:
             speed = km / max((now["ts"] - last["ts"]) / 3600, MIN_GAP_H) if km > 0 else 0.0
         record["km_from_previous_store"], record["implied_speed_kmh"] = km, speed
         records.append(record)
-    return pd.DataFrame(records)[list(FEATURES)].astype(float)
+    return pd.DataFrame(records)[feature_names(windows)].astype(float)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -73,6 +74,16 @@ def test_features_equal_the_brute_force_definition(seed):
     pd.testing.assert_frame_equal(
         features.reset_index(drop=True), reference(rows), check_exact=False, rtol=1e-9
     )
+
+
+def test_other_windows_follow_the_same_definition():
+    book = {"1d": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
+    rows = user_rows(8, n=200)
+    features, state = update(UserState(), rows, windows=book)
+    pd.testing.assert_frame_equal(
+        features.reset_index(drop=True), reference(rows, book), check_exact=False, rtol=1e-9
+    )
+    assert state.history_ts.min() > rows["ts"].iloc[-1] - book["30d"]
 
 
 @pytest.mark.parametrize("seed", [3, 4, 5])

@@ -20,7 +20,6 @@ from fraudguard.geo import haversine_km
 
 WINDOWS = {"10m": 600, "1h": 3_600, "24h": 86_400, "7d": 7 * 86_400}
 """Activity windows (seconds); each includes the current transaction, as the handbook does."""
-HISTORY_S = max(WINDOWS.values())
 MAX_DEVICES = 32  # devices remembered per user: the most recently used
 DEVICE_AGE_CAP_MIN = 30 * 24 * 60.0
 NO_PREVIOUS_S = 30 * 86_400.0  # "time since the previous transaction" when there is none
@@ -55,8 +54,19 @@ class UserState:
     store_lon: float = 0.0
 
 
-def update(state: UserState, rows: pd.DataFrame) -> tuple[pd.DataFrame, UserState]:
-    """Features of `rows` (one user's next transactions, sorted by `ts` in seconds) and the new state."""
+def feature_names(windows: dict[str, int] = WINDOWS) -> list[str]:
+    return [
+        *(f"{kind}_{w}" for kind in ("tx_count", "amount_sum", "amount_avg") for w in windows),
+        *FEATURES[3 * len(WINDOWS) :],
+    ]
+
+
+def update(
+    state: UserState, rows: pd.DataFrame, windows: dict[str, int] = WINDOWS
+) -> tuple[pd.DataFrame, UserState]:
+    """Features of `rows` (one user's next transactions, sorted by `ts` in seconds) and the new state.
+    `windows` names the activity windows (the handbook's features use 1, 7 and 30 days); a state is
+    only valid with the windows it was built with."""
     n = len(rows)
     ts = rows["ts"].to_numpy(dtype=float)
     amount = rows["amount"].to_numpy(dtype=float)
@@ -66,7 +76,7 @@ def update(state: UserState, rows: pd.DataFrame) -> tuple[pd.DataFrame, UserStat
     all_ts = np.concatenate([state.history_ts, ts])
     cumulative = np.concatenate([[0.0], np.cumsum(np.concatenate([state.history_amount, amount]))])
     current = np.arange(len(state.history_ts), len(all_ts))
-    for name, seconds in WINDOWS.items():
+    for name, seconds in windows.items():
         first = np.searchsorted(all_ts, ts - seconds, side="right")
         count = current + 1 - first
         total = cumulative[current + 1] - cumulative[first]
@@ -108,7 +118,7 @@ def update(state: UserState, rows: pd.DataFrame) -> tuple[pd.DataFrame, UserStat
     out["km_from_previous_store"] = km
     out["implied_speed_kmh"] = np.where(km > 0, km / np.nan_to_num(hours, nan=1.0), 0.0)
 
-    keep = all_ts > all_ts[-1] - HISTORY_S if len(all_ts) else np.zeros(0, dtype=bool)
+    keep = all_ts > all_ts[-1] - max(windows.values()) if len(all_ts) else np.zeros(0, dtype=bool)
     stores = np.flatnonzero(in_store)
     new_state = UserState(
         history_ts=all_ts[keep],
@@ -121,7 +131,7 @@ def update(state: UserState, rows: pd.DataFrame) -> tuple[pd.DataFrame, UserStat
         store_lat=float(lat[stores[-1]]) if len(stores) else state.store_lat,
         store_lon=float(lon[stores[-1]]) if len(stores) else state.store_lon,
     )
-    return pd.DataFrame(out, index=rows.index)[list(FEATURES)], new_state
+    return pd.DataFrame(out, index=rows.index)[feature_names(windows)], new_state
 
 
 def _forward_fill(values: np.ndarray) -> np.ndarray:
