@@ -8,7 +8,6 @@ import pytest
 
 from fraudguard.features.user_history import (
     DEVICE_AGE_CAP_MIN,
-    FEATURES,
     MIN_GAP_H,
     NO_PREVIOUS_S,
     WINDOWS,
