@@ -15,8 +15,7 @@ from pyspark.sql import types as T
 
 from fraudguard.config.model import FeatureSettings
 from fraudguard.features.row import row_feature_columns
-from fraudguard.features.user_history import FEATURES as USER_FEATURES
-from fraudguard.features.user_history import UserState, update
+from fraudguard.features.user_history import WINDOWS, UserState, feature_names, update
 
 RISK_FEATURES = ("merchant_fraud_rate", "merchant_labelled_count", "category_fraud_rate")
 
@@ -45,7 +44,7 @@ def as_of_join(transactions: DataFrame, records: DataFrame, key: str, columns: d
     )
 
 
-def user_history_features(joined: DataFrame) -> DataFrame:
+def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) -> DataFrame:
     """transaction_id plus the per-user behavioural features, each user replayed from an empty state."""
     inputs = joined.select(
         "transaction_id",
@@ -59,22 +58,22 @@ def user_history_features(joined: DataFrame) -> DataFrame:
     )
     schema = T.StructType(
         [T.StructField("transaction_id", T.StringType())]
-        + [T.StructField(name, T.DoubleType()) for name in USER_FEATURES]
+        + [T.StructField(name, T.DoubleType()) for name in feature_names(windows)]
     )
 
     def replay(rows: pd.DataFrame) -> pd.DataFrame:
         rows = rows.sort_values(["ts", "transaction_id"], kind="stable")
-        features, _ = update(UserState(), rows)
+        features, _ = update(UserState(), rows, windows)
         features.insert(0, "transaction_id", rows["transaction_id"].to_numpy())
         return features
 
     return inputs.groupBy("user_id").applyInPandas(replay, schema)
 
 
-def delayed_fraud_rate(key: Column, settings: FeatureSettings) -> tuple[Column, Column]:
+def delayed_fraud_rate(key: Column, delay_days: int, lookback_days: int) -> tuple[Column, Column]:
     """The fraud rate and labelled count over transactions of the same `key` whose labels are known:
-    older than the label delay, within the lookback."""
-    delay, lookback = settings.label_delay_days * 86_400, settings.risk_lookback_days * 86_400
+    older than the label delay, within the lookback before it."""
+    delay, lookback = delay_days * 86_400, lookback_days * 86_400
     window = (
         Window.partitionBy(key)
         .orderBy(F.col("timestamp").cast("long"))
@@ -91,8 +90,9 @@ def build_features(
     """One row per transaction: ids, event time, label, scenario, and every feature."""
     joined = as_of_join(transactions, users, "user_id", _USER_COLUMNS)
     joined = as_of_join(joined, merchants, "merchant_id", _MERCHANT_COLUMNS)
-    merchant_rate, merchant_count = delayed_fraud_rate(F.col("merchant_id"), settings)
-    category_rate, _ = delayed_fraud_rate(F.col("merchant_category"), settings)
+    delay, lookback = settings.label_delay_days, settings.risk_lookback_days
+    merchant_rate, merchant_count = delayed_fraud_rate(F.col("merchant_id"), delay, lookback)
+    category_rate, _ = delayed_fraud_rate(F.col("merchant_category"), delay, lookback)
     joined = joined.withColumns(
         {
             **row_feature_columns(),

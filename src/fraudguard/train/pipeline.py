@@ -14,6 +14,7 @@ from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, Vec
 
 from fraudguard.config.model import ModelSettings
 from fraudguard.features.batch import RISK_FEATURES
+from fraudguard.features.handbook import BOOK_FEATURES
 from fraudguard.features.user_history import FEATURES as BEHAVIOUR
 
 LABEL, WEIGHT, FEATURES, SCORE = "label", "weight", "features", "score"
@@ -26,6 +27,7 @@ FEATURE_SETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "transaction": (TRANSACTION, ("currency",)),
     "entities": (TRANSACTION + ENTITIES, ENTITY_CATEGORIES),
     "behaviour": (TRANSACTION + ENTITIES + BEHAVIOUR + RISK_FEATURES, ENTITY_CATEGORIES),
+    "handbook": (BOOK_FEATURES, ()),  # the book's 15, for reproducing its baselines
 }
 DEFAULT_FEATURE_SET = "behaviour"
 
@@ -51,8 +53,9 @@ def build_pipeline(
     params = {**DEFAULT_PARAMS[model.classifier], **(params or {})}
     if model.classifier == "logistic_regression":
         encoded = [f"{c}_onehot" for c in categorical]
+        if categorical:
+            stages.append(OneHotEncoder(inputCols=indexed, outputCols=encoded, handleInvalid="keep"))
         stages += [
-            OneHotEncoder(inputCols=indexed, outputCols=encoded, handleInvalid="keep"),
             VectorAssembler(inputCols=[*numeric, *encoded], outputCol="raw_features", handleInvalid="keep"),
             StandardScaler(inputCol="raw_features", outputCol=FEATURES),
             LogisticRegression(featuresCol=FEATURES, labelCol=LABEL, weightCol=WEIGHT, **params),

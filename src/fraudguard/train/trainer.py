@@ -98,11 +98,14 @@ def train(
     seed: int = 42,
     on_step: Callable[[str], None] = lambda _: None,
     params_override: dict[str, Any] | None = None,
+    split: Split | None = None,
 ) -> TrainResult:
     """Fit, pick hyperparameters and threshold on validation, evaluate on test. `params_override`
-    fixes classifier parameters on top of every candidate (tests use it for short fits)."""
-    days = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).first()
-    split = Split.from_days(days[0], days[1], model_settings, feature_settings)
+    fixes classifier parameters on top of every candidate (tests use it for short fits); `split`
+    replaces the split derived from the data's days (the handbook protocol fixes its own)."""
+    if split is None:
+        days = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).first()
+        split = Split.from_days(days[0], days[1], model_settings, feature_settings)
     train_rows = split.rows(features, "train")
     counts = train_rows.groupBy("is_fraud").count().toPandas().set_index("is_fraud")["count"]
     frauds, legit = int(counts.get(True, 0)), int(counts.get(False, 0))
