@@ -9,6 +9,7 @@ Peak memory is sampled every 0.5 s over this process and its children (the Spark
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import threading
@@ -38,10 +39,8 @@ class PeakMemory(threading.Thread):
             processes = [me, *me.children(recursive=True)]
             total = 0
             for process in processes:
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += process.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
 
     def stop(self) -> int:
