@@ -129,12 +129,12 @@ def test_merchant_fraud_rate_uses_only_labels_older_than_the_delay(spark, world)
     _, users, merchants, _ = world
     settings = FeatureSettings(label_delay_days=7, risk_lookback_days=28)
     user, merchant = users["user_id"].iloc[0], merchants["merchant_id"].iloc[0]
-    delay_h = 7 * 24
+    # Labels are known by whole days: a fraud on day X counts from day X + delay + 1 on.
     rows = [
-        {"transaction_id": "fraud", "timestamp": at(0), "is_fraud": True},
-        {"transaction_id": "inside-delay", "timestamp": at(delay_h - 0.01), "is_fraud": False},
-        {"transaction_id": "after-delay", "timestamp": at(delay_h + 0.01), "is_fraud": False},
-        {"transaction_id": "later-fraud", "timestamp": at(delay_h + 1), "is_fraud": True},
+        {"transaction_id": "fraud", "timestamp": at(0), "is_fraud": True},  # 2026-01-10
+        {"transaction_id": "inside-delay", "timestamp": at(7 * 24 + 23.9), "is_fraud": False},  # 01-17
+        {"transaction_id": "after-delay", "timestamp": at(8 * 24 + 0.01), "is_fraud": False},  # 01-18
+        {"transaction_id": "later-fraud", "timestamp": at(8 * 24 + 1), "is_fraud": True},
     ]
     transactions = tx(spark, [{**r, "user_id": user, "merchant_id": merchant} for r in rows])
     features = (
@@ -148,7 +148,7 @@ def test_merchant_fraud_rate_uses_only_labels_older_than_the_delay(spark, world)
         .set_index("transaction_id")
     )
     assert features.loc["inside-delay", "merchant_fraud_rate"] == 0.0
-    assert features.loc["after-delay", "merchant_fraud_rate"] == 1.0  # only the fraud 7 days earlier is known
+    assert features.loc["after-delay", "merchant_fraud_rate"] == 1.0  # only the fraud 8 days earlier is known
     assert features.loc["later-fraud", "merchant_labelled_count"] == 1.0  # not the rows inside the delay
 
 

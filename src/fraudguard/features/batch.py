@@ -9,7 +9,7 @@ transactions ─┬─ point-in-time join: the user and merchant record versions
 from __future__ import annotations
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -70,18 +70,38 @@ def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) 
     return inputs.groupBy("user_id").applyInPandas(replay, schema)
 
 
-def delayed_fraud_rate(key: Column, delay_days: int, lookback_days: int) -> tuple[Column, Column]:
-    """The fraud rate and labelled count over transactions of the same `key` whose labels are known:
-    older than the label delay, within the lookback before it."""
-    delay, lookback = delay_days * 86_400, lookback_days * 86_400
-    window = (
-        Window.partitionBy(key)
-        .orderBy(F.col("timestamp").cast("long"))
-        .rangeBetween(-(delay + lookback), -delay - 1)
+def delayed_fraud_rates(
+    transactions: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
+) -> DataFrame:
+    """Per (`key`, day): the fraud rate and labelled count over the key's transactions of days
+    D - delay - lookback .. D - delay - 1, i.e. only labels known by day D.
+
+    Computed on daily totals, so the window spans a few hundred rows per key whatever the volume
+    (a range window over raw rows re-aggregates its whole frame for every row)."""
+    day_number = F.datediff(F.to_date("timestamp"), F.lit("1970-01-01"))
+    daily = transactions.groupBy(key, day_number.alias("_day")).agg(
+        F.count("*").alias("_count"), F.sum(F.col("is_fraud").cast("double")).alias("_frauds")
     )
-    count = F.count("is_fraud").over(window)
-    frauds = F.sum(F.col("is_fraud").cast("double")).over(window)
-    return F.coalesce(frauds / count, F.lit(0.0)), count.cast("double")
+    window = (
+        Window.partitionBy(key).orderBy("_day").rangeBetween(-(delay_days + lookback_days), -(delay_days + 1))
+    )
+    count = F.coalesce(F.sum("_count").over(window), F.lit(0)).cast("double")
+    frauds = F.coalesce(F.sum("_frauds").over(window), F.lit(0.0))
+    return daily.select(
+        key,
+        "_day",
+        F.when(count > 0, frauds / count).otherwise(0.0).alias(f"{prefix}_fraud_rate"),
+        count.alias(f"{prefix}_labelled_count"),
+    )
+
+
+def with_delayed_rates(
+    rows: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
+) -> DataFrame:
+    """`rows` with the label-delayed fraud rate and count of their `key` on their day."""
+    rates = delayed_fraud_rates(rows, key, delay_days, lookback_days, prefix)
+    day_number = F.datediff(F.to_date("timestamp"), F.lit("1970-01-01"))
+    return rows.withColumn("_day", day_number).join(rates, [key, "_day"], "left").drop("_day")
 
 
 def build_features(
@@ -91,14 +111,7 @@ def build_features(
     joined = as_of_join(transactions, users, "user_id", _USER_COLUMNS)
     joined = as_of_join(joined, merchants, "merchant_id", _MERCHANT_COLUMNS)
     delay, lookback = settings.label_delay_days, settings.risk_lookback_days
-    merchant_rate, merchant_count = delayed_fraud_rate(F.col("merchant_id"), delay, lookback)
-    category_rate, _ = delayed_fraud_rate(F.col("merchant_category"), delay, lookback)
-    joined = joined.withColumns(
-        {
-            **row_feature_columns(),
-            "merchant_fraud_rate": merchant_rate,
-            "merchant_labelled_count": merchant_count,
-            "category_fraud_rate": category_rate,
-        }
-    )
+    joined = with_delayed_rates(joined, "merchant_id", delay, lookback, "merchant")
+    joined = with_delayed_rates(joined, "merchant_category", delay, lookback, "category")
+    joined = joined.drop("category_labelled_count").withColumns(row_feature_columns())
     return joined.join(user_history_features(joined), "transaction_id")

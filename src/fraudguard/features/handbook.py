@@ -3,8 +3,10 @@
 same data and code path as the platform's pipeline.
 
 TX_AMOUNT; weekend; night (hour <= 6); per customer over 1, 7, 30 days (window includes the current
-transaction): count and average amount; per terminal over (t - 7 - n days, t - 7 days] for n = 1, 7,
-30: count and risk = frauds / count (0 when there are none).
+transaction): count and average amount; per terminal, with a 7-day delay, over n = 1, 7, 30 days:
+count and risk = frauds / count (0 when there are none). The book's terminal windows are
+(t - 7 - n days, t - 7 days] in time; here they are whole days (D - 7 - n .. D - 8 for a transaction on
+day D), the platform's day-granular label delay: never a label from inside the delay.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from fraudguard.features.batch import delayed_fraud_rate, user_history_features
+from fraudguard.features.batch import user_history_features, with_delayed_rates
 
 BOOK_WINDOWS = {"1d": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 BOOK_DELAY_DAYS = 7
@@ -38,17 +40,18 @@ def handbook_features(transactions: DataFrame) -> DataFrame:
             for kind in ("tx_count", "amount_avg")
         ),
     )
-    terminal = {}
-    for name, seconds in BOOK_WINDOWS.items():
-        risk, count = delayed_fraud_rate(F.col("merchant_id"), BOOK_DELAY_DAYS, seconds // 86_400)
-        terminal[f"terminal_tx_count_{name}"] = count
-        terminal[f"terminal_risk_{name}"] = risk
-    hour = F.hour("timestamp")
     rows = transactions.withColumns(
         {
             "book_is_weekend": F.dayofweek("timestamp").isin(1, 7).cast("double"),
-            "book_is_night": (hour <= 6).cast("double"),
-            **terminal,
+            "book_is_night": (F.hour("timestamp") <= 6).cast("double"),
         }
     )
+    for name, seconds in BOOK_WINDOWS.items():
+        rows = with_delayed_rates(rows, "merchant_id", BOOK_DELAY_DAYS, seconds // 86_400, f"terminal_{name}")
+        rows = rows.withColumnsRenamed(
+            {
+                f"terminal_{name}_fraud_rate": f"terminal_risk_{name}",
+                f"terminal_{name}_labelled_count": f"terminal_tx_count_{name}",
+            }
+        )
     return rows.join(customer, "transaction_id")
