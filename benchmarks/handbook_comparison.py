@@ -59,7 +59,8 @@ def protocol_split(week: int) -> Split:
 def without_known_compromised(scores: pd.DataFrame, frauds: pd.DataFrame, split: Split) -> pd.DataFrame:
     """The book's rule: a card with a fraud in the training week, or in the delay days whose labels are
     known by a test day, is no longer scored from that test day on."""
-    known = set(frauds.loc[frauds["day"] <= split.train[1], "user_id"])
+    in_training = (frauds["day"] >= split.train[0]) & (frauds["day"] <= split.train[1])
+    known = set(frauds.loc[in_training, "user_id"])
     kept = []
     for offset in range(7):
         test_day = split.test[0] + timedelta(days=offset)
