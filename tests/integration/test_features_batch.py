@@ -127,7 +127,7 @@ def test_the_user_and_merchant_versions_in_force_at_the_time_are_joined(spark):
 
 def test_merchant_fraud_rate_uses_only_labels_older_than_the_delay(spark, world):
     _, users, merchants, _ = world
-    settings = FeatureSettings(label_delay_days=7, risk_lookback_days=28)
+    settings = FeatureSettings(label_delay_days=7)
     user, merchant = users["user_id"].iloc[0], merchants["merchant_id"].iloc[0]
     # Labels are known by whole days: a fraud on day X counts from day X + delay + 1 on.
     rows = [
@@ -147,9 +147,12 @@ def test_merchant_fraud_rate_uses_only_labels_older_than_the_delay(spark, world)
         .toPandas()
         .set_index("transaction_id")
     )
-    assert features.loc["inside-delay", "merchant_fraud_rate"] == 0.0
-    assert features.loc["after-delay", "merchant_fraud_rate"] == 1.0  # only the fraud 8 days earlier is known
-    assert features.loc["later-fraud", "merchant_labelled_count"] == 1.0  # not the rows inside the delay
+    assert features.loc["inside-delay", "merchant_fraud_rate_28d"] == 0.0
+    assert (
+        features.loc["after-delay", "merchant_fraud_rate_28d"] == 1.0
+    )  # only the fraud 8 days earlier is known
+    assert features.loc["after-delay", "merchant_fraud_rate_1d"] == 1.0  # day X + 8 looks at day X exactly
+    assert features.loc["later-fraud", "merchant_labelled_count_28d"] == 1.0  # not the rows inside the delay
 
 
 def test_spark_per_user_features_equal_the_shared_definition(world):

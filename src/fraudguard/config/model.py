@@ -120,9 +120,6 @@ class FeatureSettings(Section):
     label_delay_days: Annotated[int, Field(ge=0)] = Field(
         7, description="labels are known only this long after the transaction (no leakage)"
     )
-    risk_lookback_days: Annotated[int, Field(ge=1)] = Field(
-        28, description="merchant and category fraud rates use labelled transactions this far back"
-    )
 
 
 class ModelSettings(Section):

@@ -17,7 +17,13 @@ from fraudguard.config.model import FeatureSettings
 from fraudguard.features.row import row_feature_columns
 from fraudguard.features.user_history import WINDOWS, UserState, feature_names, update
 
-RISK_FEATURES = ("merchant_fraud_rate", "merchant_labelled_count", "category_fraud_rate")
+MERCHANT_RISK_DAYS = (1, 7, 28)
+"""Lookbacks of the merchant fraud rate: short ones react to a merchant turning bad, the long is stable."""
+RISK_FEATURES = (
+    *(f"merchant_fraud_rate_{d}d" for d in MERCHANT_RISK_DAYS),
+    "merchant_labelled_count_28d",
+    "category_fraud_rate_28d",
+)
 
 _USER_COLUMNS = {"age": "user_age", "gender": "user_gender", "lat": "user_lat", "lon": "user_lon",
                  "signup_date": "user_signup_date"}  # fmt: skip
@@ -110,8 +116,17 @@ def build_features(
     """One row per transaction: ids, event time, label, scenario, and every feature."""
     joined = as_of_join(transactions, users, "user_id", _USER_COLUMNS)
     joined = as_of_join(joined, merchants, "merchant_id", _MERCHANT_COLUMNS)
-    delay, lookback = settings.label_delay_days, settings.risk_lookback_days
-    joined = with_delayed_rates(joined, "merchant_id", delay, lookback, "merchant")
-    joined = with_delayed_rates(joined, "merchant_category", delay, lookback, "category")
-    joined = joined.drop("category_labelled_count").withColumns(row_feature_columns())
+    delay = settings.label_delay_days
+    for days in MERCHANT_RISK_DAYS:
+        joined = with_delayed_rates(joined, "merchant_id", delay, days, f"merchant_{days}d")
+        joined = joined.withColumnsRenamed(
+            {f"merchant_{days}d_fraud_rate": f"merchant_fraud_rate_{days}d",
+             f"merchant_{days}d_labelled_count": f"merchant_labelled_count_{days}d"}
+        )  # fmt: skip
+    joined = with_delayed_rates(joined, "merchant_category", delay, 28, "category_28d")
+    joined = joined.withColumnsRenamed({"category_28d_fraud_rate": "category_fraud_rate_28d"})
+    joined = joined.drop(
+        "category_28d_labelled_count", "merchant_labelled_count_1d", "merchant_labelled_count_7d"
+    )
+    joined = joined.withColumns(row_feature_columns())
     return joined.join(user_history_features(joined), "transaction_id")

@@ -5,7 +5,7 @@ Mapped onto the platform's schema: customers are users (`c00000`), terminals are
 category `terminal`); the book's 100 x 100 grid becomes 1 x 1 degree near (0, 0) (lat = y / 100,
 lon = x / 100, so one grid unit is about 1.1 km). Fields the book does not model get neutral values
 that carry no signal: every user has one device, age and gender are drawn independently of fraud,
-every account and terminal exists a year before the start, every payment is in store in EUR.
+accounts and terminals open 1-10 years before the start, every payment is in store in EUR.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class HandbookTimeline:
         start: date = date(2018, 4, 1),
         radius: float = 5.0,
     ) -> None:
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.n_customers, self.n_terminals, self.total_days = customers, terminals, days
         self.start, self.radius = start, radius
@@ -51,9 +52,13 @@ class HandbookTimeline:
     # -- entities ------------------------------------------------------------------------------
 
     def initial(self) -> tuple[pa.Table, pa.Table]:
-        existed_ms = np.int64(self.start_ms - 365 * DAY_MS)
-        ages = self.rng.integers(18, 80, self.n_customers).astype(np.int32)
-        genders = self.rng.choice(GENDERS[:2], size=self.n_customers)
+        # Accounts and terminals opened 1-10 years before the start, independently of fraud: the same
+        # date for all would make "account age" a clock that models overfit.
+        rng = np.random.default_rng(self.seed + 1)
+        signup = self.start_ms - (rng.uniform(365, 3650, self.n_customers) * DAY_MS).astype(np.int64)
+        opened = self.start_ms - (rng.uniform(365, 3650, self.n_terminals) * DAY_MS).astype(np.int64)
+        ages = rng.integers(18, 80, self.n_customers).astype(np.int32)
+        genders = rng.choice(GENDERS[:2], size=self.n_customers)
         users = _records(
             USER,
             user_id=[f"c{i:05d}" for i in range(self.n_customers)],
@@ -63,8 +68,8 @@ class HandbookTimeline:
             country=["XX"] * self.n_customers,
             lat=self.customer_xy[:, 1] / 100,
             lon=self.customer_xy[:, 0] / 100,
-            signup_date=np.full(self.n_customers, existed_ms),
-            updated_at=np.full(self.n_customers, existed_ms),
+            signup_date=signup,
+            updated_at=signup,
         )
         merchants = _records(
             MERCHANT,
@@ -75,8 +80,8 @@ class HandbookTimeline:
             country=["XX"] * self.n_terminals,
             lat=self.terminal_xy[:, 1] / 100,
             lon=self.terminal_xy[:, 0] / 100,
-            created_at=np.full(self.n_terminals, existed_ms),
-            updated_at=np.full(self.n_terminals, existed_ms),
+            created_at=opened,
+            updated_at=opened,
         )
         return users, merchants
 
