@@ -109,5 +109,5 @@ def test_state_stays_bounded():
     rows = user_rows(7, n=2000)
     _, state = update(UserState(), rows)
     assert state.count == 2000
-    assert state.history_ts.min() > rows["ts"].iloc[-1] - WINDOWS["7d"]
+    assert state.history_ts.min() > rows["ts"].iloc[-1] - max(WINDOWS.values())
     assert len(state.history_ts) < 2000 and len(state.devices) <= 4

@@ -18,7 +18,7 @@ import pandas as pd
 
 from fraudguard.geo import haversine_km
 
-WINDOWS = {"10m": 600, "1h": 3_600, "24h": 86_400, "7d": 7 * 86_400}
+WINDOWS = {"10m": 600, "1h": 3_600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 """Activity windows (seconds); each includes the current transaction, as the handbook does."""
 MAX_DEVICES = 32  # devices remembered per user: the most recently used
 DEVICE_AGE_CAP_MIN = 30 * 24 * 60.0
@@ -43,7 +43,7 @@ FEATURES = (
 class UserState:
     """What a user's future features need from their past (bounded in size)."""
 
-    history_ts: np.ndarray = field(default_factory=lambda: np.empty(0))  # last 7 days, seconds
+    history_ts: np.ndarray = field(default_factory=lambda: np.empty(0))  # the longest window, seconds
     history_amount: np.ndarray = field(default_factory=lambda: np.empty(0))
     count: int = 0  # all-time
     amount_total: float = 0.0
