@@ -73,6 +73,20 @@ class RecordSchema:
         }
         return T.StructType([T.StructField(f.name, spark_types[f.type], f.nullable) for f in self.fields])
 
+    def table(self, **columns: Any) -> pa.Table:
+        """An Arrow table of this schema from columns given by field name (timestamps in epoch ms);
+        a missing or extra column is an error, so producers cannot drift from the schema."""
+        if set(columns) != set(self.names):
+            raise ValueError(f"{self.tag}: columns {sorted(set(columns) ^ set(self.names))} do not match")
+        arrow = self.arrow()
+        arrays = []
+        for field in arrow:
+            values = columns[field.name]
+            if pa.types.is_timestamp(field.type):
+                values = np.asarray(values, dtype=np.int64).astype("datetime64[ms]")
+            arrays.append(pa.array(values, field.type))
+        return pa.Table.from_arrays(arrays, schema=arrow)
+
     def encode(self, table: pa.Table) -> tuple[list[str], list[bytes]]:
         """Rows of an Arrow table as (keys, compact JSON values), timestamps in ISO-8601 UTC."""
         columns = []
@@ -143,13 +157,6 @@ def parse_timestamp(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {value!r}")
     return parsed.astimezone(UTC)
-
-
-def format_timestamp(epoch_ms: int) -> str:
-    """Epoch milliseconds as ISO-8601 UTC with millisecond precision, e.g. 2026-01-01T08:15:30.123Z."""
-    return (
-        datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
 
 
 _LOCATION = (

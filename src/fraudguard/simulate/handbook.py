@@ -59,8 +59,7 @@ class HandbookTimeline:
         opened = self.start_ms - (rng.uniform(365, 3650, self.n_terminals) * DAY_MS).astype(np.int64)
         ages = rng.integers(18, 80, self.n_customers).astype(np.int32)
         genders = rng.choice(GENDERS[:2], size=self.n_customers)
-        users = _records(
-            USER,
+        users = USER.table(
             user_id=[f"c{i:05d}" for i in range(self.n_customers)],
             age=ages,
             gender=genders,
@@ -71,8 +70,7 @@ class HandbookTimeline:
             signup_date=signup,
             updated_at=signup,
         )
-        merchants = _records(
-            MERCHANT,
+        merchants = MERCHANT.table(
             merchant_id=[f"t{i:05d}" for i in range(self.n_terminals)],
             name=[f"terminal {i}" for i in range(self.n_terminals)],
             category=["terminal"] * self.n_terminals,
@@ -135,8 +133,7 @@ class HandbookTimeline:
         ts_ms = self.start_ms + day * DAY_MS + seconds * 1000
         self._day_bounds = np.searchsorted(day, np.arange(self.total_days + 1))
         names = np.array([None, *SCENARIO_NAMES.values()], dtype=object)
-        return _records(
-            TRANSACTION,
+        return TRANSACTION.table(
             transaction_id=[f"h{i:08d}" for i in range(len(day))],
             user_id=np.array([f"c{i:05d}" for i in range(self.n_customers)], dtype=object)[customer],
             merchant_id=np.array([f"t{i:05d}" for i in range(self.n_terminals)], dtype=object)[terminal],
@@ -186,14 +183,3 @@ class HandbookTimeline:
             chosen = self.rng.choice(rows, size=len(rows) // 3, replace=False)
             amount[chosen] = np.round(amount[chosen] * 5, 2)
             scenario[chosen] = 3
-
-
-def _records(schema, **columns) -> pa.Table:
-    arrow = schema.arrow()
-    arrays = []
-    for field in arrow:
-        values = columns[field.name]
-        if pa.types.is_timestamp(field.type):
-            values = np.asarray(values, dtype=np.int64).astype("datetime64[ms]")
-        arrays.append(pa.array(values, field.type))
-    return pa.Table.from_arrays(arrays, schema=arrow)

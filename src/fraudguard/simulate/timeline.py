@@ -141,20 +141,17 @@ class FakerWorldTimeline:
         world = self.world
         ids = np.frombuffer(binascii.hexlify(self.rng.bytes(16 * len(tx))), dtype="S32").astype(str)
         currency = world.currency_by_place[world.users.place[tx.user]]
-        return pa.Table.from_arrays(
-            [
-                pa.array(ids, pa.string()),
-                pa.array(world.users.id[tx.user], pa.string()),
-                pa.array(world.merchants.id[tx.merchant], pa.string()),
-                pa.array(tx.ts_ms.astype("datetime64[ms]"), pa.timestamp("ms", tz="UTC")),
-                pa.array(tx.amount),
-                pa.array(currency, pa.string()),
-                pa.array(np.where(world.merchants.online[tx.merchant], "online", "in_store"), pa.string()),
-                pa.array(tx.ip, pa.string()),
-                pa.array(tx.fraud),
-                pa.array(tx.scenario, pa.string()),
-            ],
-            schema=TRANSACTION.arrow(),
+        return TRANSACTION.table(
+            transaction_id=ids,
+            user_id=world.users.id[tx.user],
+            merchant_id=world.merchants.id[tx.merchant],
+            timestamp=tx.ts_ms,
+            amount=tx.amount,
+            currency=currency,
+            channel=np.where(world.merchants.online[tx.merchant], "online", "in_store"),
+            device_ip=tx.ip,
+            is_fraud=tx.fraud,
+            fraud_scenario=tx.scenario,
         )
 
 

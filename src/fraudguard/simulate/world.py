@@ -135,38 +135,28 @@ class World:
 
     def user_records(self, users: np.ndarray) -> pa.Table:
         u, places = self.users[users], self.places
-        return pa.Table.from_arrays(
-            [
-                pa.array(u.id, pa.string()),
-                pa.array(u.age, pa.int32()),
-                pa.array(u.gender, pa.string()),
-                pa.array(places.city[u.place], pa.string()),
-                pa.array(places.country[u.place], pa.string()),
-                pa.array(np.round(u.lat, 5)),
-                pa.array(np.round(u.lon, 5)),
-                _timestamps(u.signup_ms),
-                _timestamps(u.updated_ms),
-            ],
-            schema=USER.arrow(),
+        return USER.table(
+            user_id=u.id,
+            age=u.age,
+            gender=u.gender,
+            city=places.city[u.place],
+            country=places.country[u.place],
+            lat=np.round(u.lat, 5),
+            lon=np.round(u.lon, 5),
+            signup_date=u.signup_ms,
+            updated_at=u.updated_ms,
         )
 
     def merchant_records(self, merchants: np.ndarray) -> pa.Table:
         m, places = self.merchants[merchants], self.places
-        return pa.Table.from_arrays(
-            [
-                pa.array(m.id, pa.string()),
-                pa.array(m.name, pa.string()),
-                pa.array([CATEGORIES[c].name for c in m.category], pa.string()),
-                pa.array(places.city[m.place], pa.string()),
-                pa.array(places.country[m.place], pa.string()),
-                pa.array(np.round(m.lat, 5)),
-                pa.array(np.round(m.lon, 5)),
-                _timestamps(m.created_ms),
-                _timestamps(m.updated_ms),
-            ],
-            schema=MERCHANT.arrow(),
+        return MERCHANT.table(
+            merchant_id=m.id,
+            name=m.name,
+            category=[CATEGORIES[c].name for c in m.category],
+            city=places.city[m.place],
+            country=places.country[m.place],
+            lat=np.round(m.lat, 5),
+            lon=np.round(m.lon, 5),
+            created_at=m.created_ms,
+            updated_at=m.updated_ms,
         )
-
-
-def _timestamps(epoch_ms: np.ndarray) -> pa.Array:
-    return pa.array(epoch_ms.astype("datetime64[ms]"), pa.timestamp("ms", tz="UTC"))
