@@ -9,7 +9,6 @@ from rich.live import Live
 
 from fraudguard.cli.broker import status_table
 from fraudguard.cli.context import CliContext, console
-from fraudguard.config import DEV_BROKER
 from fraudguard.kafka.devbroker import control
 from fraudguard.kafka.devbroker.status import broker_status
 
@@ -22,7 +21,7 @@ def run(obj: CliContext, duration: float | None, refresh: float) -> None:
     """Start the platform and show its live status until Ctrl-C; stop what it started on exit."""
     settings = obj.settings
     started_broker = False
-    if settings.kafka.bootstrap_servers == DEV_BROKER:
+    if settings.kafka.uses_dev_broker:
         started = time.monotonic()
         state, started_broker = control.start_detached(settings)
         took = f" in {time.monotonic() - started:.1f} s" if started_broker else " (already running)"

@@ -41,6 +41,10 @@ class KafkaSettings(Section):
         description="extra librdkafka properties passed to every client, e.g. {linger.ms: 5}",
     )
 
+    @property
+    def uses_dev_broker(self) -> bool:
+        return self.bootstrap_servers == DEV_BROKER
+
     @model_validator(mode="after")
     def _sasl_needs_a_mechanism(self) -> KafkaSettings:
         if self.security_protocol.startswith("SASL") and self.sasl_mechanism is None:

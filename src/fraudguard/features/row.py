@@ -9,19 +9,6 @@ from pyspark.sql import functions as F
 from fraudguard.geo import EARTH_RADIUS_KM
 
 SECONDS_PER_DAY = 86_400.0
-ROW_FEATURES = (
-    "amount",
-    "log_amount",
-    "hour_of_day",
-    "is_night",
-    "is_weekend",
-    "is_online",
-    "distance_home_km",
-    "account_age_days",
-    "merchant_age_days",
-    "user_age",
-)
-CATEGORICAL = ("merchant_category", "user_gender", "currency")
 
 
 def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:

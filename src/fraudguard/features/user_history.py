@@ -25,7 +25,6 @@ DEVICE_AGE_CAP_MIN = 30 * 24 * 60.0
 NO_PREVIOUS_S = 30 * 86_400.0  # "time since the previous transaction" when there is none
 MIN_GAP_H = 1 / 60  # implied speed: gaps under a minute count as a minute
 
-INPUT_COLUMNS = ("ts", "amount", "device_ip", "in_store", "merchant_lat", "merchant_lon")
 FEATURES = (
     *(f"tx_count_{w}" for w in WINDOWS),
     *(f"amount_sum_{w}" for w in WINDOWS),
@@ -64,7 +63,8 @@ def feature_names(windows: dict[str, int] = WINDOWS) -> list[str]:
 def update(
     state: UserState, rows: pd.DataFrame, windows: dict[str, int] = WINDOWS
 ) -> tuple[pd.DataFrame, UserState]:
-    """Features of `rows` (one user's next transactions, sorted by `ts` in seconds) and the new state.
+    """Features of `rows` (one user's next transactions, sorted by `ts`) and the new state. `rows` has
+    `ts` (epoch seconds), `amount`, `device_ip`, `in_store`, `merchant_lat` and `merchant_lon`.
     `windows` names the activity windows (the handbook's features use 1, 7 and 30 days); a state is
     only valid with the windows it was built with."""
     n = len(rows)

@@ -8,7 +8,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from fraudguard.config import DEV_BROKER, Settings
+from fraudguard.config import Settings
 from fraudguard.kafka.devbroker.state import running_broker
 from fraudguard.paths import RuntimePaths
 
@@ -21,7 +21,7 @@ class BrokerNotRunning(RuntimeError):
 
 def bootstrap_servers(settings: Settings) -> str:
     """The configured address, or for `dev` the development broker's published one."""
-    if settings.kafka.bootstrap_servers != DEV_BROKER:
+    if not settings.kafka.uses_dev_broker:
         return settings.kafka.bootstrap_servers
     state = running_broker(RuntimePaths(settings.runtime_dir).broker_state)
     if state is None:
@@ -69,7 +69,7 @@ def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consum
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
     }
-    if settings.kafka.bootstrap_servers == DEV_BROKER:
+    if settings.kafka.uses_dev_broker:
         defaults["session.timeout.ms"] = settings.dev_broker.consumer_session_timeout_ms
     return Consumer(client_config(settings, **{**defaults, **overrides}))
 

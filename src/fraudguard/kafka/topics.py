@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from fraudguard.config import DEV_BROKER, Settings, TopicRole, TopicSettings
+from fraudguard.config import Settings, TopicRole, TopicSettings
 from fraudguard.kafka.clients import make_admin, make_consumer
 from fraudguard.kafka.devbroker import control as devbroker_control
 
@@ -69,7 +69,7 @@ def ensure_topics(settings: Settings, create: CreateTopics | None = None) -> lis
     registry = settings.topics.all()
     missing = [topic for topic in registry.values() if topic.name not in existing]
     if create is None:
-        create = _dev_broker_create(settings) if _is_dev(settings) else _admin_create(admin)
+        create = _dev_broker_create(settings) if settings.kafka.uses_dev_broker else _admin_create(admin)
     failures = create(missing) if missing else {}
     reports = []
     for role, topic in registry.items():
@@ -88,10 +88,6 @@ def ensure_topics(settings: Settings, create: CreateTopics | None = None) -> lis
         else:
             reports.append(TopicReport(role, topic.name, topic.partitions, topic.partitions, "created"))
     return reports
-
-
-def _is_dev(settings: Settings) -> bool:
-    return settings.kafka.bootstrap_servers == DEV_BROKER
 
 
 def _admin_create(admin: AdminClient) -> CreateTopics:
