@@ -66,27 +66,37 @@ def spark():
     session.stop()
 
 
+def simulated_world(settings) -> tuple:
+    """A Faker world's transactions, user versions and merchant versions as pandas DataFrames."""
+    import pyarrow as pa
+
+    from fraudguard.simulate.timeline import FakerWorldTimeline
+
+    timeline = FakerWorldTimeline(settings)
+    users, merchants = timeline.initial()
+    days = list(timeline.days())
+    return (
+        pa.concat_tables([d.transactions for d in days]).to_pandas(),
+        pa.concat_tables([users, *(d.users for d in days)]).to_pandas(),
+        pa.concat_tables([merchants, *(d.merchants for d in days)]).to_pandas(),
+    )
+
+
+def spark_frames(spark, transactions, users, merchants) -> tuple:
+    from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+
+    return (
+        spark.createDataFrame(transactions, TRANSACTION.spark()),
+        spark.createDataFrame(users, USER.spark()),
+        spark.createDataFrame(merchants, MERCHANT.spark()),
+    )
+
+
 @pytest.fixture(scope="session")
 def small_features(spark):
     """Training features of a small simulated world (800 users, 20 days, 2% fraud), cached."""
-    import pyarrow as pa
-
     from fraudguard.config.model import FeatureSettings, SimulatorSettings
     from fraudguard.features.batch import build_features
-    from fraudguard.schemas import MERCHANT, TRANSACTION, USER
-    from fraudguard.simulate.timeline import FakerWorldTimeline
 
-    timeline = FakerWorldTimeline(
-        SimulatorSettings(users=800, merchants=150, days=20, seed=21, fraud_rate=0.02)
-    )
-    users, merchants = timeline.initial()
-    days = list(timeline.days())
-    frames = [
-        spark.createDataFrame(pa.concat_tables(parts).to_pandas(), schema.spark())
-        for parts, schema in (
-            ([d.transactions for d in days], TRANSACTION),
-            ([users, *(d.users for d in days)], USER),
-            ([merchants, *(d.merchants for d in days)], MERCHANT),
-        )
-    ]
-    return build_features(*frames, FeatureSettings()).cache()
+    world = simulated_world(SimulatorSettings(users=800, merchants=150, days=20, seed=21, fraud_rate=0.02))
+    return build_features(*spark_frames(spark, *world), FeatureSettings()).cache()

@@ -15,7 +15,7 @@ from fraudguard.features.row import haversine_km as spark_haversine
 from fraudguard.features.user_history import FEATURES, UserState, update
 from fraudguard.geo import haversine_km
 from fraudguard.schemas import MERCHANT, TRANSACTION, USER
-from fraudguard.simulate.timeline import FakerWorldTimeline
+from tests.conftest import simulated_world, spark_frames
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 1, 10, tzinfo=UTC)
@@ -38,21 +38,13 @@ def tx(spark, rows):
 
 @pytest.fixture(scope="module")
 def world(spark):
-    """A small simulated world as Spark DataFrames, and its features."""
-    timeline = FakerWorldTimeline(SimulatorSettings(users=300, merchants=80, days=8, seed=5))
-    users, merchants = timeline.initial()
-    days = list(timeline.days())
-    import pyarrow as pa
-
-    users = pa.concat_tables([users, *(d.users for d in days)]).to_pandas()
-    merchants = pa.concat_tables([merchants, *(d.merchants for d in days)]).to_pandas()
-    transactions = pa.concat_tables([d.transactions for d in days]).to_pandas()
-    frames = (
-        spark.createDataFrame(transactions, TRANSACTION.spark()),
-        spark.createDataFrame(users, USER.spark()),
-        spark.createDataFrame(merchants, MERCHANT.spark()),
+    """A small simulated world as pandas DataFrames, and its features."""
+    transactions, users, merchants = simulated_world(
+        SimulatorSettings(users=300, merchants=80, days=8, seed=5)
     )
-    features = build_features(*frames, FeatureSettings()).toPandas()
+    features = build_features(
+        *spark_frames(spark, transactions, users, merchants), FeatureSettings()
+    ).toPandas()
     return transactions, users, merchants, features
 
 
