@@ -47,6 +47,10 @@ def reference(rows: pd.DataFrame, windows: dict[str, int] = WINDOWS) -> pd.DataF
             record[f"amount_sum_{name}"] = window["amount"].sum()
             record[f"amount_avg_{name}"] = window["amount"].mean()
         record["amount_vs_user_avg"] = now["amount"] / rows["amount"][:i].mean() if i else 1.0
+        earlier = rows.iloc[:i][rows["ts"].iloc[:i] > now["ts"] - max(windows.values())]
+        record["amount_vs_user_median"] = (
+            now["amount"] / max(earlier["amount"].median(), 0.01) if len(earlier) else 1.0
+        )
         same_device = past[past["device_ip"] == now["device_ip"]]
         record["device_new"] = float(len(same_device) == 1)
         record["device_age_min"] = min((now["ts"] - same_device["ts"].min()) / 60, DEVICE_AGE_CAP_MIN)

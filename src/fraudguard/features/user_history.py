@@ -30,6 +30,7 @@ FEATURES = (
     *(f"amount_sum_{w}" for w in WINDOWS),
     *(f"amount_avg_{w}" for w in WINDOWS),
     "amount_vs_user_avg",
+    "amount_vs_user_median",
     "device_new",
     "device_age_min",
     "seconds_since_previous",
@@ -91,6 +92,16 @@ def update(
         ratio = amount / (earlier_total / earlier_count)
     out["amount_vs_user_avg"] = np.where(earlier_count > 0, ratio, 1.0)
 
+    # ... and against the median of the earlier ones in the longest window: a few large frauds inflate
+    # the average, not the median.
+    all_amount = np.concatenate([state.history_amount, amount])
+    start = np.searchsorted(all_ts, ts - max(windows.values()), side="right")
+    median_ratio = np.ones(n)
+    for i, (low, high) in enumerate(zip(start, current, strict=True)):
+        if high > low:
+            median_ratio[i] = amount[i] / max(float(np.median(all_amount[low:high])), 0.01)
+    out["amount_vs_user_median"] = median_ratio
+
     # Devices: new to this user, or how long known.
     devices = dict(state.devices)
     device_new, device_age = np.zeros(n), np.zeros(n)
@@ -122,7 +133,7 @@ def update(
     stores = np.flatnonzero(in_store)
     new_state = UserState(
         history_ts=all_ts[keep],
-        history_amount=np.concatenate([state.history_amount, amount])[keep],
+        history_amount=all_amount[keep],
         count=state.count + n,
         amount_total=state.amount_total + float(amount.sum()),
         last_ts=float(ts[-1]) if n else state.last_ts,
