@@ -134,7 +134,8 @@ class ModelSettings(Section):
     test_days: Annotated[int, Field(ge=1)] = 7
     validation_days: Annotated[int, Field(ge=1)] = 3
     fraud_weight: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="weight of a fraud row in training; null = legitimate/fraud ratio"
+        None,
+        description="weight of a fraud row in training; null = square root of the legitimate/fraud ratio",
     )
     search_budget_s: Annotated[float, Field(ge=0)] = Field(
         300, description="time allowed for the hyperparameter search (0: defaults only)"

@@ -8,6 +8,7 @@ known yet when the model would be trained, and the test days are only ever score
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from fraudguard.train.metrics import evaluate, threshold_for_daily_budget, thres
 from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, LABEL, SCORE, WEIGHT, build_pipeline
 
 SEARCH_GRID: dict[str, dict[str, list[Any]]] = {
-    "gbt": {"maxDepth": [5, 4, 6], "stepSize": [0.1, 0.2]},
+    "gbt": {"maxDepth": [5, 4, 6], "stepSize": [0.05, 0.1]},
     "random_forest": {"maxDepth": [10, 8, 12], "numTrees": [100, 60]},
     "logistic_regression": {"regParam": [0.001, 0.01, 0.1]},
 }
@@ -111,7 +112,9 @@ def train(
     frauds, legit = int(counts.get(True, 0)), int(counts.get(False, 0))
     if frauds == 0:
         raise ValueError(f"no fraud in the training days {split.train[0]}..{split.train[1]}")
-    weight = model_settings.fraud_weight or legit / frauds
+    # Full balancing (legit/frauds, ~120 here) made GBT rank worse on the handbook protocol than the
+    # square root of it (AP 0.47 against 0.59, benchmarks/handbook_comparison.py).
+    weight = model_settings.fraud_weight or math.sqrt(legit / frauds)
     train_rows = labelled(train_rows, weight).cache()
     validation_rows = labelled(split.rows(features, "validation"), weight).cache()
     test_rows = labelled(split.rows(features, "test"), weight)
