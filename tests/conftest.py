@@ -19,14 +19,16 @@ CONFIG_FILE = PROJECT_ROOT / "config" / "platform.yaml"
 FRAUDGUARD = [sys.executable, "-m", "fraudguard"]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run the real `fraudguard` command in its own process, as a user would."""
     result = subprocess.run(
         [*FRAUDGUARD, "--config", str(CONFIG_FILE), *args],
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"fraudguard {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")

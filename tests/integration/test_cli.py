@@ -53,3 +53,31 @@ def test_run_starts_the_broker_shows_its_status_and_stops_it(make_runtime):
     assert "transactions" in result.stdout and "fraud-alerts" in result.stdout
     assert "development broker stopped" in result.stdout
     assert run_cli("broker", "status", env=env, check=False).returncode == 3
+
+
+@pytest.mark.slow
+def test_train_evaluate_show_and_promote_through_the_cli(make_runtime):
+    """The model lifecycle as a user drives it: generate, train (registers and promotes v1), evaluate,
+    show, promote (the rollback command) with its export."""
+    settings, env = make_runtime(
+        FRAUDGUARD__MODEL__CLASSIFIER="logistic_regression", FRAUDGUARD__MODEL__SEARCH_BUDGET_S="0"
+    )
+    env = {**env, "FRAUDGUARD__MODEL__EXPORT_DIR": str(settings.runtime_dir / "models")}
+    data = settings.runtime_dir / "datasets" / "faker"
+    run_cli("simulate", "batch", "--days", "20", "--users", "600", "--merchants", "120",
+            "--fraud-rate", "0.02", "--out", str(data), env=env)  # fmt: skip
+
+    trained = run_cli("train", env=env, timeout=300).stdout
+    assert "fraud-detector v1" in trained and "auc_pr" in trained
+    assert "promotion gate: promoted" in trained
+    assert (settings.runtime_dir / "models" / "champion" / "metadata.json").exists()
+
+    evaluated = json.loads(run_cli("evaluate", env=env).stdout)
+    assert evaluated["version"] == "1"
+    assert 0.0 < evaluated["auc_pr"] <= 1.0 and len(evaluated["test_days"]) == 2
+
+    shown = run_cli("model", "show", env=env).stdout
+    assert "champion, challenger" in shown or "challenger, champion" in shown
+    assert "is now the champion" in run_cli("model", "promote", "--version", "1", env=env).stdout
+    metadata = json.loads((settings.runtime_dir / "models" / "champion" / "metadata.json").read_text())
+    assert str(metadata["version"]) == "1"
