@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from fraudguard.config.model import FeatureSettings, SimulatorSettings
 from fraudguard.features.batch import as_of_join, build_features
 from fraudguard.features.row import haversine_km as spark_haversine
-from fraudguard.features.user_history import FEATURES, UserState, update
+from fraudguard.features.user_history import FEATURES, PREVIOUS_STORE, UserState, update
 from fraudguard.geo import haversine_km
 from fraudguard.schemas import MERCHANT, TRANSACTION, USER
 from tests.conftest import simulated_world, spark_frames
@@ -149,12 +149,9 @@ def test_merchant_fraud_rate_uses_only_labels_older_than_the_delay(spark, world)
 
 def test_spark_per_user_features_equal_the_shared_definition(world):
     transactions, _, merchants, features = world
-    latest = merchants.sort_values("updated_at").groupby("merchant_id").last()
     data = transactions.assign(
         ts=transactions["timestamp"].astype("datetime64[ms, UTC]").astype("int64") / 1000,
         in_store=transactions["channel"] == "in_store",
-        merchant_lat=transactions["merchant_id"].map(latest["lat"]),
-        merchant_lon=transactions["merchant_id"].map(latest["lon"]),
     ).sort_values(["ts", "transaction_id"], kind="stable")
     expected = pd.concat(
         [
@@ -162,8 +159,28 @@ def test_spark_per_user_features_equal_the_shared_definition(world):
             for _, rows in data.groupby("user_id")
         ]
     ).set_index("transaction_id")
-    actual = features.set_index("transaction_id").loc[expected.index, list(FEATURES)]
-    pd.testing.assert_frame_equal(actual, expected[list(FEATURES)], check_exact=False, rtol=1e-9, atol=1e-9)
+    actual = features.set_index("transaction_id").loc[expected.index]
+    pd.testing.assert_frame_equal(
+        actual[list(FEATURES)], expected[list(FEATURES)], check_exact=False, rtol=1e-9, atol=1e-9
+    )
+
+    # Travel: from the previous in-store merchant's location (its record in force now) to this one.
+    versions = merchants.assign(at=pd.to_datetime(merchants["updated_at"], utc=True)).sort_values("at")
+
+    def located(merchant_ids: pd.Series) -> pd.DataFrame:
+        asked = pd.DataFrame({"merchant_id": merchant_ids.to_numpy(), "at": actual["timestamp"].to_numpy()})
+        asked["at"] = pd.to_datetime(asked["at"], utc=True).astype(versions["at"].dtype)
+        asked["row"] = range(len(asked))
+        found = pd.merge_asof(asked.sort_values("at"), versions[["merchant_id", "at", "lat", "lon"]],
+                              on="at", by="merchant_id")  # fmt: skip
+        return found.sort_values("row")
+
+    here, before = located(actual["merchant_id"]), located(expected[PREVIOUS_STORE])
+    km = haversine_km(before["lat"].to_numpy(), before["lon"].to_numpy(), here["lat"].to_numpy(),
+                      here["lon"].to_numpy())  # fmt: skip
+    in_store = (actual["channel"] == "in_store").to_numpy() & before["lat"].notna().to_numpy()
+    np.testing.assert_allclose(actual["km_from_previous_store"], np.where(in_store, km, 0.0), rtol=1e-9)
+    assert (actual["implied_speed_kmh"] > 0).sum() == (actual["km_from_previous_store"] > 0).sum()
 
 
 def test_spark_distance_equals_the_shared_numpy_distance(spark):

@@ -8,14 +8,13 @@ import pytest
 
 from fraudguard.features.user_history import (
     DEVICE_AGE_CAP_MIN,
-    MIN_GAP_H,
     NO_PREVIOUS_S,
+    PREVIOUS_STORE,
     WINDOWS,
     UserState,
     feature_names,
     update,
 )
-from fraudguard.geo import haversine_km
 
 
 def user_rows(seed: int, n: int = 400) -> pd.DataFrame:
@@ -29,8 +28,7 @@ def user_rows(seed: int, n: int = 400) -> pd.DataFrame:
                 ["10.0.0.1", "10.0.0.2", "81.2.69.160", "8.8.4.4"], size=n, p=[0.6, 0.3, 0.05, 0.05]
             ),
             "in_store": rng.random(n) < 0.7,
-            "merchant_lat": rng.uniform(35, 60, n),
-            "merchant_lon": rng.uniform(-10, 20, n),
+            "merchant_id": rng.choice(["m1", "m2", "m3", "m4"], size=n),
         }
     )
 
@@ -56,18 +54,14 @@ def reference(rows: pd.DataFrame, windows: dict[str, int] = WINDOWS) -> pd.DataF
         record["device_age_min"] = min((now["ts"] - same_device["ts"].min()) / 60, DEVICE_AGE_CAP_MIN)
         record["seconds_since_previous"] = now["ts"] - rows["ts"].iloc[i - 1] if i else NO_PREVIOUS_S
         stores = rows.iloc[:i][rows["in_store"].iloc[:i]]
-        km = speed = 0.0
-        if now["in_store"] and len(stores):
-            last = stores.iloc[-1]
-            km = float(
-                haversine_km(
-                    last["merchant_lat"], last["merchant_lon"], now["merchant_lat"], now["merchant_lon"]
-                )
-            )
-            speed = km / max((now["ts"] - last["ts"]) / 3600, MIN_GAP_H) if km > 0 else 0.0
-        record["km_from_previous_store"], record["implied_speed_kmh"] = km, speed
+        last = stores.iloc[-1] if len(stores) else None
+        record["hours_since_previous_store"] = (
+            (now["ts"] - last["ts"]) / 3600 if last is not None else NO_PREVIOUS_S / 3600
+        )
+        record[PREVIOUS_STORE] = last["merchant_id"] if last is not None else None
         records.append(record)
-    return pd.DataFrame(records)[feature_names(windows)].astype(float)
+    frame = pd.DataFrame(records)
+    return frame[feature_names(windows)].astype(float).assign(**{PREVIOUS_STORE: frame[PREVIOUS_STORE]})
 
 
 @pytest.mark.parametrize("seed", [1, 2])

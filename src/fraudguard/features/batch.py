@@ -14,8 +14,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudguard.config.model import FeatureSettings
-from fraudguard.features.row import row_feature_columns
-from fraudguard.features.user_history import WINDOWS, UserState, feature_names, update
+from fraudguard.features.row import row_feature_columns, travel_feature_columns
+from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, feature_names, update
 
 MERCHANT_RISK_DAYS = (1, 7, 28)
 """Lookbacks of the merchant fraud rate: short ones react to a merchant turning bad, the long is stable."""
@@ -31,16 +31,19 @@ _MERCHANT_COLUMNS = {"category": "merchant_category", "lat": "merchant_lat", "lo
                      "created_at": "merchant_created_at"}  # fmt: skip
 
 
-def as_of_join(transactions: DataFrame, records: DataFrame, key: str, columns: dict[str, str]) -> DataFrame:
+def as_of_join(
+    transactions: DataFrame, records: DataFrame, key: str, columns: dict[str, str], via: str | None = None
+) -> DataFrame:
     """Each transaction with the version of its record in force at its time (latest `updated_at`
-    not after the transaction); a transaction whose record has no such version keeps nulls."""
+    not after the transaction); a transaction whose record has no such version keeps nulls. `via`
+    names the transaction column holding the record's key when it is not `key` itself."""
     versions = records.select(
         F.col(key).alias("_key"),
         F.col("updated_at").alias("_version"),
         *(F.col(c).alias(a) for c, a in columns.items()),
     )
     joined = transactions.join(
-        versions, (F.col(key) == F.col("_key")) & (F.col("_version") <= F.col("timestamp")), "left"
+        versions, (F.col(via or key) == F.col("_key")) & (F.col("_version") <= F.col("timestamp")), "left"
     )
     latest = Window.partitionBy("transaction_id").orderBy(F.col("_version").desc_nulls_last())
     return (
@@ -59,12 +62,12 @@ def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) 
         "amount",
         "device_ip",
         (F.col("channel") == "in_store").alias("in_store"),
-        "merchant_lat",
-        "merchant_lon",
+        "merchant_id",
     )
     schema = T.StructType(
         [T.StructField("transaction_id", T.StringType())]
         + [T.StructField(name, T.DoubleType()) for name in feature_names(windows)]
+        + [T.StructField(PREVIOUS_STORE, T.StringType())]
     )
 
     def replay(rows: pd.DataFrame) -> pd.DataFrame:
@@ -128,5 +131,7 @@ def build_features(
     joined = joined.drop(
         "category_28d_labelled_count", "merchant_labelled_count_1d", "merchant_labelled_count_7d"
     )
-    joined = joined.withColumns(row_feature_columns())
-    return joined.join(user_history_features(joined), "transaction_id")
+    joined = joined.withColumns(row_feature_columns()).join(user_history_features(joined), "transaction_id")
+    previous_store = {"lat": "previous_store_lat", "lon": "previous_store_lon"}
+    joined = as_of_join(joined, merchants, "merchant_id", previous_store, via=PREVIOUS_STORE)
+    return joined.withColumns(travel_feature_columns())

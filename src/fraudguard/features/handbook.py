@@ -29,10 +29,7 @@ BOOK_FEATURES = (
 
 def handbook_features(transactions: DataFrame) -> DataFrame:
     """The 15 book features for every transaction, keyed by transaction_id."""
-    inputs = transactions.withColumns(
-        {"merchant_lat": F.lit(0.0), "merchant_lon": F.lit(0.0)}  # not used by the book's features
-    )
-    customer = user_history_features(inputs, BOOK_WINDOWS).select(
+    customer = user_history_features(transactions, BOOK_WINDOWS).select(
         "transaction_id",
         *(
             F.col(f"{kind}_{w}").alias(f"customer_{kind}_{w}")

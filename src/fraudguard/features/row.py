@@ -9,6 +9,8 @@ from pyspark.sql import functions as F
 from fraudguard.geo import EARTH_RADIUS_KM
 
 SECONDS_PER_DAY = 86_400.0
+MIN_GAP_H = 1 / 60  # implied speed: gaps under a minute count as a minute
+TRAVEL_FEATURES = ("km_from_previous_store", "implied_speed_kmh")
 
 
 def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
@@ -36,6 +38,19 @@ def row_feature_columns() -> dict[str, Column]:
         "merchant_age_days": _days_between(F.col("merchant_created_at"), ts),
         "user_age": F.col("user_age").cast("double"),
     }
+
+
+def travel_feature_columns() -> dict[str, Column]:
+    """Distance from the user's previous in-store payment and the speed it implies, over a transaction
+    joined with its merchant and `previous_store_lat/lon` (the merchant of `PREVIOUS_STORE`)."""
+    in_store = F.col("channel") == "in_store"
+    km = F.when(
+        in_store & F.col("previous_store_lat").isNotNull(),
+        haversine_km(F.col("previous_store_lat"), F.col("previous_store_lon"),
+                     F.col("merchant_lat"), F.col("merchant_lon")),
+    ).otherwise(0.0)  # fmt: skip
+    hours = F.greatest(F.col("hours_since_previous_store"), F.lit(MIN_GAP_H))
+    return {"km_from_previous_store": km, "implied_speed_kmh": F.when(km > 0, km / hours).otherwise(0.0)}
 
 
 def _days_between(earlier: Column, later: Column) -> Column:

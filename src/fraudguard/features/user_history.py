@@ -16,14 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fraudguard.geo import haversine_km
-
 WINDOWS = {"10m": 600, "1h": 3_600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 """Activity windows (seconds); each includes the current transaction, as the handbook does."""
 MAX_DEVICES = 32  # devices remembered per user: the most recently used
 DEVICE_AGE_CAP_MIN = 30 * 24 * 60.0
 NO_PREVIOUS_S = 30 * 86_400.0  # "time since the previous transaction" when there is none
-MIN_GAP_H = 1 / 60  # implied speed: gaps under a minute count as a minute
 
 FEATURES = (
     *(f"tx_count_{w}" for w in WINDOWS),
@@ -34,9 +31,11 @@ FEATURES = (
     "device_new",
     "device_age_min",
     "seconds_since_previous",
-    "km_from_previous_store",
-    "implied_speed_kmh",
+    "hours_since_previous_store",
 )
+PREVIOUS_STORE = "previous_store_merchant_id"
+"""Where the user last paid in store (not a model input: `row.travel_feature_columns` turns it into
+the distance and implied speed once merchants are joined, in batch and in the stream alike)."""
 
 
 @dataclass
@@ -50,8 +49,7 @@ class UserState:
     last_ts: float | None = None
     devices: dict[str, tuple[float, float]] = field(default_factory=dict)  # device -> (first, last seen)
     store_ts: float | None = None  # last in-store payment: when and where
-    store_lat: float = 0.0
-    store_lon: float = 0.0
+    store_merchant_id: str | None = None
 
 
 def feature_names(windows: dict[str, int] = WINDOWS) -> list[str]:
@@ -65,7 +63,8 @@ def update(
     state: UserState, rows: pd.DataFrame, windows: dict[str, int] = WINDOWS
 ) -> tuple[pd.DataFrame, UserState]:
     """Features of `rows` (one user's next transactions, sorted by `ts`) and the new state. `rows` has
-    `ts` (epoch seconds), `amount`, `device_ip`, `in_store`, `merchant_lat` and `merchant_lon`.
+    `ts` (epoch seconds), `amount`, `device_ip`, `in_store` and `merchant_id`; the features come with
+    the `PREVIOUS_STORE` column.
     `windows` names the activity windows (the handbook's features use 1, 7 and 30 days); a state is
     only valid with the windows it was built with."""
     n = len(rows)
@@ -115,22 +114,20 @@ def update(
     previous_ts = np.concatenate([[np.nan if state.last_ts is None else state.last_ts], ts[:-1]])
     out["seconds_since_previous"] = np.nan_to_num(ts - previous_ts, nan=NO_PREVIOUS_S)
 
-    # Travel between consecutive in-store payments (an online merchant's location is only its office).
+    # The previous in-store payment (an online merchant's location is only its office): when and where.
+    # Position 0 of these arrays is the state's, then one per row; `before[i]` is the last in-store
+    # position before row i.
     in_store = rows["in_store"].to_numpy(dtype=bool)
-    lat, lon = rows["merchant_lat"].to_numpy(dtype=float), rows["merchant_lon"].to_numpy(dtype=float)
-    prior_ts = np.concatenate(
-        [[np.nan if state.store_ts is None else state.store_ts], np.where(in_store, ts, np.nan)]
-    )
-    prior_lat = np.concatenate([[state.store_lat], np.where(in_store, lat, np.nan)])
-    prior_lon = np.concatenate([[state.store_lon], np.where(in_store, lon, np.nan)])
-    prior_ts, prior_lat, prior_lon = (_forward_fill(a)[:-1] for a in (prior_ts, prior_lat, prior_lon))
-    km = np.where(in_store & ~np.isnan(prior_ts), haversine_km(prior_lat, prior_lon, lat, lon), 0.0)
-    hours = np.maximum((ts - prior_ts) / 3600, MIN_GAP_H)
-    out["km_from_previous_store"] = km
-    out["implied_speed_kmh"] = np.where(km > 0, km / np.nan_to_num(hours, nan=1.0), 0.0)
+    merchants = np.concatenate([[state.store_merchant_id], rows["merchant_id"].to_numpy(dtype=object)])
+    store_ts = np.concatenate([[np.nan if state.store_ts is None else state.store_ts], ts])
+    positions = np.arange(n + 1)
+    before = np.maximum.accumulate(np.where(np.concatenate([[True], in_store]), positions, 0))[:-1]
+    hours = (ts - store_ts[before]) / 3600
+    out["hours_since_previous_store"] = np.nan_to_num(hours, nan=NO_PREVIOUS_S / 3600)
+    previous_store = merchants[before]
 
+    before_next = int(np.max(np.where(np.concatenate([[False], in_store]), positions, 0)))
     keep = all_ts > all_ts[-1] - max(windows.values()) if len(all_ts) else np.zeros(0, dtype=bool)
-    stores = np.flatnonzero(in_store)
     new_state = UserState(
         history_ts=all_ts[keep],
         history_amount=all_amount[keep],
@@ -138,14 +135,9 @@ def update(
         amount_total=state.amount_total + float(amount.sum()),
         last_ts=float(ts[-1]) if n else state.last_ts,
         devices=dict(sorted(devices.items(), key=lambda item: item[1][1])[-MAX_DEVICES:]),
-        store_ts=float(ts[stores[-1]]) if len(stores) else state.store_ts,
-        store_lat=float(lat[stores[-1]]) if len(stores) else state.store_lat,
-        store_lon=float(lon[stores[-1]]) if len(stores) else state.store_lon,
+        store_ts=float(store_ts[before_next]) if before_next else state.store_ts,
+        store_merchant_id=merchants[before_next] if before_next else state.store_merchant_id,
     )
-    return pd.DataFrame(out, index=rows.index)[feature_names(windows)], new_state
-
-
-def _forward_fill(values: np.ndarray) -> np.ndarray:
-    index = np.where(~np.isnan(values), np.arange(len(values)), 0)
-    np.maximum.accumulate(index, out=index)
-    return values[index]
+    features = pd.DataFrame(out, index=rows.index)[feature_names(windows)]
+    features[PREVIOUS_STORE] = pd.Series(previous_store, index=rows.index, dtype="str")
+    return features, new_state

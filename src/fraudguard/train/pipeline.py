@@ -15,6 +15,7 @@ from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, Vec
 from fraudguard.config.model import ModelSettings
 from fraudguard.features.batch import RISK_FEATURES
 from fraudguard.features.handbook import BOOK_FEATURES
+from fraudguard.features.row import TRAVEL_FEATURES
 from fraudguard.features.user_history import FEATURES as BEHAVIOUR
 
 LABEL, WEIGHT, FEATURES, SCORE = "label", "weight", "features", "score"
@@ -26,7 +27,7 @@ FEATURE_SETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # name: (numeric columns, categorical columns)
     "transaction": (TRANSACTION, ("currency",)),
     "entities": (TRANSACTION + ENTITIES, ENTITY_CATEGORIES),
-    "behaviour": (TRANSACTION + ENTITIES + BEHAVIOUR + RISK_FEATURES, ENTITY_CATEGORIES),
+    "behaviour": (TRANSACTION + ENTITIES + BEHAVIOUR + TRAVEL_FEATURES + RISK_FEATURES, ENTITY_CATEGORIES),
     "handbook": (BOOK_FEATURES, ()),  # the book's 15, for reproducing its baselines
 }
 DEFAULT_FEATURE_SET = "behaviour"
