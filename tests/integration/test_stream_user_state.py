@@ -1,5 +1,5 @@
 """Parity of the stream's per-user features with the batch features: a simulated world's transactions
-go through the real broker, the Kafka data source and transformWithStateInPandas in several
+go through the real broker, the Kafka data source and applyInPandasWithState in several
 micro-batches, and come out with the values batch training computes."""
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.devbroker.control import create_topics
 from fraudguard.kafka.spark_source import KafkaDataSource, kafka_options
 from fraudguard.schemas import TRANSACTION
-from fraudguard.stream.user_state import TIME_MODE, UserHistoryProcessor, output_schema
+from fraudguard.stream.user_state import with_user_history
 from tests.conftest import simulated_world
 
 pytestmark = pytest.mark.integration
-ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
 
 def test_stream_features_equal_batch_features_over_many_micro_batches(broker, spark, tmp_path):
@@ -38,7 +37,6 @@ def test_stream_features_equal_batch_features_over_many_micro_batches(broker, sp
         producer.poll(0)
     assert producer.flush(30) == 0
 
-    spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
     spark.dataSource.register(KafkaDataSource)
     parsed = (
         spark.readStream.format("confluent_kafka")
@@ -58,8 +56,7 @@ def test_stream_features_equal_batch_features_over_many_micro_batches(broker, sp
     )
     batches: list[pd.DataFrame] = []
     query = (
-        parsed.groupBy("user_id")
-        .transformWithStateInPandas(UserHistoryProcessor(), output_schema(parsed.schema), "Append", TIME_MODE)
+        with_user_history(parsed)
         .writeStream.foreachBatch(lambda frame, _id: batches.append(frame.toPandas()))
         .option("checkpointLocation", str(tmp_path / "checkpoint"))
         .trigger(availableNow=True)

@@ -1,6 +1,10 @@
 """Per-user behavioural features in the stream: `features.user_history.update` inside Spark's
-transformWithStateInPandas, with the user's `UserState` kept in Spark's state store (checkpointed with
-the query's offsets, so a restarted query resumes with exactly the state of its last committed batch).
+applyInPandasWithState, with the user's `UserState` kept in Spark's state store (checkpointed with the
+query's offsets, so a restarted query resumes with exactly the state of its last committed batch).
+
+Why not transformWithStateInPandas: its state lives behind a socket API with a round trip per state
+call; measured here, ~40 ms each, so 300 users over 5 micro-batches took over 4 minutes. The state of
+applyInPandasWithState travels with the rows in the Arrow batches: no per-key round trip.
 
 Rows are grouped by `user_id`; each micro-batch hands a user's new transactions to `update` with the
 state left by the previous batches. Because `update` gives the same values however the rows are split
@@ -9,29 +13,26 @@ when each user's transactions arrive in event-time order (they do: transactions 
 one user's stay in one Kafka partition, in order). A transaction older than the user's last one is
 still scored, with features computed as if it came last (documented limitation).
 
-State expires after `STATE_TTL_MS` without a transaction (longer than the longest window, so expiry
-never changes a feature value except the all-time average and device memory of long-idle users).
+State expires after `STATE_TIMEOUT_MS` of processing time without a transaction: longer than the
+longest window, so expiry changes no windowed value, only the all-time average and the device memory
+of users idle for that long.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle, TimerValues
+from pyspark.sql import DataFrame
+from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 from pyspark.sql.types import StructType
 
 from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, feature_names, update
 
-STATE_TTL_MS = 60 * 86_400 * 1000
-TIME_MODE = "ProcessingTime"  # state TTL is measured in processing time
-STATE_SCHEMA = (
-    "history_ts array<double>, history_amount array<double>, count long, amount_total double, "
-    "last_ts double, device_ips array<string>, device_first array<double>, device_last array<double>, "
-    "store_ts double, store_merchant_id string"
-)
+STATE_TIMEOUT_MS = 60 * 86_400 * 1000
+STATE_SCHEMA = "user_state binary"  # JSON of a UserState (structured state types do not round-trip here)
 INPUT_COLUMNS = ("transaction_id", "user_id", "ts", "amount", "device_ip", "in_store", "merchant_id")
 """What the processor reads from each transaction; every other input column is passed through."""
 
@@ -44,51 +45,55 @@ def output_schema(input_schema: StructType) -> StructType:
     return schema.add(PREVIOUS_STORE, "string")
 
 
-def state_to_row(state: UserState) -> tuple[Any, ...]:
-    devices = list(state.devices.items())
-    return (
-        state.history_ts.tolist(),
-        state.history_amount.tolist(),
-        state.count,
-        state.amount_total,
-        state.last_ts,
-        [ip for ip, _ in devices],
-        [seen[0] for _, seen in devices],
-        [seen[1] for _, seen in devices],
-        state.store_ts,
-        state.store_merchant_id,
-    )
+def state_to_json(state: UserState) -> bytes:
+    return json.dumps(
+        {
+            "history_ts": state.history_ts.tolist(),
+            "history_amount": state.history_amount.tolist(),
+            "count": state.count,
+            "amount_total": state.amount_total,
+            "last_ts": state.last_ts,
+            "devices": state.devices,
+            "store_ts": state.store_ts,
+            "store_merchant_id": state.store_merchant_id,
+        }
+    ).encode()
 
 
-def state_from_row(row: tuple[Any, ...]) -> UserState:
-    (history_ts, history_amount, count, amount_total, last_ts, ips, first, last, store_ts, store) = row
+def state_from_json(payload: bytes) -> UserState:
+    saved = json.loads(payload)
     return UserState(
-        history_ts=np.asarray(history_ts, dtype=float),
-        history_amount=np.asarray(history_amount, dtype=float),
-        count=int(count),
-        amount_total=float(amount_total),
-        last_ts=last_ts,
-        devices={ip: (f, s) for ip, f, s in zip(ips, first, last, strict=True)},
-        store_ts=store_ts,
-        store_merchant_id=store,
+        history_ts=np.asarray(saved["history_ts"], dtype=float),
+        history_amount=np.asarray(saved["history_amount"], dtype=float),
+        count=saved["count"],
+        amount_total=saved["amount_total"],
+        last_ts=saved["last_ts"],
+        devices={ip: tuple(seen) for ip, seen in saved["devices"].items()},
+        store_ts=saved["store_ts"],
+        store_merchant_id=saved["store_merchant_id"],
     )
 
 
-class UserHistoryProcessor(StatefulProcessor):
-    """Group by user_id: each group's new transactions get their features, the state moves on."""
+def with_user_history(transactions: DataFrame) -> DataFrame:
+    """A streaming DataFrame of transactions (with the `INPUT_COLUMNS`) plus the per-user features."""
+    return transactions.groupBy("user_id").applyInPandasWithState(
+        _advance,
+        output_schema(transactions.schema),
+        STATE_SCHEMA,
+        "append",
+        GroupStateTimeout.ProcessingTimeTimeout,
+    )
 
-    def init(self, handle: StatefulProcessorHandle) -> None:
-        self.state = handle.getValueState("user_history", STATE_SCHEMA, STATE_TTL_MS)
 
-    def handleInputRows(
-        self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
-    ) -> Iterator[pd.DataFrame]:
-        batch = pd.concat(list(rows), ignore_index=True)
-        batch = batch.sort_values(["ts", "transaction_id"], kind="stable", ignore_index=True)
-        state = state_from_row(self.state.get()) if self.state.exists() else UserState()
-        features, state = update(state, batch[list(INPUT_COLUMNS)])
-        self.state.update(state_to_row(state))
-        yield pd.concat([batch, features], axis=1)
-
-    def close(self) -> None:
-        pass
+def _advance(key: tuple[str], rows: Iterator[pd.DataFrame], group: GroupState) -> Iterator[pd.DataFrame]:
+    """One user's new transactions in this micro-batch: their features, and the state moves on."""
+    if group.hasTimedOut:
+        group.remove()
+        return
+    batch = pd.concat(list(rows), ignore_index=True)
+    batch = batch.sort_values(["ts", "transaction_id"], kind="stable", ignore_index=True)
+    state = state_from_json(group.get[0]) if group.exists else UserState()
+    features, state = update(state, batch[list(INPUT_COLUMNS)])
+    group.update((state_to_json(state),))
+    group.setTimeoutDuration(STATE_TIMEOUT_MS)
+    yield pd.concat([batch, features], axis=1)
