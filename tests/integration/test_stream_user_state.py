@@ -18,7 +18,7 @@ from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.devbroker.control import create_topics
 from fraudguard.kafka.spark_source import KafkaDataSource, kafka_options
 from fraudguard.schemas import TRANSACTION
-from fraudguard.stream.user_state import with_user_history
+from fraudguard.stream.user_state import SESSION_CONF, with_user_history
 from tests.conftest import simulated_world
 
 pytestmark = pytest.mark.integration
@@ -37,6 +37,8 @@ def test_stream_features_equal_batch_features_over_many_micro_batches(broker, sp
         producer.poll(0)
     assert producer.flush(30) == 0
 
+    for key, value in SESSION_CONF.items():
+        spark.conf.set(key, value)
     spark.dataSource.register(KafkaDataSource)
     parsed = (
         spark.readStream.format("confluent_kafka")
@@ -62,7 +64,7 @@ def test_stream_features_equal_batch_features_over_many_micro_batches(broker, sp
         .trigger(availableNow=True)
         .start()
     )
-    query.awaitTermination(300)
+    assert query.awaitTermination(300), "the AvailableNow query did not end"
     assert query.exception() is None
     assert len([b for b in batches if len(b)]) >= 3, "the rows did not spread over several batches"
 
