@@ -49,7 +49,7 @@ def run_available_now(spark, settings, topic: str, checkpoint, **options) -> lis
         .trigger(availableNow=True)
         .start()
     )
-    query.awaitTermination(120)
+    assert query.awaitTermination(120), "the AvailableNow query did not end"
     assert query.exception() is None
     return [b for b in batches if b]
 
@@ -148,7 +148,7 @@ def test_the_sink_produces_every_row_with_key_value_and_topic(broker, spark, tmp
         .trigger(availableNow=True)
         .start()
     )
-    query.awaitTermination(120)
+    assert query.awaitTermination(120), "the AvailableNow query did not end"
     assert query.exception() is None
     copied = run_available_now(spark, settings, target, tmp_path / "cp2", startingOffsets="earliest")
     assert sorted(n for batch in copied for n in batch) == list(range(200))

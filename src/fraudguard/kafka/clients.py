@@ -13,6 +13,8 @@ from fraudguard.kafka.devbroker.state import running_broker
 from fraudguard.paths import RuntimePaths
 
 _client_log = logging.getLogger("fraudguard.kafka.client")
+PRODUCER_DEFAULTS = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+"""Idempotent: acks=all, no duplicates on retry, order kept per partition."""
 
 
 class BrokerNotRunning(RuntimeError):
@@ -58,8 +60,7 @@ def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 def make_producer(settings: Settings, **overrides: Any) -> Producer:
     """An idempotent producer (acks=all, no duplicates on retry, order kept per partition)."""
-    defaults = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
-    return Producer(client_config(settings, **{**defaults, **overrides}))
+    return Producer(client_config(settings, **{**PRODUCER_DEFAULTS, **overrides}))
 
 
 def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:

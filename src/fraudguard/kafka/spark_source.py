@@ -53,7 +53,7 @@ from pyspark.sql.streaming.datasource import (
 from pyspark.sql.types import StructType
 
 from fraudguard.config import Settings
-from fraudguard.kafka.clients import client_config
+from fraudguard.kafka.clients import PRODUCER_DEFAULTS, client_config
 
 log = logging.getLogger("fraudguard.kafka.spark")
 
@@ -148,6 +148,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
         self.skipped = 0  # offsets lost to retention before they were read
         self._consumer: Consumer | None = None
+        self._latest: dict[str, int] = {}  # high watermarks seen by the last latestOffset
 
     # -- planning (driver side) --------------------------------------------------------------------
 
@@ -186,6 +187,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def latestOffset(self, start: dict[str, int], limit: ReadLimit) -> dict[str, int]:
         marks = self._watermarks()
+        self._latest = {key: high for key, (_, high) in marks.items()}
         begin, available = {}, {}
         for key, (low, high) in marks.items():
             if self.target is not None:
@@ -202,8 +204,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         budget = available if not isinstance(limit, ReadMaxRows) else _fair_share(available, limit.max_rows)
         return {**start, **{key: begin[key] + budget[key] for key in marks}}
 
-    def reportLatestOffset(self) -> dict[str, int]:
-        return {key: high for key, (_, high) in self._watermarks().items()}
+    def reportLatestOffset(self) -> dict[str, int] | None:
+        """What latestOffset just saw (asking the broker again would double the metadata calls)."""
+        return self._latest or None
 
     def partitions(self, start: dict[str, int], end: dict[str, int]) -> list[OffsetRange]:
         ranges = []
@@ -315,7 +318,7 @@ class KafkaStreamWriter(DataSourceStreamArrowWriter):
             )
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> WriterCommitMessage:
-        producer = Producer({**self.properties, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+        producer = Producer({**self.properties, **PRODUCER_DEFAULTS})
         failures: list[str] = []
 
         def delivered(error: KafkaError | None, _message: Any) -> None:
