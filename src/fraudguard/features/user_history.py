@@ -120,13 +120,12 @@ def update(
     in_store = rows["in_store"].to_numpy(dtype=bool)
     merchants = np.concatenate([[state.store_merchant_id], rows["merchant_id"].to_numpy(dtype=object)])
     store_ts = np.concatenate([[np.nan if state.store_ts is None else state.store_ts], ts])
-    positions = np.arange(n + 1)
-    before = np.maximum.accumulate(np.where(np.concatenate([[True], in_store]), positions, 0))[:-1]
+    before_each = np.maximum.accumulate(np.where(np.concatenate([[True], in_store]), np.arange(n + 1), 0))
+    before, before_next = before_each[:-1], int(before_each[-1])
     hours = (ts - store_ts[before]) / 3600
     out["hours_since_previous_store"] = np.nan_to_num(hours, nan=NO_PREVIOUS_S / 3600)
     previous_store = merchants[before]
 
-    before_next = int(np.max(np.where(np.concatenate([[False], in_store]), positions, 0)))
     keep = all_ts > all_ts[-1] - max(windows.values()) if len(all_ts) else np.zeros(0, dtype=bool)
     new_state = UserState(
         history_ts=all_ts[keep],

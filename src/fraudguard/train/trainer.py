@@ -112,8 +112,8 @@ def train(
     frauds, legit = int(counts.get(True, 0)), int(counts.get(False, 0))
     if frauds == 0:
         raise ValueError(f"no fraud in the training days {split.train[0]}..{split.train[1]}")
-    # Full balancing (legit/frauds, ~120 here) made GBT rank worse on the handbook protocol than the
-    # square root of it (AP 0.47 against 0.59, benchmarks/handbook_comparison.py).
+    # Full balancing (legit/frauds, ~115 there) made GBT rank worse on the handbook protocol than a
+    # weight near its square root (seed 0, book week: AP 0.47 against 0.59 with weight 10).
     weight = model_settings.fraud_weight or math.sqrt(legit / frauds)
     train_rows = labelled(train_rows, weight).cache()
     validation_rows = labelled(split.rows(features, "validation"), weight).cache()
