@@ -19,7 +19,7 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
-FieldType = Literal["string", "int", "double", "bool", "timestamp"]
+FieldType = Literal["string", "int", "double", "bool", "timestamp", "strings"]
 SCHEMA_HEADER = "schema"
 
 _ARROW_TYPES = {
@@ -28,6 +28,7 @@ _ARROW_TYPES = {
     "double": pa.float64(),
     "bool": pa.bool_(),
     "timestamp": pa.timestamp("ms", tz="UTC"),
+    "strings": pa.list_(pa.string()),
 }
 
 
@@ -70,6 +71,7 @@ class RecordSchema:
             "double": T.DoubleType(),
             "bool": T.BooleanType(),
             "timestamp": T.TimestampType(),
+            "strings": T.ArrayType(T.StringType(), containsNull=False),
         }
         return T.StructType([T.StructField(f.name, spark_types[f.type], f.nullable) for f in self.fields])
 
@@ -145,6 +147,8 @@ def _fits(value: Any, kind: FieldType) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if kind == "bool":
         return isinstance(value, bool)
+    if kind == "strings":
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
     try:
         parse_timestamp(value)
     except (TypeError, ValueError):
@@ -214,5 +218,30 @@ TRANSACTION = RecordSchema(
             "which simulated scenario produced the fraud; for evaluation only, never a feature",
             nullable=True,
         ),
+    ),
+)
+
+ALERT = RecordSchema(
+    name="alert",
+    version=1,
+    key="transaction_id",
+    fields=(
+        Field("alert_id", "string", "derived from transaction_id and model version: a replay repeats it"),
+        Field("transaction_id", "string", "the scored transaction (the message key)"),
+        Field("user_id", "string", "the paying user"),
+        Field("merchant_id", "string", "the merchant paid"),
+        Field("amount", "double", "amount in `currency`"),
+        Field("currency", "string", "ISO 4217 code"),
+        Field("event_time", "timestamp", "the transaction's event time"),
+        Field("score", "double", "fraud probability from the model"),
+        Field("threshold", "double", "the model's operating threshold; score >= threshold alerts"),
+        Field("model_name", "string", "registered model name"),
+        Field("model_version", "string", "registered model version"),
+        Field("reasons", "strings", "what drove the score, most important first, in words"),
+        Field("merchant_category", "string", "the merchant's category", nullable=True),
+        Field("country", "string", "the merchant's country", nullable=True),
+        Field("lat", "double", "where the payment happened (merchant location)", nullable=True),
+        Field("lon", "double", "where the payment happened (merchant location)", nullable=True),
+        Field("scored_at", "timestamp", "when the micro-batch that scored it was planned"),
     ),
 )

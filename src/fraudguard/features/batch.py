@@ -1,15 +1,19 @@
 """Training features in batch with Spark: the same definitions the streaming job computes incrementally.
 
 transactions ─┬─ point-in-time join: the user and merchant record versions in force at the time
+              ├─ merchant and category fraud rates over labels older than the label delay
               ├─ row features (Spark expressions, `features.row`)
               ├─ per-user behaviour (`features.user_history.update`, per user via applyInPandas)
-              └─ merchant and category fraud rates over labels older than the label delay
+              └─ distance and speed from the previous in-store payment
+
+The streaming job composes the same steps (`with_entities`, `with_risk`, `with_travel`) around its
+own per-user state.
 """
 
 from __future__ import annotations
 
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -79,24 +83,34 @@ def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) 
     return inputs.groupBy("user_id").applyInPandas(replay, schema)
 
 
+def day_number() -> Column:
+    """The label-delay calendar: days since the epoch (UTC) of the event time."""
+    return F.datediff(F.to_date("timestamp"), F.lit("1970-01-01"))
+
+
+def daily_label_totals(rows: DataFrame, key: str) -> DataFrame:
+    """Per (`key`, day): transactions and frauds. The stream adds each micro-batch's totals to the
+    totals it has seen, so both sides compute rates from the same kind of table."""
+    return rows.groupBy(F.col(key), day_number().alias("_day")).agg(
+        F.count("*").cast("double").alias("_count"), F.sum(F.col("is_fraud").cast("double")).alias("_frauds")
+    )
+
+
 def delayed_fraud_rates(
-    transactions: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
+    totals: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
 ) -> DataFrame:
-    """Per (`key`, day): the fraud rate and labelled count over the key's transactions of days
-    D - delay - lookback .. D - delay - 1, i.e. only labels known by day D.
+    """Per (`key`, day) of `totals` (from `daily_label_totals`): the fraud rate and labelled count over
+    the key's transactions of days D - delay - lookback .. D - delay - 1, i.e. only labels known by
+    day D.
 
     Computed on daily totals, so the window spans a few hundred rows per key whatever the volume
     (a range window over raw rows re-aggregates its whole frame for every row)."""
-    day_number = F.datediff(F.to_date("timestamp"), F.lit("1970-01-01"))
-    daily = transactions.groupBy(key, day_number.alias("_day")).agg(
-        F.count("*").alias("_count"), F.sum(F.col("is_fraud").cast("double")).alias("_frauds")
-    )
     window = (
         Window.partitionBy(key).orderBy("_day").rangeBetween(-(delay_days + lookback_days), -(delay_days + 1))
     )
-    count = F.coalesce(F.sum("_count").over(window), F.lit(0)).cast("double")
+    count = F.coalesce(F.sum("_count").over(window), F.lit(0.0))
     frauds = F.coalesce(F.sum("_frauds").over(window), F.lit(0.0))
-    return daily.select(
+    return totals.select(
         key,
         "_day",
         F.when(count > 0, frauds / count).otherwise(0.0).alias(f"{prefix}_fraud_rate"),
@@ -107,31 +121,58 @@ def delayed_fraud_rates(
 def with_delayed_rates(
     rows: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
 ) -> DataFrame:
-    """`rows` with the label-delayed fraud rate and count of their `key` on their day."""
-    rates = delayed_fraud_rates(rows, key, delay_days, lookback_days, prefix)
-    day_number = F.datediff(F.to_date("timestamp"), F.lit("1970-01-01"))
-    return rows.withColumn("_day", day_number).join(rates, [key, "_day"], "left").drop("_day")
+    """`rows` with the label-delayed fraud rate and count of their `key` on their day (own labels)."""
+    rates = delayed_fraud_rates(daily_label_totals(rows, key), key, delay_days, lookback_days, prefix)
+    return rows.withColumn("_day", day_number()).join(rates, [key, "_day"], "left").drop("_day")
+
+
+def with_entities(transactions: DataFrame, users: DataFrame, merchants: DataFrame) -> DataFrame:
+    """Transactions with the user and merchant record versions in force at their time (nulls when
+    none is known yet: the stream counts those as late dimensions)."""
+    joined = as_of_join(transactions, users, "user_id", _USER_COLUMNS)
+    return as_of_join(joined, merchants, "merchant_id", _MERCHANT_COLUMNS)
+
+
+def with_risk(
+    rows: DataFrame, merchant_totals: DataFrame, category_totals: DataFrame, delay_days: int
+) -> DataFrame:
+    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their day, from daily label totals
+    that include at least every day the rows' windows reach back to."""
+    rows = rows.withColumn("_day", day_number())
+    for days in MERCHANT_RISK_DAYS:
+        rates = delayed_fraud_rates(merchant_totals, "merchant_id", delay_days, days, "merchant")
+        rates = rates.withColumnsRenamed(
+            {"merchant_fraud_rate": f"merchant_fraud_rate_{days}d",
+             "merchant_labelled_count": f"merchant_labelled_count_{days}d"}
+        )  # fmt: skip
+        if days != 28:
+            rates = rates.drop(f"merchant_labelled_count_{days}d")
+        rows = rows.join(rates, ["merchant_id", "_day"], "left")
+    rates = delayed_fraud_rates(category_totals, "merchant_category", delay_days, 28, "category")
+    rates = rates.select(
+        "merchant_category", "_day", F.col("category_fraud_rate").alias("category_fraud_rate_28d")
+    )
+    return rows.join(rates, ["merchant_category", "_day"], "left").drop("_day")
+
+
+def with_travel(rows: DataFrame, merchants: DataFrame) -> DataFrame:
+    """`rows` (with the per-user features) plus the distance from the previous in-store payment and
+    the speed it implies, via the location of that payment's merchant at the time."""
+    previous_store = {"lat": "previous_store_lat", "lon": "previous_store_lon"}
+    rows = as_of_join(rows, merchants, "merchant_id", previous_store, via=PREVIOUS_STORE)
+    return rows.withColumns(travel_feature_columns())
 
 
 def build_features(
     transactions: DataFrame, users: DataFrame, merchants: DataFrame, settings: FeatureSettings
 ) -> DataFrame:
     """One row per transaction: ids, event time, label, scenario, and every feature."""
-    joined = as_of_join(transactions, users, "user_id", _USER_COLUMNS)
-    joined = as_of_join(joined, merchants, "merchant_id", _MERCHANT_COLUMNS)
-    delay = settings.label_delay_days
-    for days in MERCHANT_RISK_DAYS:
-        joined = with_delayed_rates(joined, "merchant_id", delay, days, f"merchant_{days}d")
-        joined = joined.withColumnsRenamed(
-            {f"merchant_{days}d_fraud_rate": f"merchant_fraud_rate_{days}d",
-             f"merchant_{days}d_labelled_count": f"merchant_labelled_count_{days}d"}
-        )  # fmt: skip
-    joined = with_delayed_rates(joined, "merchant_category", delay, 28, "category_28d")
-    joined = joined.withColumnsRenamed({"category_28d_fraud_rate": "category_fraud_rate_28d"})
-    joined = joined.drop(
-        "category_28d_labelled_count", "merchant_labelled_count_1d", "merchant_labelled_count_7d"
+    joined = with_entities(transactions, users, merchants)
+    joined = with_risk(
+        joined,
+        daily_label_totals(joined, "merchant_id"),
+        daily_label_totals(joined, "merchant_category"),
+        settings.label_delay_days,
     )
     joined = joined.withColumns(row_feature_columns()).join(user_history_features(joined), "transaction_id")
-    previous_store = {"lat": "previous_store_lat", "lon": "previous_store_lon"}
-    joined = as_of_join(joined, merchants, "merchant_id", previous_store, via=PREVIOUS_STORE)
-    return joined.withColumns(travel_feature_columns())
+    return with_travel(joined, merchants)

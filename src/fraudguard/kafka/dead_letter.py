@@ -1,0 +1,46 @@
+"""The dead-letter format every platform component uses: the original message, untouched, plus why.
+
+A dead letter keeps the rejected message's key and value bytes exactly (so it can be inspected and
+replayed as it was) and carries the reason and the message's origin in headers, as Kafka Connect does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+REASON, SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, COMPONENT, FAILED_AT = (
+    "dead_letter.reason",
+    "dead_letter.topic",
+    "dead_letter.partition",
+    "dead_letter.offset",
+    "dead_letter.component",
+    "dead_letter.failed_at",
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    component: str
+
+    def headers(self, failed_at: datetime | None = None) -> list[tuple[str, bytes]]:
+        when = (failed_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
+        return [
+            (REASON, self.reason.encode()),
+            (SOURCE_TOPIC, self.topic.encode()),
+            (SOURCE_PARTITION, str(self.partition).encode()),
+            (SOURCE_OFFSET, str(self.offset).encode()),
+            (COMPONENT, self.component.encode()),
+            (FAILED_AT, when.encode()),
+        ]
+
+
+def read_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    """The dead-letter headers of a consumed message as text (for `tail`, tests and replays)."""
+    return {key: value.decode() for key, value in headers or [] if key.startswith("dead_letter.")}
