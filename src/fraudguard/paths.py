@@ -21,3 +21,17 @@ class RuntimePaths:
     @property
     def broker_log(self) -> Path:
         return self.logs / "broker.log"
+
+    @property
+    def stream(self) -> Path:
+        """The streaming job's checkpoint, tables, batch plans, pid and progress files."""
+        return self.root / "stream"
+
+    @property
+    def stream_log(self) -> Path:
+        return self.logs / "stream.log"
+
+    @property
+    def stream_progress(self) -> Path:
+        """Written by the job after every micro-batch and every second: state, pid, figures."""
+        return self.stream / "progress.json"

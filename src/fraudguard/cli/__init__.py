@@ -12,6 +12,7 @@ from fraudguard.cli.context import CliError
 from fraudguard.cli.model import evaluate, model, train
 from fraudguard.cli.run import run
 from fraudguard.cli.simulate import simulate
+from fraudguard.cli.stream import stream
 from fraudguard.cli.topics import topics
 from fraudguard.config import CONFIG_PATH_VAR
 from fraudguard.kafka.clients import BrokerNotRunning
@@ -48,6 +49,7 @@ cli.add_command(simulate)
 cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(model)
+cli.add_command(stream)
 
 
 def main() -> None:

@@ -53,8 +53,13 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     except ValidationError as error:
         raise ConfigError(format_validation_error(error, Settings, source_of)) from None
     base = path.resolve().parent
+    runtime_dir = _resolve(base, settings.runtime_dir)
     model = settings.model.model_copy(update={"export_dir": _resolve(base, settings.model.export_dir)})
-    return settings.model_copy(update={"runtime_dir": _resolve(base, settings.runtime_dir), "model": model})
+    history = settings.stream.scored_history_dir
+    stream = settings.stream.model_copy(
+        update={"scored_history_dir": _resolve(base, history) if history else runtime_dir / "scored"}
+    )
+    return settings.model_copy(update={"runtime_dir": runtime_dir, "model": model, "stream": stream})
 
 
 def _resolve(base: Path, path: Path) -> Path:

@@ -150,6 +150,29 @@ class ModelSettings(Section):
     )
 
 
+class StreamSettings(Section):
+    """The streaming scoring job (`fraudguard stream`)."""
+
+    max_rows_per_batch: Annotated[int, Field(ge=1)] = Field(
+        20_000, description="admission control: input rows per micro-batch at most"
+    )
+    trigger_interval_s: Annotated[float, Field(ge=0)] = Field(
+        0.5, description="a micro-batch starts at most this often (0: as soon as the previous ends)"
+    )
+    starting_offsets: Literal["earliest", "latest"] = Field(
+        "earliest", description="where a new job (no checkpoint yet) starts reading"
+    )
+    model_poll_s: Annotated[float, Field(gt=0)] = Field(
+        30, description="how often the job asks the registry for a new champion"
+    )
+    stop_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        120, description="`stream stop` waits this long for the current batch, then kills the job"
+    )
+    scored_history_dir: Path | None = Field(
+        None, description="every scored transaction, Parquet by day; null = <runtime_dir>/scored"
+    )
+
+
 class MlflowSettings(Section):
     """Where runs and the model registry live; default: a SQLite store in the runtime folder."""
 
@@ -209,4 +232,5 @@ class Settings(Section):
     spark: SparkSettings = SparkSettings()
     features: FeatureSettings = FeatureSettings()
     model: ModelSettings = ModelSettings()
+    stream: StreamSettings = StreamSettings()
     mlflow: MlflowSettings = MlflowSettings()

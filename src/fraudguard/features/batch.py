@@ -31,8 +31,8 @@ RISK_FEATURES = (
 
 _USER_COLUMNS = {"age": "user_age", "gender": "user_gender", "lat": "user_lat", "lon": "user_lon",
                  "signup_date": "user_signup_date"}  # fmt: skip
-_MERCHANT_COLUMNS = {"category": "merchant_category", "lat": "merchant_lat", "lon": "merchant_lon",
-                     "created_at": "merchant_created_at"}  # fmt: skip
+_MERCHANT_COLUMNS = {"category": "merchant_category", "country": "merchant_country", "lat": "merchant_lat",
+                     "lon": "merchant_lon", "created_at": "merchant_created_at"}  # fmt: skip
 
 
 def as_of_join(

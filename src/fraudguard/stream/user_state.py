@@ -33,6 +33,8 @@ from pyspark.sql.types import StructType
 
 from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, feature_names, update
 
+PASS_THROUGH = ""
+"""The group key of rows that only pass through."""
 STATE_TIMEOUT_MS = 60 * 86_400 * 1000
 SESSION_CONF = {"spark.sql.streaming.noDataMicroBatches.enabled": "false"}  # see the module docstring
 STATE_SCHEMA = "user_state binary"  # JSON of a UserState (structured state types do not round-trip here)
@@ -77,9 +79,11 @@ def state_from_json(payload: bytes) -> UserState:
     )
 
 
-def with_user_history(transactions: DataFrame) -> DataFrame:
-    """A streaming DataFrame of transactions (with the `INPUT_COLUMNS`) plus the per-user features."""
-    return transactions.groupBy("user_id").applyInPandasWithState(
+def with_user_history(transactions: DataFrame, key: str = "user_id") -> DataFrame:
+    """A streaming DataFrame of transactions (with the `INPUT_COLUMNS`) plus the per-user features.
+    Rows are grouped by `key`; rows whose key is `PASS_THROUGH` keep null features and touch no
+    state (the job sends its dimension records and rejected messages through this way)."""
+    return transactions.groupBy(key).applyInPandasWithState(
         _advance,
         output_schema(transactions.schema),
         STATE_SCHEMA,
@@ -94,6 +98,9 @@ def _advance(key: tuple[str], rows: Iterator[pd.DataFrame], group: GroupState) -
         group.remove()
         return
     batch = pd.concat(list(rows), ignore_index=True)
+    if key[0] == PASS_THROUGH:
+        yield batch.assign(**dict.fromkeys(feature_names(WINDOWS), np.nan), **{PREVIOUS_STORE: None})
+        return
     batch = batch.sort_values(["ts", "transaction_id"], kind="stable", ignore_index=True)
     state = state_from_json(group.get[0]) if group.exists else UserState()
     features, state = update(state, batch[list(INPUT_COLUMNS)])

@@ -1,0 +1,121 @@
+"""`fraudguard stream start|stop|restart|status`: the streaming scoring job's lifecycle."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import click
+from rich.table import Table
+
+from fraudguard.cli.context import CliContext, CliError, console
+from fraudguard.logs import configure_logging
+from fraudguard.paths import RuntimePaths
+from fraudguard.stream import control
+from fraudguard.stream.champion import NoChampion
+
+
+@click.group()
+def stream() -> None:
+    """The streaming job: Kafka in, features, champion scoring, alerts and scored history out."""
+
+
+@stream.command()
+@click.option("--detach", is_flag=True, help="Run in the background; return once the query runs.")
+@click.option("--available-now", is_flag=True, help="Score what the topics hold now, then stop.")
+@click.pass_obj
+def start(obj: CliContext, detach: bool, available_now: bool) -> None:
+    """Start the job (in the foreground unless --detach; Ctrl-C stops it after the current batch)."""
+    settings = obj.settings
+    if detach:
+        try:
+            current, started = control.start_detached(settings, str(obj.config_path), available_now)
+        except control.StreamError as error:
+            raise CliError(str(error)) from None
+        verb = "started" if started else "already running"
+        console.print(f"stream {verb} (pid {current.progress['pid']})")
+        console.print(f"log: {RuntimePaths(settings.runtime_dir).stream_log}", style="dim")
+        return
+    if control.running(settings):
+        raise CliError("the stream is already running; `fraudguard stream stop` first")
+    from fraudguard.stream.job import StreamJob  # imports Spark: only when really starting
+
+    configure_logging()
+    job = StreamJob(settings, available_now=available_now)
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: job.request_stop())
+    try:
+        job.run()
+    except NoChampion as error:
+        raise CliError(str(error)) from None
+
+
+@stream.command()
+@click.pass_obj
+def stop(obj: CliContext) -> None:
+    """Stop gracefully: the running micro-batch completes first."""
+    current = control.stop(obj.settings)
+    if current is None:
+        console.print("the stream is not running")
+    else:
+        console.print(f"stream stopped (was pid {current.progress.get('pid')})")
+
+
+@stream.command()
+@click.pass_obj
+def restart(obj: CliContext) -> None:
+    """Stop (gracefully) and start again in the background, e.g. after a new champion."""
+    control.stop(obj.settings)
+    try:
+        current, _ = control.start_detached(obj.settings, str(obj.config_path))
+    except control.StreamError as error:
+        raise CliError(str(error)) from None
+    console.print(f"stream restarted (pid {current.progress['pid']})")
+
+
+@stream.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(obj: CliContext, as_json: bool) -> None:
+    """Last batch, rates, lag per partition, late records, dead letters, model. Exit 3 if not running."""
+    current = control.status(obj.settings)
+    if as_json:
+        alive = bool(current and current.alive)
+        click.echo(json.dumps({"alive": alive, **(current.progress if current else {})}, indent=2))
+    else:
+        console.print(status_table(current))
+    if current is None or not current.alive:
+        raise SystemExit(3)
+
+
+def status_table(current: control.StreamStatus | None) -> Table:
+    table = Table(show_header=False, title="streaming job")
+    table.add_column(style="bold")
+    table.add_column()
+    if current is None:
+        table.add_row("state", "[red]never started here[/]")
+        return table
+    progress = current.progress
+    state = progress.get("state", "?") if current.alive else f"not running (last: {progress.get('state')})"
+    query = progress.get("query") or {}
+    totals = progress.get("totals") or {}
+    model = progress.get("model") or {}
+    lag = query.get("lag") or {}
+    rows = {
+        "state": state,
+        "pid": progress.get("pid"),
+        "model": f"{model.get('name')} v{model.get('version')} ({model.get('source')})" if model else "-",
+        "last batch": f"{query.get('batch_id')} at {query.get('timestamp')}" if query else "-",
+        "input rate": f"{query.get('input_rows_per_s', 0):,.0f} rows/s",
+        "processing rate": f"{query.get('processed_rows_per_s', 0):,.0f} rows/s",
+        "batch duration": f"{query.get('batch_duration_ms')} ms",
+        "lag": f"{sum(lag.values()):,} messages " + " ".join(f"{k}={v}" for k, v in lag.items() if v),
+        "scored": f"{totals.get('transactions', 0):,} transactions, {totals.get('alerts', 0):,} alerts",
+        "late records": f"{totals.get('late_users', 0):,} without user, "
+        f"{totals.get('late_merchants', 0):,} without merchant",
+        "dead letters": f"{totals.get('dead_letters', 0):,}",
+        "error": progress.get("error") or "-",
+    }
+    for name, value in rows.items():
+        table.add_row(name, str(value))
+    return table

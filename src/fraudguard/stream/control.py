@@ -1,0 +1,119 @@
+"""Start the scoring job in the background, stop it gracefully, read its status, from any process.
+
+The job's progress file (`<runtime>/stream/progress.json`) carries its pid and state; it is the only
+link between the job and these commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from fraudguard.config import CONFIG_PATH_VAR, Settings
+from fraudguard.paths import RuntimePaths
+
+START_TIMEOUT_S = 180.0  # Spark start, model load, first query start
+LIVE_STATES = ("starting", "running", "restarting")
+
+
+class StreamError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    alive: bool
+    progress: dict[str, Any]
+
+
+def status(settings: Settings) -> StreamStatus | None:
+    """The job's last progress and whether its process still runs; None if it never ran here."""
+    try:
+        progress = json.loads(RuntimePaths(settings.runtime_dir).stream_progress.read_text())
+    except (OSError, ValueError):
+        return None
+    return StreamStatus(alive=_alive(progress.get("pid")), progress=progress)
+
+
+def running(settings: Settings) -> StreamStatus | None:
+    current = status(settings)
+    return current if current and current.alive and current.progress.get("state") in LIVE_STATES else None
+
+
+def start_detached(
+    settings: Settings, config_path: str, available_now: bool = False
+) -> tuple[StreamStatus, bool]:
+    """Start the job as its own process (own session); return once its query runs."""
+    existing = running(settings)
+    if existing:
+        return existing, False
+    paths = RuntimePaths(settings.runtime_dir)
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    RuntimePaths(settings.runtime_dir).stream_progress.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "fraudguard", "stream", "start"]
+    if available_now:
+        command.append("--available-now")
+    with paths.stream_log.open("ab") as log_file:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, CONFIG_PATH_VAR: str(config_path)},
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        current = status(settings)
+        if current and current.progress.get("pid") == process.pid:
+            state = current.progress.get("state")
+            if state == "running" or (available_now and state == "stopped"):
+                return current, True
+            if state == "failed":
+                raise StreamError(f"the stream failed to start: {current.progress.get('error')}; "
+                                  f"see {paths.stream_log}")  # fmt: skip
+        if process.poll() is not None:
+            raise StreamError(f"the stream exited with code {process.returncode} while starting; "
+                              f"see {paths.stream_log}")  # fmt: skip
+        time.sleep(0.2)
+    _kill_group(process.pid)
+    raise StreamError(f"the stream did not start within {START_TIMEOUT_S:.0f} s; see {paths.stream_log}")
+
+
+def stop(settings: Settings) -> StreamStatus | None:
+    """Ask the job to stop after its current micro-batch (SIGTERM); kill it after `stop_timeout_s`."""
+    current = running(settings)
+    if current is None:
+        return None
+    pid = current.progress["pid"]
+    try:
+        process = psutil.Process(pid)
+        process.send_signal(signal.SIGTERM)
+        _, alive = psutil.wait_procs([process], timeout=settings.stream.stop_timeout_s + 30)
+        if alive:
+            _kill_group(pid)
+    except psutil.NoSuchProcess:
+        pass
+    return status(settings)
+
+
+def _kill_group(pid: int) -> None:
+    """The job and its Spark JVM (same process group, the job's own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, TypeError, ValueError):
+        return False

@@ -1,0 +1,184 @@
+"""The streaming scoring job: one Structured Streaming query, kept running, reporting its progress.
+
+    Kafka (transactions, users, merchants) ─ parse ─ per-user state ─ foreachBatch(MicroBatchScorer)
+
+The query's checkpoint (offsets and per-user state) and the scorer's tables live in the runtime
+folder, so a restarted job resumes after its last committed micro-batch. A failed query (e.g. the
+broker unreachable for longer than the client timeouts) is restarted from the checkpoint with a
+growing pause; the job only ends when asked to, or for `available_now`, when the input is consumed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from fraudguard.config import Settings, TopicRole
+from fraudguard.kafka.spark_source import NAME, KafkaDataSource, kafka_options
+from fraudguard.paths import RuntimePaths
+from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+from fraudguard.spark import spark_session
+from fraudguard.stream.parse import STATE_KEY, parse_inputs
+from fraudguard.stream.scoring import MicroBatchScorer
+from fraudguard.stream.user_state import SESSION_CONF, with_user_history
+
+log = logging.getLogger("fraudguard.stream")
+
+QUERY_NAME = "fraudguard-scoring"
+RESTART_PAUSES_S = (1, 2, 5, 10, 30)
+
+
+def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScorer, available_now: bool):
+    """Start the scoring query (Trigger.AvailableNow: consume what is there, then end)."""
+    spark.dataSource.register(KafkaDataSource)
+    for key, value in SESSION_CONF.items():
+        spark.conf.set(key, value)
+    topics = settings.topics
+    schemas = {
+        topics.get(TopicRole.TRANSACTIONS).name: TRANSACTION,
+        topics.get(TopicRole.USERS).name: USER,
+        topics.get(TopicRole.MERCHANTS).name: MERCHANT,
+    }
+    stream = settings.stream
+    raw = (
+        spark.readStream.format(NAME)
+        .options(**kafka_options(settings))
+        .option("topics", ",".join(schemas))
+        .option("startingOffsets", stream.starting_offsets)
+        .option("maxRowsPerBatch", str(stream.max_rows_per_batch))
+        .load()
+    )
+    writer = (
+        with_user_history(parse_inputs(raw, schemas), key=STATE_KEY)
+        .writeStream.queryName(QUERY_NAME)
+        .foreachBatch(scorer)
+        .option("checkpointLocation", str(RuntimePaths(settings.runtime_dir).stream / "checkpoint"))
+    )
+    if available_now:
+        writer = writer.trigger(availableNow=True)
+    elif stream.trigger_interval_s > 0:
+        writer = writer.trigger(processingTime=f"{stream.trigger_interval_s} seconds")
+    return writer.start()
+
+
+class StreamJob:
+    def __init__(
+        self, settings: Settings, available_now: bool = False, spark: SparkSession | None = None
+    ) -> None:
+        """`spark`: an existing session to run in (left running); by default the job starts its own."""
+        self.settings, self.spark = settings, spark
+        self.available_now = available_now
+        self.stop_requested = threading.Event()
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.scorer: MicroBatchScorer | None = None
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
+
+    def run(self) -> None:
+        self._write_progress("starting", None)
+        spark = self.spark or spark_session(self.settings, "fraudguard-stream")
+        self.scorer = MicroBatchScorer(spark, self.settings)
+        self.scorer.models.current()  # fail now, clearly, when there is no model at all
+        failures = 0
+        try:
+            while not self.stop_requested.is_set():
+                query = start_query(spark, self.settings, self.scorer, self.available_now)
+                log.info("query started", extra={"id": str(query.id), "run": str(query.runId)})
+                try:
+                    self._watch(query)
+                    if not self.stop_requested.is_set():  # AvailableNow: all input consumed
+                        break
+                except StreamingQueryException as error:
+                    pause = RESTART_PAUSES_S[min(failures, len(RESTART_PAUSES_S) - 1)]
+                    failures += 1
+                    log.error(
+                        "query failed; restarting from the checkpoint",
+                        extra={"error": str(error).splitlines()[0], "pause_s": pause, "failures": failures},
+                    )
+                    self._write_progress("restarting", query, error=str(error).splitlines()[0])
+                    self.stop_requested.wait(pause)
+            self._write_progress("stopped", None)
+        except BaseException as error:
+            self._write_progress(
+                "failed", None, error=str(error).splitlines()[0] if str(error) else repr(error)
+            )
+            raise
+        finally:
+            if self.scorer is not None:
+                self.scorer.close()
+            if self.spark is None:
+                spark.stop()
+
+    def _watch(self, query: StreamingQuery) -> None:
+        """Report progress every second; on a stop request let the running micro-batch finish."""
+        while query.isActive:
+            if self.stop_requested.is_set():
+                self._stop_between_batches(query)
+                break
+            query.awaitTermination(1.0)
+            self._write_progress("running", query)
+        query.awaitTermination()  # raises when the query failed
+        self._write_progress("running", query)
+
+    def _stop_between_batches(self, query: StreamingQuery) -> None:
+        deadline = time.monotonic() + self.settings.stream.stop_timeout_s
+        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log.info("stopping the query", extra={"batch_running": bool(query.status.get("isTriggerActive"))})
+        query.stop()
+
+    def _write_progress(self, state: str, query: StreamingQuery | None, error: str | None = None) -> None:
+        scorer = self.scorer
+        progress: dict[str, Any] = {
+            "state": state,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "updated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "error": error,
+        }
+        if scorer is not None:
+            progress["last_batch"] = asdict(scorer.last) if scorer.last else None
+            progress["totals"] = scorer.totals()
+            model = scorer.models.loaded
+            progress["model"] = (
+                {"name": model.name, "version": model.version, "source": model.source} if model else None
+            )
+        if query is not None and query.lastProgress:
+            progress["query"] = query_progress(query.lastProgress)
+        path = RuntimePaths(self.settings.runtime_dir).stream_progress
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(progress, indent=2, default=str))
+        temporary.replace(path)
+
+
+def query_progress(last: dict[str, Any]) -> dict[str, Any]:
+    """The figures `stream status` shows, from Spark's last progress report."""
+    source = (last.get("sources") or [{}])[0]
+    end, latest = _offsets(source.get("endOffset")), _offsets(source.get("latestOffset"))
+    return {
+        "batch_id": last.get("batchId"),
+        "timestamp": last.get("timestamp"),
+        "input_rows": last.get("numInputRows"),
+        "input_rows_per_s": round(last.get("inputRowsPerSecond") or 0.0, 1),
+        "processed_rows_per_s": round(last.get("processedRowsPerSecond") or 0.0, 1),
+        "batch_duration_ms": (last.get("durationMs") or {}).get("triggerExecution"),
+        "lag": {key: max(latest[key] - end.get(key, 0), 0) for key in sorted(latest)},
+    }
+
+
+def _offsets(value: Any) -> dict[str, int]:
+    if not value:
+        return {}
+    return {str(k): int(v) for k, v in (json.loads(value) if isinstance(value, str) else value).items()}

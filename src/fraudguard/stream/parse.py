@@ -1,0 +1,72 @@
+"""Kafka rows to records in Spark, with the reason a message is rejected (it becomes a dead letter).
+
+The rules come from the record schemas (`fraudguard.schemas`): not JSON, not a JSON object, a required
+field missing or null, a value of the wrong type, a number that is not finite. Spark's JSON reader
+accepts a JSON number where text is expected (it becomes the text "7") and ignores unknown fields
+(newer producers may add some): both are let through.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from fraudguard.schemas import TRANSACTION, RecordSchema
+from fraudguard.stream.user_state import PASS_THROUGH
+
+KIND, PROBLEM, STATE_KEY = "kind", "problem", "state_key"
+SOURCE_COLUMNS = ("topic", "partition", "offset", "key")
+
+
+def rejection(schema: RecordSchema, text: Column) -> Column:
+    """Why the JSON `text` does not fit `schema` (null when it does), prefixed with the schema tag."""
+    parsed = F.from_json(text, schema.spark())
+    checks = []
+    for field in schema.fields:
+        raw, value = F.get_json_object(text, f"$.{field.name}"), parsed[field.name]
+        if not field.nullable:
+            checks.append(F.when(raw.isNull(), F.lit(f"{field.name}: missing")))
+        wrong = raw.isNotNull() & value.isNull()
+        if field.type == "double":
+            wrong = wrong | F.isnan(value) | F.abs(value).eqNullSafe(float("inf"))
+        expected = "a finite number" if field.type == "double" else field.type
+        checks.append(F.when(wrong, F.concat(F.lit(f"{field.name}: expected {expected}, got "), raw)))
+    fields = F.concat_ws("; ", *checks)
+    return F.concat(
+        F.lit(f"{schema.tag}: "),
+        F.when(text.isNull() | F.get_json_object(text, "$").isNull(), F.lit("not valid JSON"))
+        .when(~F.ltrim(text).startswith("{"), F.lit("expected a JSON object"))
+        .otherwise(F.nullif(fields, F.lit(""))),
+    )
+
+
+def parse_inputs(raw: DataFrame, schemas: dict[str, RecordSchema]) -> DataFrame:
+    """Rows of the Kafka source (`schemas` maps topic name to record schema) as: the source columns,
+    `kind` (the schema name), `problem`, `kafka_ts`, the transaction fields with `ts` and `in_store`
+    (null unless a valid transaction), `value` (kept only where later steps need the bytes: dimension
+    records and rejects), and `state_key` (the user for valid transactions, else `PASS_THROUGH`)."""
+    text = F.col("value").cast("string")
+    kind, problem = F.lit(None).cast("string"), F.lit("unknown topic")
+    for topic, schema in schemas.items():
+        kind = F.when(F.col("topic") == topic, F.lit(schema.name)).otherwise(kind)
+        problem = F.when(F.col("topic") == topic, rejection(schema, text)).otherwise(problem)
+    rows = raw.select(
+        *SOURCE_COLUMNS,
+        F.col("timestamp").alias("kafka_ts"),
+        "value",
+        kind.alias(KIND),
+        problem.alias(PROBLEM),
+    )
+    is_transaction = (F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull()
+    record = F.when(is_transaction, F.from_json(text, TRANSACTION.spark()))
+    return rows.select(
+        *SOURCE_COLUMNS,
+        "kafka_ts",
+        KIND,
+        PROBLEM,
+        F.when(~is_transaction, F.col("value")).alias("value"),
+        *(record[name].alias(name) for name in TRANSACTION.names),
+        record["timestamp"].cast("double").alias("ts"),
+        (record["channel"] == "in_store").alias("in_store"),
+        F.when(is_transaction, record["user_id"]).otherwise(F.lit(PASS_THROUGH)).alias(STATE_KEY),
+    )

@@ -1,0 +1,140 @@
+"""Why an alert fired, in words a reviewer understands.
+
+Each rule looks at one feature and says something when its value is unusual; the rules that fire are
+ordered by how much the model relies on their feature (its feature importances), and the first few
+become the alert's reasons. They explain the alert, they do not recompute the score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Row = Mapping[str, Any]
+MAX_REASONS = 3
+UNKNOWN_MARKERS = ("user_known", "merchant_known")
+
+
+@dataclass(frozen=True)
+class Rule:
+    feature: str
+    fires: Callable[[Row], bool]
+    says: Callable[[Row], str]
+
+
+def _value(row: Row, name: str) -> float:
+    value = row.get(name)
+    return float("nan") if value is None else float(value)
+
+
+RULES = (
+    Rule(
+        "amount_vs_user_median",
+        lambda r: _value(r, "amount_vs_user_median") >= 3,
+        lambda r: (
+            f"amount {r['amount']:.2f} {r['currency']} is {r['amount_vs_user_median']:.1f}x "
+            "the user's usual (median) amount"
+        ),
+    ),
+    Rule(
+        "tx_count_10m",
+        lambda r: _value(r, "tx_count_10m") >= 4,
+        lambda r: f"{r['tx_count_10m']:.0f} payments by this user in the last 10 minutes",
+    ),
+    Rule(
+        "tx_count_1h",
+        lambda r: _value(r, "tx_count_1h") >= 8,
+        lambda r: f"{r['tx_count_1h']:.0f} payments by this user in the last hour",
+    ),
+    Rule(
+        "device_new",
+        lambda r: _value(r, "device_new") == 1 and _value(r, "tx_count_30d") > 1,
+        lambda r: f"paid from a device/IP this user never used before ({r['device_ip']})",
+    ),
+    Rule(
+        "implied_speed_kmh",
+        lambda r: _value(r, "implied_speed_kmh") >= 500,
+        lambda r: (
+            f"{r['km_from_previous_store']:.0f} km from the previous in-store payment "
+            f"{r['hours_since_previous_store']:.1f} h earlier ({r['implied_speed_kmh']:.0f} km/h)"
+        ),
+    ),
+    Rule(
+        "distance_home_km",
+        lambda r: _value(r, "distance_home_km") >= 300,
+        lambda r: f"in-store payment {r['distance_home_km']:.0f} km from the user's home",
+    ),
+    Rule(
+        "merchant_fraud_rate_7d",
+        lambda r: _value(r, "merchant_fraud_rate_7d") >= 0.05,
+        lambda r: (
+            f"{r['merchant_fraud_rate_7d']:.0%} of this merchant's labelled payments were fraud "
+            "(most recent labelled week)"
+        ),
+    ),
+    Rule(
+        "merchant_fraud_rate_1d",
+        lambda r: _value(r, "merchant_fraud_rate_1d") >= 0.1,
+        lambda r: (
+            f"{r['merchant_fraud_rate_1d']:.0%} of this merchant's payments on its latest "
+            "labelled day were fraud"
+        ),
+    ),
+    Rule(
+        "category_fraud_rate_28d",
+        lambda r: _value(r, "category_fraud_rate_28d") >= 0.03,
+        lambda r: (
+            f"category {r['merchant_category']} has a high fraud rate ({r['category_fraud_rate_28d']:.1%})"
+        ),
+    ),
+    Rule(
+        "account_age_days",
+        lambda r: _value(r, "account_age_days") < 3,
+        lambda r: f"account opened {r['account_age_days']:.1f} days ago",
+    ),
+    Rule(
+        "merchant_age_days",
+        lambda r: _value(r, "merchant_age_days") < 7,
+        lambda r: f"merchant joined the network {r['merchant_age_days']:.1f} days ago",
+    ),
+    Rule(
+        "seconds_since_previous",
+        lambda r: _value(r, "seconds_since_previous") < 60,
+        lambda r: f"{r['seconds_since_previous']:.0f} s after the user's previous payment",
+    ),
+    Rule(
+        "amount",
+        lambda r: _value(r, "amount") >= 1_000,
+        lambda r: f"large amount: {r['amount']:.2f} {r['currency']}",
+    ),
+    Rule(
+        "is_night",
+        lambda r: _value(r, "is_night") == 1,
+        lambda r: f"at night ({r['hour_of_day']:.0f}:00 UTC)",
+    ),
+    Rule(
+        "user_known",
+        lambda r: r.get("user_known") is False,
+        lambda r: "the user's record had not arrived yet (scored without it)",
+    ),
+    Rule(
+        "merchant_known",
+        lambda r: r.get("merchant_known") is False,
+        lambda r: "the merchant's record had not arrived yet (scored without it)",
+    ),
+)
+
+
+def top_reasons(row: Row, importances: Mapping[str, float], limit: int = MAX_REASONS) -> list[str]:
+    """The reasons that apply to `row` (features by name): missing records first, then the features
+    the model relies on most (rules on features the model does not use are left out; a model without
+    importances, e.g. logistic regression, keeps the rules' order)."""
+    fired = [rule for rule in RULES if rule.fires(row)]
+    markers = [rule for rule in fired if rule.feature in UNKNOWN_MARKERS]
+    features = [rule for rule in fired if rule.feature not in UNKNOWN_MARKERS]
+    if importances:
+        features = [rule for rule in features if importances.get(rule.feature, 0.0) > 0]
+        features.sort(key=lambda rule: -importances[rule.feature])
+    reasons = [rule.says(row) for rule in (markers + features)[:limit]]
+    return reasons or [f"score {row['score']:.2f}: the combination of features, no single one stands out"]

@@ -1,0 +1,324 @@
+"""One micro-batch of the scoring job (Spark's foreachBatch): records in, alerts and history out.
+
+    rows (parsed, per-user features) ─┬─ rejects ──────────────────────────────→ dead-letter topic
+                                      ├─ user / merchant records ─→ tables (every version)
+                                      └─ transactions ─ as-of user/merchant join ─ label-delayed risk
+                                           ─ row and travel features ─ champion ─┬→ scored history
+                                                                                  └→ alerts topic
+
+Exactly once, by replay: Spark replays an uncommitted micro-batch with the same id and the same input.
+Everything this step writes is keyed by that id or by the transaction, so a replay rewrites the same
+things: the scored history overwrites its (day, batch) partitions, the tables their version, and the
+alerts and dead letters are produced again with the same key and content, because the batch's plan
+(when it was scored and by which model version) is saved before anything is written and reused.
+
+Late dimensions: a transaction whose user or merchant record has not arrived is scored with those
+features null (the model's missing-value path) and `user_known` / `merchant_known` false; the job
+counts such transactions. Records are produced before the transactions that use them (the simulator
+flushes them first), and a micro-batch takes every topic's offsets at the same moment, so this only
+happens when a producer sends them out of order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow as pa
+from confluent_kafka import Producer
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from fraudguard.config import Settings, TopicRole
+from fraudguard.features.batch import daily_label_totals, with_entities, with_risk, with_travel
+from fraudguard.features.row import row_feature_columns
+from fraudguard.kafka.clients import make_producer
+from fraudguard.kafka.dead_letter import DeadLetter
+from fraudguard.schemas import ALERT, MERCHANT, SCHEMA_HEADER, TRANSACTION, USER
+from fraudguard.stream.champion import ChampionSource, ScoringModel
+from fraudguard.stream.parse import KIND, PROBLEM
+from fraudguard.stream.reasons import top_reasons
+from fraudguard.stream.tables import TableStore, records_frame
+
+log = logging.getLogger("fraudguard.stream")
+
+ALERT_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4b8e-9d52-3f7c1d0a9e11")
+LABEL_LOOKBACK_DAYS = 28  # the longest risk window (`features.batch.MERCHANT_RISK_DAYS`)
+HISTORY_COLUMNS = (
+    *TRANSACTION.names,
+    "kafka_ts",
+    "topic",
+    "partition",
+    "offset",
+    "user_known",
+    "merchant_known",
+    "score",
+    "threshold",
+    "alerted",
+    "model_version",
+    "scored_at",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Decided once per micro-batch id and reused when Spark replays it."""
+
+    scored_at: datetime
+    model_version: str
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    batch_id: int
+    transactions: int
+    alerts: int
+    dead_letters: int
+    late_users: int
+    late_merchants: int
+    model_version: str
+    duration_s: float
+
+
+class MicroBatchScorer:
+    """Spark calls it with each micro-batch (`foreachBatch`); it keeps the tables and the model."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, models: ChampionSource | None = None) -> None:
+        self.spark, self.settings = spark, settings
+        self.models = models or ChampionSource(settings)
+        folder = settings.runtime_dir / "stream"
+        self.tables = TableStore(folder / "tables")
+        self.plans = folder / "plans"
+        self.history = settings.stream.scored_history_dir
+        self.topics = {role: settings.topics.get(role).name for role in TopicRole}
+        self.delivery: _Delivery | None = None
+        self.last: BatchReport | None = None
+
+    def __call__(self, rows: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        plan = self._plan(batch_id)
+        model = self.models.version(plan.model_version)
+        rows = rows.persist()
+        try:
+            report = self._score(rows, batch_id, plan, model, started)
+        finally:
+            rows.unpersist()
+        self.last = report
+        log.info("micro-batch scored", extra=vars(report))
+
+    def _score(self, rows: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, started: float):
+        tables = self.tables.before(batch_id)
+        others = rows.where((F.col(KIND) != TRANSACTION.name) | F.col(PROBLEM).isNotNull())
+        others = others.select(KIND, PROBLEM, "key", "value", "topic", "partition", "offset").toPandas()
+        rejects = others[others[PROBLEM].notna()]
+        self._send_dead_letters(rejects, plan)
+        records = others[others[PROBLEM].isna()]
+        tables = tables.with_records(self._records(records, USER.name), self._records(records, MERCHANT.name))
+        users = self.spark.createDataFrame(tables.users, USER.spark()).hint("broadcast")
+        merchants = self.spark.createDataFrame(tables.merchants, MERCHANT.spark()).hint("broadcast")
+
+        transactions = rows.where((F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull())
+        joined = (
+            with_entities(transactions, users, merchants)
+            .withColumns(
+                {
+                    "user_known": F.col("user_age").isNotNull(),
+                    "merchant_known": F.col("merchant_category").isNotNull(),
+                }
+            )
+            .persist()
+        )
+        keep_days = self.settings.features.label_delay_days + LABEL_LOOKBACK_DAYS + 1
+        tables = tables.with_labels(
+            daily_label_totals(joined, "merchant_id").toPandas(),
+            daily_label_totals(joined, "merchant_category").toPandas(),
+            keep_days,
+        )
+        with_rates = with_risk(
+            joined,
+            self.spark.createDataFrame(tables.merchant_labels).hint("broadcast"),
+            self.spark.createDataFrame(tables.category_labels).hint("broadcast"),
+            self.settings.features.label_delay_days,
+        )
+        features = with_travel(with_rates.withColumns(row_feature_columns()), merchants)
+        scored = (
+            model.pipeline.transform(features)
+            .withColumn("score", vector_to_array("probability")[1])
+            .withColumns({
+                "threshold": F.lit(model.threshold),
+                "alerted": F.col("score") >= F.lit(model.threshold),
+                "model_version": F.lit(model.version),
+                "scored_at": F.lit(plan.scored_at),
+            })
+            .drop("features", "raw_features", "rawPrediction", "probability", "prediction")
+            .persist()
+        )  # fmt: skip
+        try:
+            self._write_history(scored, batch_id)
+            alerts = scored.where("alerted").toPandas()
+            counts = scored.agg(
+                F.count("*").alias("transactions"),
+                F.sum((~F.col("user_known")).cast("int")).alias("late_users"),
+                F.sum((~F.col("merchant_known")).cast("int")).alias("late_merchants"),
+            ).first()
+        finally:
+            scored.unpersist()
+            joined.unpersist()
+        self._send_alerts(alerts, model, plan)
+        report = BatchReport(
+            batch_id=batch_id,
+            transactions=int(counts["transactions"]),
+            alerts=len(alerts),
+            dead_letters=len(rejects),
+            late_users=int(counts["late_users"] or 0),
+            late_merchants=int(counts["late_merchants"] or 0),
+            model_version=model.version,
+            duration_s=round(time.monotonic() - started, 3),
+        )
+        tables.count(
+            transactions=report.transactions,
+            alerts=report.alerts,
+            dead_letters=report.dead_letters,
+            late_users=report.late_users,
+            late_merchants=report.late_merchants,
+            user_records=int((records[KIND] == USER.name).sum()),
+            merchant_records=int((records[KIND] == MERCHANT.name).sum()),
+        )
+        self.tables.save(batch_id, tables)
+        return report
+
+    def totals(self) -> dict[str, int]:
+        """Counters over the job's whole life (they survive restarts with the tables)."""
+        return dict(self.tables.before(2**62).counters)
+
+    def _plan(self, batch_id: int) -> Plan:
+        path = self.plans / f"{batch_id:012d}.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            return Plan(datetime.fromisoformat(saved["scored_at"]), saved["model_version"])
+        plan = Plan(datetime.now(UTC).replace(microsecond=0), self.models.current().version)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(
+            json.dumps({"scored_at": plan.scored_at.isoformat(), "model_version": plan.model_version})
+        )
+        temporary.replace(path)
+        for old in sorted(self.plans.glob("*.json"))[:-100]:
+            old.unlink(missing_ok=True)
+        return plan
+
+    @staticmethod
+    def _records(records: pd.DataFrame, kind: str) -> pd.DataFrame:
+        schema = USER if kind == USER.name else MERCHANT
+        values = records.loc[records[KIND] == kind, "value"]
+        return records_frame(schema, [schema.decode(bytes(value)) for value in values])
+
+    def _write_history(self, scored: DataFrame, batch_id: int) -> None:
+        """Parquet partitioned by day and micro-batch: a replay overwrites its own partitions only."""
+        (
+            scored.select(*HISTORY_COLUMNS)
+            .withColumns({"day": F.to_date("timestamp").cast("string"), "batch": F.lit(batch_id)})
+            .coalesce(1)
+            .write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy("day", "batch")
+            .parquet(str(self.history))
+        )
+
+    def _delivery(self) -> _Delivery:
+        if self.delivery is None:
+            self.delivery = _Delivery(make_producer(self.settings))
+        return self.delivery
+
+    def _send_dead_letters(self, rejects: pd.DataFrame, plan: Plan) -> None:
+        delivery = self._delivery()
+        for row in rejects.itertuples(index=False):
+            letter = DeadLetter(
+                key=None if row.key is None else bytes(row.key),
+                value=None if row.value is None else bytes(row.value),
+                reason=row.problem,
+                topic=row.topic,
+                partition=int(row.partition),
+                offset=int(row.offset),
+                component="stream",
+            )
+            delivery.send(self.topics[TopicRole.DEAD_LETTER], letter.key, letter.value,
+                          letter.headers(plan.scored_at))  # fmt: skip
+        delivery.flush()
+
+    def _send_alerts(self, alerts: pd.DataFrame, model: ScoringModel, plan: Plan) -> None:
+        if alerts.empty:
+            return
+        rows = alerts.to_dict("records")
+        table = pa.Table.from_pylist([_alert(row, model, plan) for row in rows], schema=ALERT.arrow())
+        keys, values = ALERT.encode(table)
+        delivery = self._delivery()
+        headers = [(SCHEMA_HEADER, ALERT.tag.encode())]
+        for key, value in zip(keys, values, strict=True):
+            delivery.send(self.topics[TopicRole.ALERTS], key.encode(), value, headers)
+        delivery.flush()
+
+    def close(self) -> None:
+        if self.delivery is not None:
+            self.delivery.producer.flush(30)
+
+
+def _alert(row: dict, model: ScoringModel, plan: Plan) -> dict:
+    return {
+        "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{row['transaction_id']}/{model.version}")),
+        "transaction_id": row["transaction_id"],
+        "user_id": row["user_id"],
+        "merchant_id": row["merchant_id"],
+        "amount": float(row["amount"]),
+        "currency": row["currency"],
+        "event_time": row["timestamp"],
+        "score": float(row["score"]),
+        "threshold": model.threshold,
+        "model_name": model.name,
+        "model_version": model.version,
+        "reasons": top_reasons(row, model.importances),
+        "merchant_category": row.get("merchant_category"),
+        "country": row.get("merchant_country"),
+        "lat": _optional(row.get("merchant_lat")),
+        "lon": _optional(row.get("merchant_lon")),
+        "scored_at": plan.scored_at,
+    }
+
+
+def _optional(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+class _Delivery:
+    """Produces and flushes; a message the broker did not take fails the micro-batch (Spark replays it)."""
+
+    def __init__(self, producer: Producer) -> None:
+        self.producer, self.failures = producer, []
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None, headers: list) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value, headers=headers, on_delivery=self._done)
+                self.producer.poll(0)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+
+    def _done(self, error, _message) -> None:
+        if error is not None:
+            self.failures.append(str(error))
+
+    def flush(self, timeout_s: float = 60.0) -> None:
+        remaining = self.producer.flush(timeout_s)
+        failures, self.failures = self.failures, []
+        if remaining or failures:
+            raise RuntimeError(
+                f"{remaining} messages undelivered after {timeout_s:.0f} s and {len(failures)} failed "
+                f"(first: {failures[0] if failures else 'timeout'}); the micro-batch will be replayed"
+            )
