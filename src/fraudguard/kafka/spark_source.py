@@ -9,12 +9,15 @@ The JVM Kafka connector is not needed: register once, then read and write like t
               .option("topics", "transactions,users")
               .option("startingOffsets", "earliest")           # or "latest"; only for a new query
               .option("maxRowsPerBatch", 50_000)               # admission control (optional)
+              .option("uncappedTopics", "users")                # read in full each batch (optional)
               .load())                                          # -> KAFKA_SCHEMA rows
     stream.writeStream.format("confluent_kafka").options(**kafka_options(settings)) \\
           .option("topic", "fraud-alerts")  # or a `topic` column per row
           ...
 
-Reading: each micro-batch is a set of offset ranges, one Spark partition per topic-partition. The end
+Reading: each micro-batch is a set of offset ranges, one Spark partition per topic-partition. With
+`maxRowsPerBatch`, the row budget is shared fairly across partitions, except those of `uncappedTopics`
+(small table topics a job must see in full before the events that refer to them). The end
 offsets Spark checkpoints are the only record of progress (no consumer group, nothing committed to
 Kafka), so a restarted query resumes exactly where its last committed batch ended. Offsets that
 retention removed before they were read are skipped: reading resumes at the earliest available offset,
@@ -145,6 +148,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.starting = starting
         max_rows = options.get("maxrowsperbatch")
         self.max_rows = int(max_rows) if max_rows else None
+        self.uncapped = {t.strip() for t in options.get("uncappedtopics", "").split(",") if t.strip()}
         self.target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
         self.skipped = 0  # offsets lost to retention before they were read
         self._consumer: Consumer | None = None
@@ -201,12 +205,20 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 )
                 offset = low
             begin[key], available[key] = offset, max(high - offset, 0)
-        budget = available if not isinstance(limit, ReadMaxRows) else _fair_share(available, limit.max_rows)
+        budget = dict(available)
+        if isinstance(limit, ReadMaxRows):
+            capped = {
+                key: rows for key, rows in available.items() if key.rsplit("/", 1)[0] not in self.uncapped
+            }
+            budget.update(_fair_share(capped, limit.max_rows))
         return {**start, **{key: begin[key] + budget[key] for key in marks}}
 
-    def reportLatestOffset(self) -> dict[str, int] | None:
-        """What latestOffset just saw (asking the broker again would double the metadata calls)."""
-        return self._latest or None
+    def reportLatestOffset(self) -> dict[str, int]:
+        """What latestOffset just saw (asking the broker again would double the metadata calls); a
+        batch replayed after a restart is planned without latestOffset, so then the broker is asked."""
+        if not self._latest:
+            self._latest = {key: high for key, (_, high) in self._watermarks().items()}
+        return self._latest
 
     def partitions(self, start: dict[str, int], end: dict[str, int]) -> list[OffsetRange]:
         ranges = []

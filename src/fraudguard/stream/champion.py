@@ -4,6 +4,7 @@ unreachable, swapped for a newer champion only between micro-batches and only on
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class ChampionSource:
         self.name = settings.model.registered_name
         self._current: ScoringModel | None = None
         self._checked_at = -float("inf")
+        self._lock = threading.Lock()  # the job's main loop and its micro-batches both ask
 
     @property
     def loaded(self) -> ScoringModel | None:
@@ -46,7 +48,12 @@ class ChampionSource:
         return self._current
 
     def current(self) -> ScoringModel:
-        """The champion; a new one is loaded completely before it replaces the old one."""
+        """The champion; a new one is loaded completely before it replaces the old one (a micro-batch
+        keeps the model it started with)."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> ScoringModel:
         now = time.monotonic()
         if self._current is None or now - self._checked_at >= self.settings.stream.model_poll_s:
             self._checked_at = now

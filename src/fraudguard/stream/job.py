@@ -56,6 +56,10 @@ def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScore
         .option("topics", ",".join(schemas))
         .option("startingOffsets", stream.starting_offsets)
         .option("maxRowsPerBatch", str(stream.max_rows_per_batch))
+        # Records before the transactions that use them: the (small) table topics are read in full.
+        .option(
+            "uncappedTopics", f"{topics.get(TopicRole.USERS).name},{topics.get(TopicRole.MERCHANTS).name}"
+        )
         .load()
     )
     writer = (
@@ -127,6 +131,7 @@ class StreamJob:
                 self._stop_between_batches(query)
                 break
             query.awaitTermination(1.0)
+            self.scorer.models.current()  # notices a new champion even while no data arrives
             self._write_progress("running", query)
         query.awaitTermination()  # raises when the query failed
         self._write_progress("running", query)
@@ -154,8 +159,11 @@ class StreamJob:
             progress["model"] = (
                 {"name": model.name, "version": model.version, "source": model.source} if model else None
             )
-        if query is not None and query.lastProgress:
-            progress["query"] = query_progress(query.lastProgress)
+        try:
+            if query is not None and query.lastProgress:
+                progress["query"] = query_progress(query.lastProgress)
+        except Exception as error:  # a report must never stop the job
+            log.warning("cannot read the query's progress", extra={"error": repr(error)})
         path = RuntimePaths(self.settings.runtime_dir).stream_progress
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
@@ -179,6 +187,5 @@ def query_progress(last: dict[str, Any]) -> dict[str, Any]:
 
 
 def _offsets(value: Any) -> dict[str, int]:
-    if not value:
-        return {}
-    return {str(k): int(v) for k, v in (json.loads(value) if isinstance(value, str) else value).items()}
+    parsed = json.loads(value) if isinstance(value, str) else value
+    return {str(k): int(v) for k, v in (parsed or {}).items()}
