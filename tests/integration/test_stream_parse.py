@@ -1,0 +1,54 @@
+"""Spark-side validation of input messages: the reasons a message becomes a dead letter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fraudguard.schemas import TRANSACTION, USER
+from fraudguard.stream.parse import PROBLEM, STATE_KEY, parse_inputs
+from fraudguard.stream.user_state import PASS_THROUGH
+
+pytestmark = pytest.mark.integration
+
+GOOD = {"transaction_id": "t1", "user_id": "u1", "merchant_id": "m1", "timestamp": "2026-01-01T10:00:00.000Z",
+        "amount": 12.5, "currency": "EUR", "channel": "in_store", "device_ip": "10.0.0.1", "is_fraud": False,
+        "fraud_scenario": None}  # fmt: skip
+
+
+def variant(**changes) -> bytes:
+    record = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in record.items() if v is not ...}).encode()
+
+
+CASES = [  # (topic, message, expected problem: None or a fragment of it)
+    ("tx", variant(), None),
+    ("tx", variant(amount=7, extra_field="ignored"), None),
+    ("tx", b"{not json", "transaction.v1: not valid JSON"),
+    ("tx", b"", "not valid JSON"),
+    ("tx", b"[1, 2]", "expected a JSON object"),
+    ("tx", variant(user_id=...), "user_id: missing"),
+    ("tx", variant(user_id=None), "user_id: missing"),
+    ("tx", variant(amount="12.5"), "amount: expected a finite number, got 12.5"),
+    ("tx", variant(timestamp="yesterday"), "timestamp: expected timestamp, got yesterday"),
+    ("tx", variant(is_fraud="no"), "is_fraud: expected bool"),
+    ("users", variant(), "user.v1: age: missing"),
+    ("elsewhere", variant(), "unknown topic"),
+]
+
+
+def test_each_malformed_message_gets_a_reason_and_valid_ones_none(spark):
+    raw = spark.createDataFrame(
+        [(topic, 0, offset, None, None, value, []) for offset, (topic, value, _) in enumerate(CASES)],
+        "topic string, partition int, offset long, timestamp timestamp, key binary, value binary, "
+        "headers array<struct<key: string, value: binary>>",
+    )
+    parsed = parse_inputs(raw, {"tx": TRANSACTION, "users": USER}).orderBy("offset").collect()
+    for row, (topic, value, expected) in zip(parsed, CASES, strict=True):
+        if expected is None:
+            assert row[PROBLEM] is None, (value, row[PROBLEM])
+            assert row[STATE_KEY] == "u1" and row["amount"] > 0 and row["value"] is None
+        else:
+            assert expected in row[PROBLEM], (value, row[PROBLEM])
+            assert row[STATE_KEY] == PASS_THROUGH and bytes(row["value"]) == value, topic
