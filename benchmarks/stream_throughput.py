@@ -79,9 +79,10 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[1000, 2500, 5000])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--users", type=int, default=20_000, help="users of each traffic world")
+    parser.add_argument("--runtime", type=Path, help="keep the runtime (logs, history) here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        runtime = Path(scratch)
+        runtime = args.runtime or Path(scratch)
         overrides = {
             "FRAUDGUARD__RUNTIME_DIR": str(runtime),
             "FRAUDGUARD__MODEL__EXPORT_DIR": str(runtime / "models"),
@@ -148,7 +149,9 @@ def run(settings, config, runtime: Path, args) -> list[dict]:
         )
     history = pd.read_parquet(settings.stream.scored_history_dir, columns=["transaction_id", "kafka_ts"])
     joined = history.set_index("transaction_id").join(alert_timestamps(settings), how="inner")
-    sent_ms = joined["kafka_ts"].astype("datetime64[ms, UTC]").astype("int64")
+    sent_ms = (pd.to_datetime(joined["kafka_ts"], utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(
+        1, "ms"
+    )
     joined["latency_s"] = (joined["alert_ms"] - sent_ms) / 1000
     for step, (first_ms, last_ms) in zip(steps, windows, strict=True):
         latency = joined.loc[(sent_ms >= first_ms) & (sent_ms <= last_ms), "latency_s"].to_numpy()

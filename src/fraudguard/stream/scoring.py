@@ -142,8 +142,12 @@ class MicroBatchScorer:
         )
         with_rates = with_risk(
             joined,
-            self.spark.createDataFrame(tables.merchant_labels).hint("broadcast"),
-            self.spark.createDataFrame(tables.category_labels).hint("broadcast"),
+            self.spark.createDataFrame(tables.merchant_labels, _totals_schema("merchant_id")).hint(
+                "broadcast"
+            ),
+            self.spark.createDataFrame(tables.category_labels, _totals_schema("merchant_category")).hint(
+                "broadcast"
+            ),
             self.settings.features.label_delay_days,
         )
         features = with_travel(with_rates.withColumns(row_feature_columns()), merchants)
@@ -267,6 +271,11 @@ class MicroBatchScorer:
     def close(self) -> None:
         if self.delivery is not None:
             self.delivery.producer.flush(30)
+
+
+def _totals_schema(key: str) -> str:
+    """Explicit: a micro-batch holding only records has no totals to infer a schema from."""
+    return f"{key} string, _day int, _count double, _frauds double"
 
 
 def _alert(row: dict, model: ScoringModel, plan: Plan) -> dict:
