@@ -4,8 +4,8 @@ A fresh runtime: the development broker, a champion trained on a small world (de
 search), the job started as users start it (`fraudguard stream start --detach`, local[2]). Then, for
 each rate, live traffic from a new world for `--seconds`; the job's lag is sampled every second, and
 after the step the backlog must drain. Lag = transactions published minus transactions scored. A rate
-is sustained when the backlog left at the end of the step drains within 5 seconds. Latency: the alert's produce timestamp minus its transaction's
-(from the scored history), per step.
+is sustained when the backlog left at the end of the step drains within 5 seconds. Latency: the
+alert's produce timestamp minus its transaction's (from the scored history), per step.
 
     .venv/bin/python benchmarks/stream_throughput.py [--rates 1000 2500 5000] [--seconds 60]
 """
