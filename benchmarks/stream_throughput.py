@@ -93,18 +93,25 @@ def main() -> None:
         broker_control.start_detached(settings)
         broker_control.create_topics(settings, list(settings.topics.all().values()))
         try:
-            steps = run(settings, config, runtime, args)
+            steps, peak_rss_mb = run(settings, config, runtime, args)
         finally:
             stream_control.stop(settings)
             broker_control.stop(settings)
     print(
         json.dumps(
-            {"benchmark": "stream_throughput", "master": settings.spark.master, "steps": steps}, indent=2
+            {
+                "benchmark": "stream_throughput",
+                "master": settings.spark.master,
+                "steps": steps,
+                "job_peak_rss_mb": peak_rss_mb,
+            },
+            indent=2,
         )
     )
 
 
-def run(settings, config, runtime: Path, args) -> list[dict]:
+def run(settings, config, runtime: Path, args) -> tuple[list[dict], int]:
+    """The steps' figures and the job's peak RSS in MB (driver, JVM and Python workers)."""
     training_world = settings.simulator.model_copy(update={"users": 1000, "merchants": 200, "days": 20})
     write_batch(FakerWorldTimeline(training_world), runtime / "training", settings_json={})
     spark = spark_session(settings, "bench-train")
@@ -161,8 +168,7 @@ def run(settings, config, runtime: Path, args) -> list[dict]:
             if len(latency)
             else None
         )
-    steps.append({"job_peak_rss_mb": round(peak_rss / 2**20)})
-    return steps
+    return steps, round(peak_rss / 2**20)
 
 
 if __name__ == "__main__":

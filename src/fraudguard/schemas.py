@@ -56,6 +56,11 @@ class RecordSchema:
     def names(self) -> list[str]:
         return [field.name for field in self.fields]
 
+    def fields_named(self, *names: str) -> tuple[Field, ...]:
+        """Some of this schema's fields, for a schema that carries them too (one definition each)."""
+        by_name = {field.name: field for field in self.fields}
+        return tuple(by_name[name] for name in names)
+
     def arrow(self) -> pa.Schema:
         return pa.schema(
             [pa.field(f.name, _ARROW_TYPES[f.type], nullable=f.nullable) for f in self.fields],
@@ -227,11 +232,7 @@ ALERT = RecordSchema(
     key="transaction_id",
     fields=(
         Field("alert_id", "string", "derived from transaction_id and model version: a replay repeats it"),
-        Field("transaction_id", "string", "the scored transaction (the message key)"),
-        Field("user_id", "string", "the paying user"),
-        Field("merchant_id", "string", "the merchant paid"),
-        Field("amount", "double", "amount in `currency`"),
-        Field("currency", "string", "ISO 4217 code"),
+        *TRANSACTION.fields_named("transaction_id", "user_id", "merchant_id", "amount", "currency"),
         Field("event_time", "timestamp", "the transaction's event time"),
         Field("score", "double", "fraud probability from the model"),
         Field("threshold", "double", "the model's operating threshold; score >= threshold alerts"),

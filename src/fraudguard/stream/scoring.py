@@ -40,6 +40,7 @@ from fraudguard.features.batch import daily_label_totals, with_entities, with_ri
 from fraudguard.features.row import row_feature_columns
 from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.dead_letter import DeadLetter
+from fraudguard.paths import RuntimePaths
 from fraudguard.schemas import ALERT, MERCHANT, SCHEMA_HEADER, TRANSACTION, USER
 from fraudguard.stream.champion import ChampionSource, ScoringModel
 from fraudguard.stream.parse import KIND, PROBLEM
@@ -74,6 +75,10 @@ class Plan:
     model_version: str
 
 
+COUNTED = ("transactions", "alerts", "dead_letters", "late_users", "late_merchants")
+"""The report's figures the job also keeps running totals of."""
+
+
 @dataclass(frozen=True)
 class BatchReport:
     batch_id: int
@@ -92,13 +97,14 @@ class MicroBatchScorer:
     def __init__(self, spark: SparkSession, settings: Settings, models: ChampionSource | None = None) -> None:
         self.spark, self.settings = spark, settings
         self.models = models or ChampionSource(settings)
-        folder = settings.runtime_dir / "stream"
+        folder = RuntimePaths(settings.runtime_dir).stream
         self.tables = TableStore(folder / "tables")
         self.plans = folder / "plans"
         self.history = settings.stream.scored_history_dir
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
         self.delivery: _Delivery | None = None
         self.last: BatchReport | None = None
+        self._spark_tables: dict[str, tuple[pd.DataFrame, DataFrame]] = {}
 
     def __call__(self, rows: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -120,8 +126,8 @@ class MicroBatchScorer:
         self._send_dead_letters(rejects, plan)
         records = others[others[PROBLEM].isna()]
         tables = tables.with_records(self._records(records, USER.name), self._records(records, MERCHANT.name))
-        users = self.spark.createDataFrame(tables.users, USER.spark()).hint("broadcast")
-        merchants = self.spark.createDataFrame(tables.merchants, MERCHANT.spark()).hint("broadcast")
+        users = self._spark_table("users", tables.users, USER.spark())
+        merchants = self._spark_table("merchants", tables.merchants, MERCHANT.spark())
 
         transactions = rows.where((F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull())
         joined = (
@@ -142,12 +148,8 @@ class MicroBatchScorer:
         )
         with_rates = with_risk(
             joined,
-            self.spark.createDataFrame(tables.merchant_labels, _totals_schema("merchant_id")).hint(
-                "broadcast"
-            ),
-            self.spark.createDataFrame(tables.category_labels, _totals_schema("merchant_category")).hint(
-                "broadcast"
-            ),
+            self._spark_table("merchant_labels", tables.merchant_labels, _totals_schema("merchant_id")),
+            self._spark_table("category_labels", tables.category_labels, _totals_schema("merchant_category")),
             self.settings.features.label_delay_days,
         )
         features = with_travel(with_rates.withColumns(row_feature_columns()), merchants)
@@ -186,11 +188,7 @@ class MicroBatchScorer:
             duration_s=round(time.monotonic() - started, 3),
         )
         tables.count(
-            transactions=report.transactions,
-            alerts=report.alerts,
-            dead_letters=report.dead_letters,
-            late_users=report.late_users,
-            late_merchants=report.late_merchants,
+            **{name: getattr(report, name) for name in COUNTED},
             user_records=int((records[KIND] == USER.name).sum()),
             merchant_records=int((records[KIND] == MERCHANT.name).sum()),
         )
@@ -199,7 +197,16 @@ class MicroBatchScorer:
 
     def totals(self) -> dict[str, int]:
         """Counters over the job's whole life (they survive restarts with the tables)."""
-        return dict(self.tables.before(2**62).counters)
+        return dict(self.tables.latest().counters)
+
+    def _spark_table(self, name: str, frame: pd.DataFrame, schema) -> DataFrame:
+        """The Spark copy of a driver-side table, made again only when the table changed (most
+        micro-batches bring no user or merchant record)."""
+        cached = self._spark_tables.get(name)
+        if cached is None or cached[0] is not frame:
+            cached = (frame, self.spark.createDataFrame(frame, schema).hint("broadcast"))
+            self._spark_tables[name] = cached
+        return cached[1]
 
     def _plan(self, batch_id: int) -> Plan:
         path = self.plans / f"{batch_id:012d}.json"

@@ -111,6 +111,10 @@ class TableStore:
         self._cached = (older[-1], tables)
         return tables
 
+    def latest(self) -> Tables:
+        """The tables as the newest saved micro-batch left them."""
+        return self.before(2**63 - 1)
+
     def save(self, batch_id: int, tables: Tables) -> None:
         target = self.folder / f"v{batch_id:012d}"
         staging = self.folder / f".staging-{batch_id}"
