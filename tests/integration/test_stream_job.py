@@ -25,7 +25,7 @@ from fraudguard.kafka.clients import bootstrap_servers, make_consumer, make_prod
 from fraudguard.kafka.dead_letter import REASON, SOURCE_TOPIC, read_headers
 from fraudguard.kafka.devbroker.control import create_topics, set_broker_down, set_broker_up
 from fraudguard.paths import RuntimePaths
-from fraudguard.schemas import ALERT
+from fraudguard.schemas import ALERT, MERCHANT, USER
 from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.live import LivePublisher
 from fraudguard.simulate.timeline import FakerWorldTimeline
@@ -111,6 +111,16 @@ def scored_world(broker, spark, tmp_path_factory):
     write_batch(FakerWorldTimeline(settings.simulator), dataset.path, {})
     outcome = run_training(spark, settings, dataset)
     assert outcome.decision.promoted
+
+    # First only the initial user and merchant records, scored alone (a micro-batch without any
+    # transaction); the publisher then sends them again with the rest (repeated versions are kept once).
+    producer = make_producer(settings)
+    for schema, table, role in zip((USER, MERCHANT), FakerWorldTimeline(settings.simulator).initial(),
+                                   (TopicRole.USERS, TopicRole.MERCHANTS), strict=True):  # fmt: skip
+        for key, value in zip(*schema.encode(table), strict=True):
+            producer.produce(settings.topics.get(role).name, key=key, value=value)
+    assert producer.flush(30) == 0
+    StreamJob(settings, available_now=True, spark=spark).run()
 
     report = LivePublisher(settings).run(FakerWorldTimeline(settings.simulator), rate=1e7, duration_s=None)
     counts = {TopicRole.TRANSACTIONS: report.transactions // 100, TopicRole.USERS: 4, TopicRole.MERCHANTS: 2}

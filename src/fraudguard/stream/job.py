@@ -5,7 +5,8 @@
 The query's checkpoint (offsets and per-user state) and the scorer's tables live in the runtime
 folder, so a restarted job resumes after its last committed micro-batch. A failed query (e.g. the
 broker unreachable for longer than the client timeouts) is restarted from the checkpoint with a
-growing pause; the job only ends when asked to, or for `available_now`, when the input is consumed.
+growing pause; the job only ends when asked to, or for `available_now`, when the input is consumed
+(such a one-off run fails instead of retrying).
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class StreamJob:
                     if not self.stop_requested.is_set():  # AvailableNow: all input consumed
                         break
                 except StreamingQueryException as error:
+                    if self.available_now:  # a one-off run reports its failure instead of retrying
+                        raise
                     pause = RESTART_PAUSES_S[min(failures, len(RESTART_PAUSES_S) - 1)]
                     failures += 1
                     log.error(
