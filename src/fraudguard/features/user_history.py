@@ -67,9 +67,33 @@ def update(
     the `PREVIOUS_STORE` column.
     `windows` names the activity windows (the handbook's features use 1, 7 and 30 days); a state is
     only valid with the windows it was built with."""
-    n = len(rows)
-    ts = rows["ts"].to_numpy(dtype=float)
-    amount = rows["amount"].to_numpy(dtype=float)
+    values, previous_store, new_state = advance(
+        state,
+        rows["ts"].to_numpy(dtype=float),
+        rows["amount"].to_numpy(dtype=float),
+        rows["device_ip"].to_numpy(dtype=object),
+        rows["in_store"].to_numpy(dtype=bool),
+        rows["merchant_id"].to_numpy(dtype=object),
+        windows,
+    )
+    features = pd.DataFrame(values, index=rows.index)[feature_names(windows)]
+    features[PREVIOUS_STORE] = pd.Series(previous_store, index=rows.index, dtype="str")
+    return features, new_state
+
+
+def advance(
+    state: UserState,
+    ts: np.ndarray,
+    amount: np.ndarray,
+    device_ip: np.ndarray,
+    in_store: np.ndarray,
+    merchant_id: np.ndarray,
+    windows: dict[str, int] = WINDOWS,
+) -> tuple[dict[str, np.ndarray], np.ndarray, UserState]:
+    """`update` on arrays: the feature columns, the previous in-store merchant of each row, and the
+    new state. The stream calls it for thousands of users per micro-batch, where building a pandas
+    frame per user would cost more than the features themselves."""
+    n = len(ts)
     out: dict[str, np.ndarray] = {}
 
     # Activity windows over the remembered history followed by these rows.
@@ -104,7 +128,7 @@ def update(
     # Devices: new to this user, or how long known.
     devices = dict(state.devices)
     device_new, device_age = np.zeros(n), np.zeros(n)
-    for i, (device, now) in enumerate(zip(rows["device_ip"], ts, strict=True)):
+    for i, (device, now) in enumerate(zip(device_ip, ts, strict=True)):
         first_seen = devices[device][0] if device in devices else now
         device_new[i] = device not in devices
         device_age[i] = min((now - first_seen) / 60, DEVICE_AGE_CAP_MIN)
@@ -117,8 +141,7 @@ def update(
     # The previous in-store payment (an online merchant's location is only its office): when and where.
     # Position 0 of these arrays is the state's, then one per row; `before[i]` is the last in-store
     # position before row i.
-    in_store = rows["in_store"].to_numpy(dtype=bool)
-    merchants = np.concatenate([[state.store_merchant_id], rows["merchant_id"].to_numpy(dtype=object)])
+    merchants = np.concatenate([[state.store_merchant_id], merchant_id])
     store_ts = np.concatenate([[np.nan if state.store_ts is None else state.store_ts], ts])
     before_each = np.maximum.accumulate(np.where(np.concatenate([[True], in_store]), np.arange(n + 1), 0))
     before, before_next = before_each[:-1], int(before_each[-1])
@@ -137,6 +160,4 @@ def update(
         store_ts=float(store_ts[before_next]) if before_next else state.store_ts,
         store_merchant_id=merchants[before_next] if before_next else state.store_merchant_id,
     )
-    features = pd.DataFrame(out, index=rows.index)[feature_names(windows)]
-    features[PREVIOUS_STORE] = pd.Series(previous_store, index=rows.index, dtype="str")
-    return features, new_state
+    return out, previous_store, new_state

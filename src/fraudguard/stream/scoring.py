@@ -89,6 +89,8 @@ class BatchReport:
     late_merchants: int
     model_version: str
     duration_s: float
+    steps_s: dict[str, float]
+    """Where the time went (Spark is lazy: a step includes the work its action triggered)."""
 
 
 class MicroBatchScorer:
@@ -107,27 +109,32 @@ class MicroBatchScorer:
         self._spark_tables: dict[str, tuple[pd.DataFrame, DataFrame]] = {}
 
     def __call__(self, rows: DataFrame, batch_id: int) -> None:
-        started = time.monotonic()
+        laps = _Laps()
         plan = self._plan(batch_id)
         model = self.models.version(plan.model_version)
         rows = rows.persist()
+        rows.count()
+        laps.lap("input")
         try:
-            report = self._score(rows, batch_id, plan, model, started)
+            report = self._score(rows, batch_id, plan, model, laps)
         finally:
             rows.unpersist()
         self.last = report
         log.info("micro-batch scored", extra=vars(report))
 
-    def _score(self, rows: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, started: float):
+    def _score(self, rows: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: _Laps):
         tables = self.tables.before(batch_id)
         others = rows.where((F.col(KIND) != TRANSACTION.name) | F.col(PROBLEM).isNotNull())
         others = others.select(KIND, PROBLEM, "key", "value", "topic", "partition", "offset").toPandas()
+        laps.lap("others")
         rejects = others[others[PROBLEM].notna()]
         self._send_dead_letters(rejects, plan)
+        laps.lap("dead_letters")
         records = others[others[PROBLEM].isna()]
         tables = tables.with_records(self._records(records, USER.name), self._records(records, MERCHANT.name))
         users = self._spark_table("users", tables.users, USER.spark())
         merchants = self._spark_table("merchants", tables.merchants, MERCHANT.spark())
+        laps.lap("records")
 
         transactions = rows.where((F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull())
         joined = (
@@ -146,6 +153,7 @@ class MicroBatchScorer:
             daily_label_totals(joined, "merchant_category").toPandas(),
             keep_days,
         )
+        laps.lap("joins_and_labels")
         with_rates = with_risk(
             joined,
             self._spark_table("merchant_labels", tables.merchant_labels, _totals_schema("merchant_id")),
@@ -167,16 +175,20 @@ class MicroBatchScorer:
         )  # fmt: skip
         try:
             self._write_history(scored, batch_id)
+            laps.lap("features_score_history")
             alerts = scored.where("alerted").toPandas()
+            laps.lap("alerts_collect")
             counts = scored.agg(
                 F.count("*").alias("transactions"),
                 F.sum((~F.col("user_known")).cast("int")).alias("late_users"),
                 F.sum((~F.col("merchant_known")).cast("int")).alias("late_merchants"),
             ).first()
+            laps.lap("counts")
         finally:
             scored.unpersist()
             joined.unpersist()
         self._send_alerts(alerts, model, plan)
+        laps.lap("alerts_send")
         report = BatchReport(
             batch_id=batch_id,
             transactions=int(counts["transactions"]),
@@ -185,7 +197,8 @@ class MicroBatchScorer:
             late_users=int(counts["late_users"] or 0),
             late_merchants=int(counts["late_merchants"] or 0),
             model_version=model.version,
-            duration_s=round(time.monotonic() - started, 3),
+            duration_s=laps.total(),
+            steps_s=laps.seconds,
         )
         tables.count(
             **{name: getattr(report, name) for name in COUNTED},
@@ -193,6 +206,7 @@ class MicroBatchScorer:
             merchant_records=int((records[KIND] == MERCHANT.name).sum()),
         )
         self.tables.save(batch_id, tables)
+        laps.lap("tables_save")
         return report
 
     def totals(self) -> dict[str, int]:
@@ -309,6 +323,20 @@ def _alert(row: dict, model: ScoringModel, plan: Plan) -> dict:
 
 def _optional(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
+
+
+class _Laps:
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(now - self.last, 3)
+        self.last = now
+
+    def total(self) -> float:
+        return round(time.monotonic() - self.started, 3)
 
 
 class _Delivery:

@@ -23,23 +23,30 @@ of users idle for that long.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
-from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
+from pyspark.sql import functions as F
+from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 from pyspark.sql.types import StructType
 
-from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, feature_names, update
+from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, advance, feature_names
 
 PASS_THROUGH = ""
-"""The group key of rows that only pass through."""
-STATE_TIMEOUT_MS = 60 * 86_400 * 1000
-SESSION_CONF = {"spark.sql.streaming.noDataMicroBatches.enabled": "false"}  # see the module docstring
-STATE_SCHEMA = "user_state binary"  # JSON of a UserState (structured state types do not round-trip here)
-INPUT_COLUMNS = ("transaction_id", "user_id", "ts", "amount", "device_ip", "in_store", "merchant_id")
-"""What the processor reads from each transaction; every other input column is passed through."""
+"""The key of rows that only pass through."""
+BUCKETS = 64
+"""Users are processed in this many groups (part of the state's key: changing it needs a new checkpoint)."""
+STATE_TTL_MS = 60 * 86_400 * 1000
+SESSION_CONF = {
+    "spark.sql.streaming.stateStore.providerClass":
+        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+    "spark.sql.streaming.noDataMicroBatches.enabled": "false",
+}  # fmt: skip
+_BUCKET = "_user_bucket"
+_QUIET_LOGGER = "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer"
 
 
 def output_schema(input_schema: StructType) -> StructType:
@@ -50,11 +57,10 @@ def output_schema(input_schema: StructType) -> StructType:
     return schema.add(PREVIOUS_STORE, "string")
 
 
-def state_to_json(state: UserState) -> bytes:
-    return json.dumps(
+def encode_state(state: UserState) -> bytes:
+    """A compact, language-neutral state value: a JSON header, then the history as float64 arrays."""
+    header = json.dumps(
         {
-            "history_ts": state.history_ts.tolist(),
-            "history_amount": state.history_amount.tolist(),
             "count": state.count,
             "amount_total": state.amount_total,
             "last_ts": state.last_ts,
@@ -63,13 +69,18 @@ def state_to_json(state: UserState) -> bytes:
             "store_merchant_id": state.store_merchant_id,
         }
     ).encode()
+    history = np.concatenate([state.history_ts, state.history_amount]).astype("<f8").tobytes()
+    return struct.pack("<I", len(header)) + header + history
 
 
-def state_from_json(payload: bytes) -> UserState:
-    saved = json.loads(payload)
+def decode_state(payload: bytes) -> UserState:
+    (size,) = struct.unpack_from("<I", payload)
+    saved = json.loads(payload[4 : 4 + size])
+    history = np.frombuffer(payload, dtype="<f8", offset=4 + size)
+    half = len(history) // 2
     return UserState(
-        history_ts=np.asarray(saved["history_ts"], dtype=float),
-        history_amount=np.asarray(saved["history_amount"], dtype=float),
+        history_ts=history[:half],
+        history_amount=history[half:],
         count=saved["count"],
         amount_total=saved["amount_total"],
         last_ts=saved["last_ts"],
@@ -80,30 +91,72 @@ def state_from_json(payload: bytes) -> UserState:
 
 
 def with_user_history(transactions: DataFrame, key: str = "user_id") -> DataFrame:
-    """A streaming DataFrame of transactions (with the `INPUT_COLUMNS`) plus the per-user features.
-    Rows are grouped by `key`; rows whose key is `PASS_THROUGH` keep null features and touch no
-    state (the job sends its dimension records and rejected messages through this way)."""
-    return transactions.groupBy(key).applyInPandasWithState(
-        _advance,
-        output_schema(transactions.schema),
-        STATE_SCHEMA,
-        "append",
-        GroupStateTimeout.ProcessingTimeTimeout,
+    """A streaming DataFrame of transactions (with `ts`, `amount`, `device_ip`, `in_store`,
+    `merchant_id` and the user in column `key`) plus the per-user features. Rows whose key is
+    `PASS_THROUGH` keep null features and touch no state (the job sends its dimension records and
+    rejected messages through this way). Run the query with `SESSION_CONF`."""
+    bucket = F.when(F.col(key) == PASS_THROUGH, F.lit(-1)).otherwise(F.pmod(F.hash(key), F.lit(BUCKETS)))
+    output = output_schema(transactions.schema)
+    _quiet_missing_key_warnings(transactions)
+    return (
+        transactions.withColumn(_BUCKET, bucket)
+        .groupBy(_BUCKET)
+        .transformWithStateInPandas(UserHistory(key, output), output, "append", "ProcessingTime")
     )
 
 
-def _advance(key: tuple[str], rows: Iterator[pd.DataFrame], group: GroupState) -> Iterator[pd.DataFrame]:
-    """One user's new transactions in this micro-batch: their features, and the state moves on."""
-    if group.hasTimedOut:
-        group.remove()
-        return
-    batch = pd.concat(list(rows), ignore_index=True)
-    if key[0] == PASS_THROUGH:
-        yield batch.assign(**dict.fromkeys(feature_names(WINDOWS), np.nan), **{PREVIOUS_STORE: None})
-        return
-    batch = batch.sort_values(["ts", "transaction_id"], kind="stable", ignore_index=True)
-    state = state_from_json(group.get[0]) if group.exists else UserState()
-    features, state = update(state, batch[list(INPUT_COLUMNS)])
-    group.update((state_to_json(state),))
-    group.setTimeoutDuration(STATE_TIMEOUT_MS)
-    yield pd.concat([batch, features], axis=1)
+class UserHistory(StatefulProcessor):
+    """One group of users per call: each user's new transactions advance their state (a map entry
+    per user, so a micro-batch writes only the users it saw)."""
+
+    def __init__(self, key: str, output: StructType) -> None:
+        self.key = key
+        self.text = [field.name for field in output.fields if field.dataType.typeName() == "string"]
+
+    def init(self, handle: StatefulProcessorHandle) -> None:
+        self.states = handle.getMapState("users", "user_id string", "state binary", STATE_TTL_MS)
+
+    def handleInputRows(self, key, rows: Iterator[pd.DataFrame], timerValues) -> Iterator[pd.DataFrame]:
+        batch = pd.concat(list(rows), ignore_index=True)
+        names = feature_names(WINDOWS)
+        if key[0] == -1:
+            yield _plain(batch.assign(**dict.fromkeys(names, np.nan), **{PREVIOUS_STORE: None}), self.text)
+            return
+        batch = batch.sort_values([self.key, "ts", "transaction_id"], kind="stable", ignore_index=True)
+        users = batch[self.key].to_numpy(dtype=object)
+        ts, amount = batch["ts"].to_numpy(dtype=float), batch["amount"].to_numpy(dtype=float)
+        devices, merchants = batch["device_ip"].to_numpy(dtype=object), batch["merchant_id"].to_numpy(dtype=object)
+        in_store = batch["in_store"].to_numpy(dtype=bool)
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        features = {name: np.empty(len(batch)) for name in names}
+        previous_store = np.empty(len(batch), dtype=object)
+        for low, high in zip(starts, [*starts[1:], len(batch)], strict=True):
+            saved = self.states.getValue((users[low],))
+            state = decode_state(saved[0]) if saved else UserState()
+            values, previous_store[low:high], state = advance(
+                state, ts[low:high], amount[low:high], devices[low:high], in_store[low:high],
+                merchants[low:high],
+            )  # fmt: skip
+            for name in names:
+                features[name][low:high] = values[name]
+            self.states.updateValue((users[low],), (encode_state(state),))
+        yield _plain(batch.assign(**features, **{PREVIOUS_STORE: previous_store}), self.text)
+
+    def close(self) -> None:
+        pass
+
+
+def _plain(frame: pd.DataFrame, text: list[str]) -> pd.DataFrame:
+    """The `text` columns as Python objects with None for missing: Spark 4.3 fails to convert this
+    operator's output from pandas 3's Arrow-backed `str` columns and from all-null columns (they
+    arrive as float NaN)."""
+    return frame.assign(**{name: frame[name].astype(object).where(frame[name].notna(), None) for name in text})
+
+
+def _quiet_missing_key_warnings(frame: DataFrame) -> None:
+    """The state server logs a warning for every first-seen user (a map lookup that misses): normal
+    here, and thousands per micro-batch. Silenced in this JVM (the driver's, i.e. local mode)."""
+    jvm = frame.sparkSession.sparkContext._jvm
+    if jvm is not None:
+        level = jvm.org.apache.logging.log4j.Level.ERROR
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(_QUIET_LOGGER, level)
