@@ -12,7 +12,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 from fraudguard.config.model import TopicSettings
 from fraudguard.kafka.clients import client_config, make_producer
 from fraudguard.kafka.devbroker.control import create_topics
-from fraudguard.kafka.spark_source import KafkaDataSource, KafkaStreamReader, kafka_options, read_range
+from fraudguard.kafka.spark_source import KafkaDataSource, KafkaStreamReader, kafka_options
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +69,31 @@ def test_reads_every_message_once_in_bounded_batches_and_resumes_from_the_checkp
     assert sorted(n for batch in second for n in batch) == list(range(1000, 1250))
 
 
+def test_max_tasks_groups_the_ranges_into_fewer_tasks_that_read_each_message_once(broker, spark, tmp_path):
+    settings, _ = broker
+    topic = new_topic(settings, partitions=5)
+    produce(settings, topic, range(700))
+    reader = KafkaStreamReader(
+        {**kafka_options(settings), "topics": topic, "startingOffsets": "earliest", "maxTasks": "2"}
+    )
+    start = reader.initialOffset()
+    tasks = reader.partitions(start, reader.latestOffset(start, ReadAllAvailable()))
+    assert len(tasks) == 2 and sorted(len(task.ranges) for task in tasks) == [2, 3]
+    sizes = [sum(r.end - r.start for r in task.ranges) for task in tasks]
+    assert sum(sizes) == 700 and max(sizes) - min(sizes) <= 700 // 5
+
+    read = run_available_now(
+        spark,
+        settings,
+        topic,
+        tmp_path / "cp",
+        startingOffsets="earliest",
+        maxRowsPerBatch="300",
+        maxTasks="2",
+    )
+    assert sorted(n for batch in read for n in batch) == list(range(700))
+
+
 def test_latest_starts_after_what_is_already_there(broker, spark, tmp_path):
     settings, _ = broker
     topic = new_topic(settings)
@@ -87,7 +112,7 @@ def test_rows_carry_topic_partition_offset_key_and_headers(broker, spark):
     start = reader.initialOffset()
     end = reader.latestOffset(start, ReadAllAvailable())
     (task,) = reader.partitions(start, end)
-    rows = [row for batch in read_range(reader.properties, task) for row in batch.to_pylist()]
+    rows = [row for batch in reader.read(task) for row in batch.to_pylist()]
     assert [(r["topic"], r["partition"], r["offset"]) for r in rows] == [(topic, 0, i) for i in range(5)]
     assert [r["key"] for r in rows] == [str(i % 11).encode() for i in range(5)]
     assert [r["headers"] for r in rows] == [[{"key": "n", "value": str(i).encode()}] for i in range(5)]
@@ -126,7 +151,7 @@ def test_offsets_lost_to_retention_are_skipped_counted_and_never_an_error(broker
     end = reader.latestOffset({f"{topic}/0": 0}, ReadAllAvailable())
     assert end == {f"{topic}/0": high} and reader.skipped == low
     (task,) = reader.partitions({f"{topic}/0": 0}, end)
-    offsets = [o for batch in read_range(reader.properties, task) for o in batch.column("offset").to_pylist()]
+    offsets = [o for batch in reader.read(task) for o in batch.column("offset").to_pylist()]
     assert offsets[0] >= low and offsets[-1] == high - 1
     assert offsets == list(range(offsets[0], high))
 

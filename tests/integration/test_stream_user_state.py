@@ -1,5 +1,5 @@
 """Parity of the stream's per-user features with the batch features: a simulated world's transactions
-go through the real broker, the Kafka data source and applyInPandasWithState in several
+go through the real broker, the Kafka data source and transformWithStateInPandas in several
 micro-batches, and come out with the values batch training computes."""
 
 from __future__ import annotations

@@ -109,3 +109,25 @@ def test_state_stays_bounded():
     assert state.count == 2000
     assert state.history_ts.min() > rows["ts"].iloc[-1] - max(WINDOWS.values())
     assert len(state.history_ts) < 2000 and len(state.devices) <= 4
+
+
+def test_the_stream_state_codec_round_trips_a_state():
+    from fraudguard.stream.user_state import decode_state, encode_state
+
+    rows = pd.DataFrame(
+        {"ts": [10.0, 20.0, 4000.0], "amount": [5.0, 7.5, 100.0], "device_ip": ["a", "b", "a"],
+         "in_store": [True, False, False], "merchant_id": ["m1", "m2", "m3"]}
+    )  # fmt: skip
+    _, state = update(UserState(), rows)
+    decoded = decode_state(encode_state(state))
+    assert (
+        np.array_equal(decoded.history_ts, state.history_ts)
+        and np.array_equal(decoded.history_amount, state.history_amount)
+        and (decoded.count, decoded.amount_total, decoded.last_ts, decoded.devices, decoded.store_ts,
+             decoded.store_merchant_id)
+        == (state.count, state.amount_total, state.last_ts, state.devices, state.store_ts,
+            state.store_merchant_id)
+    )  # fmt: skip
+    following = pd.DataFrame({"ts": [5000.0], "amount": [1.0], "device_ip": ["c"], "in_store": [True],
+                              "merchant_id": ["m4"]})  # fmt: skip
+    pd.testing.assert_frame_equal(update(decoded, following)[0], update(state, following)[0])

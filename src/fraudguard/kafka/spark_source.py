@@ -10,12 +10,15 @@ The JVM Kafka connector is not needed: register once, then read and write like t
               .option("startingOffsets", "earliest")           # or "latest"; only for a new query
               .option("maxRowsPerBatch", 50_000)               # admission control (optional)
               .option("uncappedTopics", "users")                # read in full each batch (optional)
+              .option("maxTasks", 2)                            # ranges grouped into <= 2 tasks (optional)
               .load())                                          # -> KAFKA_SCHEMA rows
     stream.writeStream.format("confluent_kafka").options(**kafka_options(settings)) \\
           .option("topic", "fraud-alerts")  # or a `topic` column per row
           ...
 
-Reading: each micro-batch is a set of offset ranges, one Spark partition per topic-partition. With
+Reading: each micro-batch is a set of offset ranges, one per topic-partition, read by one Spark task
+each, or with `maxTasks`, grouped into at most that many tasks of similar size (a task reads its ranges
+with one consumer: on a few cores, fewer and larger tasks cost less than one per partition). With
 `maxRowsPerBatch`, the row budget is shared fairly across partitions, except those of `uncappedTopics`
 (small table topics a job must see in full before the events that refer to them). The end
 offsets Spark checkpoints are the only record of progress (no consumer group, nothing committed to
@@ -120,13 +123,20 @@ class KafkaDataSource(DataSource):
 
 
 @dataclass(frozen=True)
-class OffsetRange(InputPartition):
-    """Offsets [start, end) of one topic-partition: one Spark task."""
+class OffsetRange:
+    """Offsets [start, end) of one topic-partition."""
 
     topic: str
     partition: int
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class ReadTask(InputPartition):
+    """The offset ranges one Spark task reads."""
+
+    ranges: tuple[OffsetRange, ...]
 
 
 def _key(topic: str, partition: int) -> str:
@@ -149,6 +159,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         max_rows = options.get("maxrowsperbatch")
         self.max_rows = int(max_rows) if max_rows else None
         self.uncapped = {t.strip() for t in options.get("uncappedtopics", "").split(",") if t.strip()}
+        max_tasks = options.get("maxtasks")
+        self.max_tasks = int(max_tasks) if max_tasks else None
         self.target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
         self.skipped = 0  # offsets lost to retention before they were read
         self._consumer: Consumer | None = None
@@ -220,14 +232,14 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._latest = {key: high for key, (_, high) in self._watermarks().items()}
         return self._latest
 
-    def partitions(self, start: dict[str, int], end: dict[str, int]) -> list[OffsetRange]:
+    def partitions(self, start: dict[str, int], end: dict[str, int]) -> list[ReadTask]:
         ranges = []
         for key, stop in sorted(end.items()):
             topic, partition = key.rsplit("/", 1)
             first = start.get(key, 0)
             if stop > first:
                 ranges.append(OffsetRange(topic, int(partition), first, stop))
-        return ranges
+        return _group(ranges, self.max_tasks or len(ranges))
 
     def commit(self, end: dict[str, int]) -> None:
         """Progress lives in Spark's checkpoint; nothing to acknowledge to Kafka."""
@@ -239,8 +251,29 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     # -- reading (executor side) -------------------------------------------------------------------
 
-    def read(self, partition: OffsetRange) -> Iterator[pa.RecordBatch]:
-        yield from read_range(self.properties, partition)
+    def read(self, partition: ReadTask) -> Iterator[pa.RecordBatch]:
+        consumer = Consumer(
+            {
+                **self.properties,
+                "group.id": "fraudguard-spark-reader",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        try:
+            for task in partition.ranges:
+                yield from read_range(consumer, task)
+        finally:
+            consumer.close()
+
+
+def _group(ranges: list[OffsetRange], tasks: int) -> list[ReadTask]:
+    """At most `tasks` groups of similar total size (largest range first into the lightest group)."""
+    groups: list[list[OffsetRange]] = [[] for _ in range(min(max(tasks, 1), len(ranges)))]
+    for task in sorted(ranges, key=lambda r: r.end - r.start, reverse=True):
+        min(groups, key=lambda group: sum(r.end - r.start for r in group)).append(task)
+    return [ReadTask(tuple(group)) for group in groups]
 
 
 def _fair_share(available: dict[str, int], max_rows: int) -> dict[str, int]:
@@ -256,18 +289,9 @@ def _fair_share(available: dict[str, int], max_rows: int) -> dict[str, int]:
     return share
 
 
-def read_range(properties: dict[str, Any], task: OffsetRange) -> Iterator[pa.RecordBatch]:
+def read_range(consumer: Consumer, task: OffsetRange) -> Iterator[pa.RecordBatch]:
     """The messages of one offset range as Arrow batches. Offsets below the partition's earliest
     (deleted by retention) resume at the earliest; holes left by compaction are simply absent."""
-    consumer = Consumer(
-        {
-            **properties,
-            "group.id": "fraudguard-spark-reader",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-        }
-    )
     try:
         consumer.assign([TopicPartition(task.topic, task.partition, task.start)])
         rows: dict[str, list] = {name: [] for name in ARROW_SCHEMA.names}
@@ -303,7 +327,7 @@ def read_range(properties: dict[str, Any], task: OffsetRange) -> Iterator[pa.Rec
                 yield pa.RecordBatch.from_pydict(rows, schema=ARROW_SCHEMA)
                 rows = {name: [] for name in ARROW_SCHEMA.names}
     finally:
-        consumer.close()
+        consumer.unassign()
 
 
 def _append(rows: dict[str, list], message: Any) -> None:

@@ -57,6 +57,7 @@ def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScore
         .option("topics", ",".join(schemas))
         .option("startingOffsets", stream.starting_offsets)
         .option("maxRowsPerBatch", str(stream.max_rows_per_batch))
+        .option("maxTasks", str(spark.sparkContext.defaultParallelism))  # one consumer per core
         # Records before the transactions that use them: the (small) table topics are read in full.
         .option(
             "uncappedTopics", f"{topics.get(TopicRole.USERS).name},{topics.get(TopicRole.MERCHANTS).name}"

@@ -18,6 +18,30 @@ KIND, PROBLEM, STATE_KEY = "kind", "problem", "state_key"
 SOURCE_COLUMNS = ("topic", "partition", "offset", "key")
 
 
+CORRUPT = "_corrupt_record"
+
+
+def parsed(schema: RecordSchema, text: Column) -> Column:
+    """The record as a struct, with `CORRUPT` holding the text when Spark could not read it (not JSON,
+    or a value of the wrong type)."""
+    return F.from_json(text, schema.spark().add(CORRUPT, "string"), {"columnNameOfCorruptRecord": CORRUPT})
+
+
+def problem(schema: RecordSchema, text: Column) -> Column:
+    """Null for a valid record, else why not. A cheap test first (one parse); the reasons are worked
+    out only for the messages that fail it."""
+    record = parsed(schema, text)
+    valid = record.isNotNull() & record[CORRUPT].isNull()
+    for field in schema.fields:
+        if not field.nullable:
+            valid = valid & record[field.name].isNotNull()
+        if field.type == "double":
+            value = record[field.name]
+            valid = valid & (value.isNull() | (~F.isnan(value) & (F.abs(value) != float("inf"))))
+    unexplained = F.lit(f"{schema.tag}: does not fit the schema")
+    return F.when(~valid, F.coalesce(rejection(schema, text), unexplained))
+
+
 def rejection(schema: RecordSchema, text: Column) -> Column:
     """Why the JSON `text` does not fit `schema` (null when it does), prefixed with the schema tag."""
     parsed = F.from_json(text, schema.spark())
@@ -46,27 +70,28 @@ def parse_inputs(raw: DataFrame, schemas: dict[str, RecordSchema]) -> DataFrame:
     (null unless a valid transaction), `value` (kept only where later steps need the bytes: dimension
     records and rejects), and `state_key` (the user for valid transactions, else `PASS_THROUGH`)."""
     text = F.col("value").cast("string")
-    kind, problem = F.lit(None).cast("string"), F.lit("unknown topic")
+    kind, reason = F.lit(None).cast("string"), F.lit("unknown topic")
     for topic, schema in schemas.items():
         kind = F.when(F.col("topic") == topic, F.lit(schema.name)).otherwise(kind)
-        problem = F.when(F.col("topic") == topic, rejection(schema, text)).otherwise(problem)
+        reason = F.when(F.col("topic") == topic, problem(schema, text)).otherwise(reason)
     rows = raw.select(
         *SOURCE_COLUMNS,
         F.col("timestamp").alias("kafka_ts"),
         "value",
         kind.alias(KIND),
-        problem.alias(PROBLEM),
+        reason.alias(PROBLEM),
+        parsed(TRANSACTION, text).alias("_transaction"),  # the same parse as the check's: computed once
     )
     is_transaction = (F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull()
-    record = F.when(is_transaction, F.from_json(text, TRANSACTION.spark()))
+    record = F.col("_transaction")
     return rows.select(
         *SOURCE_COLUMNS,
         "kafka_ts",
         KIND,
         PROBLEM,
         F.when(~is_transaction, F.col("value")).alias("value"),
-        *(record[name].alias(name) for name in TRANSACTION.names),
-        record["timestamp"].cast("double").alias("ts"),
-        (record["channel"] == "in_store").alias("in_store"),
+        *(F.when(is_transaction, record[name]).alias(name) for name in TRANSACTION.names),
+        F.when(is_transaction, record["timestamp"].cast("double")).alias("ts"),
+        F.when(is_transaction, record["channel"] == "in_store").alias("in_store"),
         F.when(is_transaction, record["user_id"]).otherwise(F.lit(PASS_THROUGH)).alias(STATE_KEY),
     )
