@@ -102,7 +102,7 @@ def with_user_history(transactions: DataFrame, key: str = "user_id") -> DataFram
     return (
         transactions.withColumn(_BUCKET, bucket)
         .groupBy(_BUCKET)
-        .transformWithStateInPandas(UserHistory(key, output), output, "append", "None")
+        .transformWithStateInPandas(UserHistory(key, output), output, "append", "ProcessingTime")
     )
 
 
@@ -115,7 +115,7 @@ class UserHistory(StatefulProcessor):
         self.text = [field.name for field in output.fields if field.dataType.typeName() == "string"]
 
     def init(self, handle: StatefulProcessorHandle) -> None:
-        self.states = handle.getMapState("users", "user_id string", "state binary")
+        self.states = handle.getMapState("users", "user_id string", "state binary", STATE_TTL_MS)
 
     def handleInputRows(self, key, rows: Iterator[pd.DataFrame], timerValues) -> Iterator[pd.DataFrame]:
         batch = pd.concat(list(rows), ignore_index=True)
