@@ -23,10 +23,12 @@ from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState,
 
 MERCHANT_RISK_DAYS = (1, 7, 28)
 """Lookbacks of the merchant fraud rate: short ones react to a merchant turning bad, the long is stable."""
+LONGEST_RISK_DAYS = max(MERCHANT_RISK_DAYS)
+"""Also the lookback of the labelled count and of the category rate."""
 RISK_FEATURES = (
     *(f"merchant_fraud_rate_{d}d" for d in MERCHANT_RISK_DAYS),
-    "merchant_labelled_count_28d",
-    "category_fraud_rate_28d",
+    f"merchant_labelled_count_{LONGEST_RISK_DAYS}d",
+    f"category_fraud_rate_{LONGEST_RISK_DAYS}d",
 )
 
 _USER_COLUMNS = {"age": "user_age", "gender": "user_gender", "lat": "user_lat", "lon": "user_lon",
@@ -145,12 +147,16 @@ def with_risk(
             {"merchant_fraud_rate": f"merchant_fraud_rate_{days}d",
              "merchant_labelled_count": f"merchant_labelled_count_{days}d"}
         )  # fmt: skip
-        if days != 28:
+        if days != LONGEST_RISK_DAYS:
             rates = rates.drop(f"merchant_labelled_count_{days}d")
         rows = rows.join(rates, ["merchant_id", "_day"], "left")
-    rates = delayed_fraud_rates(category_totals, "merchant_category", delay_days, 28, "category")
+    rates = delayed_fraud_rates(
+        category_totals, "merchant_category", delay_days, LONGEST_RISK_DAYS, "category"
+    )
     rates = rates.select(
-        "merchant_category", "_day", F.col("category_fraud_rate").alias("category_fraud_rate_28d")
+        "merchant_category",
+        "_day",
+        F.col("category_fraud_rate").alias(f"category_fraud_rate_{LONGEST_RISK_DAYS}d"),
     )
     return rows.join(rates, ["merchant_category", "_day"], "left").drop("_day")
 

@@ -58,7 +58,7 @@ def start_detached(
         return existing, False
     paths = RuntimePaths(settings.runtime_dir)
     paths.logs.mkdir(parents=True, exist_ok=True)
-    RuntimePaths(settings.runtime_dir).stream_progress.unlink(missing_ok=True)
+    paths.stream_progress.unlink(missing_ok=True)
     command = [sys.executable, "-m", "fraudguard", "stream", "start"]
     if available_now:
         command.append("--available-now")

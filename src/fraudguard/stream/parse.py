@@ -44,10 +44,10 @@ def problem(schema: RecordSchema, text: Column) -> Column:
 
 def rejection(schema: RecordSchema, text: Column) -> Column:
     """Why the JSON `text` does not fit `schema` (null when it does), prefixed with the schema tag."""
-    parsed = F.from_json(text, schema.spark())
+    record = parsed(schema, text)  # the same expression as `problem`'s check: Spark parses once
     checks = []
     for field in schema.fields:
-        raw, value = F.get_json_object(text, f"$.{field.name}"), parsed[field.name]
+        raw, value = F.get_json_object(text, f"$.{field.name}"), record[field.name]
         if not field.nullable:
             checks.append(F.when(raw.isNull(), F.lit(f"{field.name}: missing")))
         wrong = raw.isNotNull() & value.isNull()

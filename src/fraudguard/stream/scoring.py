@@ -36,7 +36,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudguard.config import Settings, TopicRole
-from fraudguard.features.batch import daily_label_totals, with_entities, with_risk, with_travel
+from fraudguard.features.batch import (
+    LONGEST_RISK_DAYS,
+    daily_label_totals,
+    with_entities,
+    with_risk,
+    with_travel,
+)
 from fraudguard.features.row import row_feature_columns
 from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.dead_letter import DeadLetter
@@ -50,7 +56,6 @@ from fraudguard.stream.tables import TableStore, records_frame
 log = logging.getLogger("fraudguard.stream")
 
 ALERT_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4b8e-9d52-3f7c1d0a9e11")
-LABEL_LOOKBACK_DAYS = 28  # the longest risk window (`features.batch.MERCHANT_RISK_DAYS`)
 HISTORY_COLUMNS = (
     *TRANSACTION.names,
     "kafka_ts",
@@ -73,10 +78,6 @@ class Plan:
 
     scored_at: datetime
     model_version: str
-
-
-COUNTED = ("transactions", "alerts", "dead_letters", "late_users", "late_merchants")
-"""The report's figures the job also keeps running totals of."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class MicroBatchScorer:
             )
             .persist()
         )
-        keep_days = self.settings.features.label_delay_days + LABEL_LOOKBACK_DAYS + 1
+        keep_days = self.settings.features.label_delay_days + LONGEST_RISK_DAYS + 1
         tables = tables.with_labels(
             daily_label_totals(joined, "merchant_id").toPandas(),
             daily_label_totals(joined, "merchant_category").toPandas(),
@@ -189,25 +190,27 @@ class MicroBatchScorer:
             joined.unpersist()
         self._send_alerts(alerts, model, plan)
         laps.lap("alerts_send")
-        report = BatchReport(
-            batch_id=batch_id,
-            transactions=int(counts["transactions"]),
-            alerts=len(alerts),
-            dead_letters=len(rejects),
-            late_users=int(counts["late_users"] or 0),
-            late_merchants=int(counts["late_merchants"] or 0),
-            model_version=model.version,
-            duration_s=laps.total(),
-            steps_s=laps.seconds,
-        )
+        figures = {
+            "transactions": int(counts["transactions"]),
+            "alerts": len(alerts),
+            "dead_letters": len(rejects),
+            "late_users": int(counts["late_users"] or 0),
+            "late_merchants": int(counts["late_merchants"] or 0),
+        }
         tables.count(
-            **{name: getattr(report, name) for name in COUNTED},
+            **figures,
             user_records=int((records[KIND] == USER.name).sum()),
             merchant_records=int((records[KIND] == MERCHANT.name).sum()),
         )
         self.tables.save(batch_id, tables)
         laps.lap("tables_save")
-        return report
+        return BatchReport(
+            batch_id=batch_id,
+            **figures,
+            model_version=model.version,
+            duration_s=laps.total(),
+            steps_s=laps.seconds,
+        )
 
     def totals(self) -> dict[str, int]:
         """Counters over the job's whole life (they survive restarts with the tables)."""

@@ -144,9 +144,6 @@ class UserHistory(StatefulProcessor):
             self.states.updateValue((users[low],), (encode_state(state),))
         yield _plain(batch.assign(**features, **{PREVIOUS_STORE: previous_store}), self.text)
 
-    def close(self) -> None:
-        pass
-
 
 def _plain(frame: pd.DataFrame, text: list[str]) -> pd.DataFrame:
     """The `text` columns as Python objects with None for missing: Spark 4.3 fails to convert this
