@@ -246,3 +246,16 @@ ALERT = RecordSchema(
         Field("scored_at", "timestamp", "when the micro-batch that scored it was planned"),
     ),
 )
+
+REVIEW_LABEL = RecordSchema(
+    name="review_label",
+    version=1,
+    key="transaction_id",
+    fields=(
+        *TRANSACTION.fields_named("transaction_id"),
+        Field("is_fraud", "bool", "the analyst's verdict: confirmed fraud (true) or false positive (false)"),
+        Field("reviewed_at", "timestamp", "when the verdict was given"),
+        Field("model_version", "string", "the model version whose alert was reviewed"),
+    ),
+)
+"""Analyst-confirmed labels exported by the alert service; retraining reads them (feedback loop)."""

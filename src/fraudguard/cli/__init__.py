@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from fraudguard.cli.alerts import alerts
 from fraudguard.cli.broker import broker
 from fraudguard.cli.config import config
 from fraudguard.cli.context import CliError
@@ -50,6 +51,7 @@ cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(model)
 cli.add_command(stream)
+cli.add_command(alerts)
 
 
 def main() -> None:

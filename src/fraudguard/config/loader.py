@@ -59,7 +59,19 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     stream = settings.stream.model_copy(
         update={"scored_history_dir": _resolve(base, history) if history else runtime_dir / "scored"}
     )
-    return settings.model_copy(update={"runtime_dir": runtime_dir, "model": model, "stream": stream})
+    labels = settings.alerts.labels_path
+    alerts = settings.alerts.model_copy(
+        update={
+            "database_url": settings.alerts.database_url
+            or f"sqlite:///{runtime_dir / 'alerts' / 'alerts.db'}",
+            "labels_path": _resolve(base, labels)
+            if labels
+            else runtime_dir / "alerts" / "confirmed_labels.parquet",
+        }
+    )
+    return settings.model_copy(
+        update={"runtime_dir": runtime_dir, "model": model, "stream": stream, "alerts": alerts}
+    )
 
 
 def _resolve(base: Path, path: Path) -> Path:

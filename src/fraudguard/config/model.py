@@ -173,6 +173,72 @@ class StreamSettings(Section):
     )
 
 
+class WebhookSettings(Section):
+    """HTTP POST of each new alert's JSON to a URL (off while `url` is null)."""
+
+    url: str | None = Field(None, description="where to POST each new alert; null = no webhook")
+    token: SecretStr | None = Field(None, description="sent as `Authorization: Bearer`; from the environment")
+    timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    max_attempts: Annotated[int, Field(ge=1)] = Field(
+        5, description="after this many failed attempts the alert goes to the notification dead letters"
+    )
+    backoff_s: Annotated[float, Field(ge=0)] = Field(
+        1.0, description="wait before the first retry; doubles after every failure"
+    )
+
+
+class EmailSettings(Section):
+    """A digest e-mail of new alerts over SMTP, at most one per interval (off while `smtp_host` is null)."""
+
+    smtp_host: str | None = Field(None, description="null = no e-mail")
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    starttls: bool = False
+    username: str | None = None
+    password: SecretStr | None = Field(None, description="set it from the environment")
+    sender: str = "fraudguard@localhost"
+    recipients: list[str] = Field(default_factory=list, description="who receives the digest")
+    digest_interval_s: Annotated[float, Field(gt=0)] = Field(
+        300, description="at most one e-mail per interval, however many alerts arrive"
+    )
+    max_alerts_listed: Annotated[int, Field(ge=1)] = Field(
+        50, description="a digest lists the highest-scored alerts up to this many, then counts the rest"
+    )
+    max_attempts: Annotated[int, Field(ge=1)] = 5
+    backoff_s: Annotated[float, Field(ge=0)] = 30.0
+
+    @model_validator(mode="after")
+    def _needs_recipients(self) -> EmailSettings:
+        if self.smtp_host and not self.recipients:
+            raise ValueError("expected recipients (a list of addresses) when smtp_host is set")
+        return self
+
+
+class AlertsSettings(Section):
+    """The alert consumer service (`fraudguard alerts`): store, notifications, API and dashboard."""
+
+    database_url: str | None = Field(
+        None,
+        description="any SQLAlchemy URL; null = sqlite:///<runtime_dir>/alerts/alerts.db. "
+        "A URL with a password belongs in FRAUDGUARD__ALERTS__DATABASE_URL",
+    )
+    consumer_group: str = "fraudguard-alerts"
+    batch_size: Annotated[int, Field(ge=1)] = Field(
+        1000, description="messages stored per database transaction (and per offset commit) at most"
+    )
+    host: str = Field("127.0.0.1", description="the API and dashboard listen here (loopback by default)")
+    port: Annotated[int, Field(ge=0, le=65535)] = 8765
+    api_token: SecretStr | None = Field(
+        None, description="protects the write endpoints (Bearer token); unset = writes are refused"
+    )
+    labels_path: Path | None = Field(
+        None,
+        description="confirmed review labels for retraining (Parquet); "
+        "null = <runtime_dir>/alerts/confirmed_labels.parquet",
+    )
+    webhook: WebhookSettings = WebhookSettings()
+    email: EmailSettings = EmailSettings()
+
+
 class MlflowSettings(Section):
     """Where runs and the model registry live; default: a SQLite store in the runtime folder."""
 
@@ -234,3 +300,4 @@ class Settings(Section):
     model: ModelSettings = ModelSettings()
     stream: StreamSettings = StreamSettings()
     mlflow: MlflowSettings = MlflowSettings()
+    alerts: AlertsSettings = AlertsSettings()

@@ -1,0 +1,37 @@
+"""What a notification channel is: a name, how much it sends at once, how often, and how it retries."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class Channel(Protocol):
+    name: str
+    per_delivery: int  # alerts per delivery: 1 for a webhook, many for a digest
+    interval_s: float  # at most one delivery round per interval (0: whenever something is due)
+    max_attempts: int
+    backoff_s: float
+
+    def deliver(self, alerts: list[dict[str, Any]]) -> None:
+        """Send; raise on failure (the dispatcher retries with backoff)."""
+
+
+def alert_json(alert: dict[str, Any]) -> bytes:
+    """The alert as the topic carries it: compact JSON, timestamps in ISO-8601 UTC."""
+    return json.dumps(alert, default=_iso, separators=(",", ":")).encode()
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    """One alert on one line, for people: e-mail digests and `alerts tail`."""
+    return (
+        f"{alert['scored_at']:%Y-%m-%d %H:%M:%S}Z score {alert['score']:.3f} {alert['transaction_id']} "
+        f"{alert['amount']:.2f} {alert['currency']} user {alert['user_id']} merchant {alert['merchant_id']}"
+    )
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

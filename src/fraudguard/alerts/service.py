@@ -1,0 +1,83 @@
+"""The alert service process: the consumer, the notification dispatcher and the HTTP server together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import uvicorn
+
+from fraudguard.alerts.api import create_app
+from fraudguard.alerts.consumer import AlertConsumer
+from fraudguard.alerts.notify.dispatcher import Dispatcher, configured_channels
+from fraudguard.alerts.store import AlertStore
+from fraudguard.config import Settings
+
+log = logging.getLogger("fraudguard.alerts.service")
+RESTART_WAIT_S = 5.0
+
+
+class AlertService:
+    def __init__(self, settings: Settings, host: str | None = None, port: int | None = None) -> None:
+        alerts = settings.alerts
+        self.host = host or alerts.host
+        self.port = alerts.port if port is None else port
+        self.store = AlertStore(alerts.database_url or "")
+        channels = configured_channels(alerts)
+        self.consumer = AlertConsumer(settings, self.store, tuple(c.name for c in channels))
+        self.dispatcher = Dispatcher(self.store, channels)
+        token = alerts.api_token.get_secret_value() if alerts.api_token else None
+        self.app = create_app(self.store, token, self.health)
+        self.stop = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "consumer": asdict(self.consumer.figures),
+            "notifications": {
+                "sent": self.dispatcher.sent,
+                "given_up": self.dispatcher.given_up,
+                "pending": self.store.pending(),
+            },
+        }
+
+    def run(self) -> None:
+        """Serve until SIGINT/SIGTERM; then the consumer finishes its batch and everything stops."""
+        workers = [
+            threading.Thread(
+                target=_supervised, args=("consumer", self.consumer.run, self.stop), daemon=True
+            ),
+            threading.Thread(
+                target=_supervised, args=("dispatcher", self.dispatcher.run, self.stop), daemon=True
+            ),
+        ]
+        for worker in workers:
+            worker.start()
+        server = uvicorn.Server(
+            uvicorn.Config(self.app, host=self.host, port=self.port, log_config=None, access_log=False)
+        )
+        log.info("serving", extra={"url": self.url, "database": self.store.engine.url.render_as_string()})
+        try:
+            server.run()
+        finally:
+            self.stop.set()
+            for worker in workers:
+                worker.join(timeout=30)
+            self.store.close()
+            log.info("stopped")
+
+
+def _supervised(name: str, target: Callable[[threading.Event], None], stop: threading.Event) -> None:
+    """Run `target` until `stop`; an unexpected error is logged and the worker restarted, never fatal."""
+    while not stop.is_set():
+        try:
+            target(stop)
+        except Exception:
+            log.exception("worker failed; restarting it", extra={"worker": name, "wait_s": RESTART_WAIT_S})
+            stop.wait(RESTART_WAIT_S)

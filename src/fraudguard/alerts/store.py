@@ -1,0 +1,385 @@
+"""The alert store: one row per transaction_id, whatever the topic delivers twice, plus a notification outbox.
+
+SQLAlchemy Core over any database URL (SQLite by default). The alert columns are derived from the one
+`ALERT` schema. New alerts and their pending notifications are written in the same transaction (an
+outbox), so a crash after storing never loses a notification and a replay never queues a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from fraudguard.schemas import ALERT
+
+
+class ReviewStatus(StrEnum):
+    NEW = "new"
+    REVIEWING = "reviewing"
+    CONFIRMED_FRAUD = "confirmed_fraud"
+    FALSE_POSITIVE = "false_positive"
+
+
+class UtcDateTime(sa.TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on databases with or without time zones."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+_COLUMN_TYPES = {
+    "string": sa.String,
+    "int": sa.Integer,
+    "double": sa.Float,
+    "bool": sa.Boolean,
+    "timestamp": UtcDateTime,
+    "strings": sa.JSON,
+}
+REVIEW_COLUMNS = ("status", "note", "reviewed_at", "received_at")
+"""What the service adds to an alert: its review state and when it was stored."""
+
+metadata = sa.MetaData()
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # arrival order, for live views
+    *(
+        sa.Column(
+            field.name,
+            _COLUMN_TYPES[field.type](),
+            nullable=field.nullable,
+            unique=field.name == ALERT.key,
+            index=field.name in ("user_id", "merchant_id", "scored_at"),
+        )
+        for field in ALERT.fields
+    ),
+    sa.Column("status", sa.String(20), nullable=False, default=ReviewStatus.NEW.value, index=True),
+    sa.Column("note", sa.Text),
+    sa.Column("reviewed_at", UtcDateTime()),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+)
+outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("transaction_id", sa.String, nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("last_error", sa.Text),
+    sa.UniqueConstraint("transaction_id", "channel"),
+)
+notification_dead_letters = sa.Table(
+    "notification_dead_letters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("transaction_id", sa.String, nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("failed_at", UtcDateTime(), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """What the API, the CSV export and the CLI can filter on; None = any."""
+
+    since: datetime | None = None  # scored_at >= since
+    until: datetime | None = None  # scored_at < until
+    user_id: str | None = None
+    merchant_id: str | None = None
+    min_score: float | None = None
+    status: ReviewStatus | None = None
+
+    def clauses(self) -> list[sa.ColumnElement[bool]]:
+        c = alerts.c
+        checks = [
+            (self.since, lambda: c.scored_at >= self.since),
+            (self.until, lambda: c.scored_at < self.until),
+            (self.user_id, lambda: c.user_id == self.user_id),
+            (self.merchant_id, lambda: c.merchant_id == self.merchant_id),
+            (self.min_score, lambda: c.score >= self.min_score),
+            (self.status, lambda: c.status == self.status),
+        ]
+        return [clause() for value, clause in checks if value is not None]
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    new: list[str]  # transaction_ids stored for the first time
+    duplicates: int  # already stored (replays, duplicates within the batch)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A notification still to deliver."""
+
+    outbox_id: int
+    attempts: int
+    alert: dict[str, Any]
+
+
+class AlertStore:
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = sa.create_engine(url, **engine_options)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def add(self, records: Iterable[dict[str, Any]], channels: Sequence[str] = ()) -> StoreResult:
+        """Store alerts not seen before (by transaction_id), and queue their notifications, atomically."""
+        batch: dict[str, dict[str, Any]] = {}
+        received = 0
+        for record in records:
+            received += 1
+            batch.setdefault(record[ALERT.key], record)
+        now = datetime.now(UTC)
+        with self.engine.begin() as connection:
+            known = set(
+                connection.scalars(
+                    sa.select(alerts.c.transaction_id).where(alerts.c.transaction_id.in_(batch))
+                )
+            )
+            new = [key for key in batch if key not in known]
+            if new:
+                rows = [{**batch[key], "status": ReviewStatus.NEW.value, "received_at": now} for key in new]
+                connection.execute(alerts.insert(), rows)
+                if channels:
+                    queued = [
+                        {"transaction_id": key, "channel": channel, "attempts": 0, "next_attempt_at": now}
+                        for key in new
+                        for channel in channels
+                    ]
+                    connection.execute(outbox.insert(), queued)
+        return StoreResult(new=new, duplicates=received - len(new))
+
+    def review(self, transaction_id: str, status: ReviewStatus, note: str | None) -> dict[str, Any] | None:
+        """Set an alert's review status (and note); None when no such alert."""
+        values: dict[str, Any] = {"status": status.value, "reviewed_at": datetime.now(UTC)}
+        if note is not None:
+            values["note"] = note
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                alerts.update().where(alerts.c.transaction_id == transaction_id).values(**values)
+            )
+            if updated.rowcount == 0:
+                return None
+        return self.get(transaction_id)
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def get(self, transaction_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(alerts.select().where(alerts.c.transaction_id == transaction_id)).first()
+        return None if row is None else dict(row._mapping)
+
+    def count(self, where: AlertFilter | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(alerts).where(*(where or AlertFilter()).clauses())
+        with self.engine.connect() as connection:
+            return connection.scalar(query) or 0
+
+    def find(
+        self, where: AlertFilter | None = None, limit: int = 100, after_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first; with `after_id`, the alerts stored after that one, oldest first (live views)."""
+        query = alerts.select().where(*(where or AlertFilter()).clauses())
+        if after_id is not None:
+            query = query.where(alerts.c.id > after_id).order_by(alerts.c.id)
+        else:
+            query = query.order_by(alerts.c.id.desc())
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query.limit(limit))]
+
+    def iterate(self, where: AlertFilter | None = None, chunk: int = 5000) -> Iterator[dict[str, Any]]:
+        """Every matching alert in arrival order, fetched in chunks (exports of any size)."""
+        last = 0
+        while True:
+            rows = self.find(where, limit=chunk, after_id=last)
+            yield from rows
+            if len(rows) < chunk:
+                return
+            last = rows[-1]["id"]
+
+    def reviewed(self) -> list[dict[str, Any]]:
+        """Alerts with a verdict (confirmed fraud or false positive), oldest verdict first."""
+        verdicts = (ReviewStatus.CONFIRMED_FRAUD.value, ReviewStatus.FALSE_POSITIVE.value)
+        query = (
+            sa.select(alerts.c.transaction_id, alerts.c.status, alerts.c.reviewed_at, alerts.c.model_version)
+            .where(alerts.c.status.in_(verdicts))
+            .order_by(alerts.c.reviewed_at)
+        )
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def stats(self, minutes: int = 60, now: datetime | None = None) -> dict[str, Any]:
+        """Alerts per minute over the last `minutes`, and totals by category, country, place and status."""
+        now = now or datetime.now(UTC)
+        since = now - timedelta(minutes=minutes)
+        c = alerts.c
+        with self.engine.connect() as connection:
+            recent = connection.scalars(sa.select(c.scored_at).where(c.scored_at >= since)).all()
+            by = {
+                name: connection.execute(
+                    sa.select(column, sa.func.count()).group_by(column).order_by(sa.func.count().desc())
+                ).all()
+                for name, column in (
+                    ("category", c.merchant_category),
+                    ("country", c.country),
+                    ("status", c.status),
+                )
+            }
+            located = connection.execute(
+                sa.select(c.lat, c.lon, c.country, sa.func.count())
+                .where(c.lat.is_not(None), c.lon.is_not(None))
+                .group_by(c.lat, c.lon, c.country)
+            ).all()
+        per_minute: dict[datetime, int] = {}
+        start = since.replace(second=0, microsecond=0)
+        for minute in range(minutes + 1):
+            per_minute[start + timedelta(minutes=minute)] = 0
+        for scored_at in recent:
+            bucket = scored_at.replace(second=0, microsecond=0)
+            if bucket in per_minute:
+                per_minute[bucket] += 1
+        statuses = {status: count for status, count in by["status"]}
+        confirmed = statuses.get(ReviewStatus.CONFIRMED_FRAUD.value, 0)
+        false_positives = statuses.get(ReviewStatus.FALSE_POSITIVE.value, 0)
+        return {
+            "total": sum(statuses.values()),
+            "per_minute": [{"minute": minute, "alerts": n} for minute, n in per_minute.items()],
+            "by_category": [{"category": k, "alerts": n} for k, n in by["category"]],
+            "by_country": [{"country": k, "alerts": n} for k, n in by["country"]],
+            "by_status": [{"status": k, "alerts": n} for k, n in by["status"]],
+            "places": _places(located),
+            "reviewed": confirmed + false_positives,
+            "confirmed_precision": confirmed / (confirmed + false_positives)
+            if confirmed + false_positives
+            else None,
+        }
+
+    # -- the notification outbox -----------------------------------------------------------------------
+
+    def due(self, channel: str, limit: int, now: datetime | None = None) -> list[Pending]:
+        """Notifications of `channel` whose next attempt is due, oldest first, with their alerts."""
+        now = now or datetime.now(UTC)
+        query = (
+            sa.select(outbox.c.id, outbox.c.attempts, alerts)
+            .join(alerts, alerts.c.transaction_id == outbox.c.transaction_id)
+            .where(outbox.c.channel == channel, outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            Pending(outbox_id=row.id, attempts=row.attempts, alert=public_alert(row._mapping)) for row in rows
+        ]
+
+    def pending(self, channel: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(outbox)
+        if channel:
+            query = query.where(outbox.c.channel == channel)
+        with self.engine.connect() as connection:
+            return connection.scalar(query) or 0
+
+    def delivered(self, outbox_ids: Sequence[int]) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(outbox.delete().where(outbox.c.id.in_(outbox_ids)))
+
+    def failed(
+        self, items: Sequence[Pending], channel: str, error: str, max_attempts: int, backoff_s: float
+    ) -> int:
+        """Count a failed attempt: retry later (backoff doubling) or, at `max_attempts`, give up to the
+        notification dead letters. Returns how many were given up."""
+        now = datetime.now(UTC)
+        buried = [item for item in items if item.attempts + 1 >= max_attempts]
+        with self.engine.begin() as connection:
+            for item in items:
+                if item in buried:
+                    continue
+                wait = backoff_s * 2**item.attempts
+                connection.execute(
+                    outbox.update()
+                    .where(outbox.c.id == item.outbox_id)
+                    .values(
+                        attempts=item.attempts + 1,
+                        last_error=error,
+                        next_attempt_at=now + timedelta(seconds=wait),
+                    )
+                )
+            if buried:
+                connection.execute(
+                    notification_dead_letters.insert(),
+                    [
+                        {
+                            "transaction_id": item.alert[ALERT.key],
+                            "channel": channel,
+                            "attempts": item.attempts + 1,
+                            "last_error": error,
+                            "failed_at": now,
+                        }
+                        for item in buried
+                    ],
+                )
+                connection.execute(
+                    outbox.delete().where(outbox.c.id.in_([item.outbox_id for item in buried]))
+                )
+        return len(buried)
+
+    def notification_dead_letters(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                notification_dead_letters.select().order_by(notification_dead_letters.c.id)
+            )
+            return [dict(row._mapping) for row in rows]
+
+
+def _places(located: Sequence[Any], degrees: float = 1.0) -> list[dict[str, Any]]:
+    """Alert counts per map cell of `degrees` (bubbles by count), at the cell's mean position."""
+    cells: dict[tuple[int, int, str | None], list[float]] = {}
+    for lat, lon, country, count in located:
+        cell = cells.setdefault((round(lat / degrees), round(lon / degrees), country), [0.0, 0.0, 0])
+        cell[0] += lat * count
+        cell[1] += lon * count
+        cell[2] += count
+    return [
+        {"lat": lat_sum / n, "lon": lon_sum / n, "country": key[2], "alerts": int(n)}
+        for key, (lat_sum, lon_sum, n) in cells.items()
+    ]
+
+
+def public_alert(row: Any) -> dict[str, Any]:
+    """An alert as the topic carried it (the ALERT fields only): what notifications send."""
+    return {name: row[name] for name in ALERT.names}
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """WAL lets the API read while the consumer writes; FULL sync makes a commit durable before the
+    consumer commits its Kafka offsets."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

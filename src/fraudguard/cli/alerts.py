@@ -1,0 +1,130 @@
+"""`fraudguard alerts serve|tail|export`: the alert consumer service and its data."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import click
+
+from fraudguard.cli.context import CliContext, CliError, console
+from fraudguard.config import TopicRole
+from fraudguard.logs import configure_logging
+
+
+@click.group()
+def alerts() -> None:
+    """Fraud alerts: store them, notify, review them through the API, see them in the dashboard."""
+
+
+@alerts.command()
+@click.option("--host", help="Listen address (default: alerts.host, 127.0.0.1).")
+@click.option("--port", type=int, help="Listen port (default: alerts.port).")
+@click.pass_obj
+def serve(obj: CliContext, host: str | None, port: int | None) -> None:
+    """Consume the alerts topic into the store, send notifications, serve the API and the dashboard."""
+    from fraudguard.alerts.service import AlertService
+
+    configure_logging()
+    service = AlertService(obj.settings, host, port)
+    click.echo(f"dashboard: {service.url}   API docs: {service.url}docs", err=True)
+    service.run()
+
+
+@alerts.command()
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest alert kept, not at new ones.")
+@click.option("--max", "max_alerts", type=int, help="Stop after this many alerts.")
+@click.option("--idle-timeout", type=float, help="Stop when no alert came for this many seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print each alert's JSON as it is on the topic.")
+@click.pass_obj
+def tail(
+    obj: CliContext, from_beginning: bool, max_alerts: int | None, idle_timeout: float | None, as_json: bool
+) -> None:
+    """Print alerts as they arrive on the topic (reads only: commits nothing, stores nothing)."""
+    from fraudguard.alerts.notify.channel import alert_line
+    from fraudguard.kafka.clients import make_consumer
+    from fraudguard.schemas import ALERT
+
+    topic = obj.settings.topics.get(TopicRole.ALERTS).name
+    consumer = make_consumer(
+        obj.settings,
+        f"fraudguard-tail-{uuid.uuid4()}",
+        **{
+            "auto.offset.reset": "earliest" if from_beginning else "latest",
+            "enable.auto.offset.store": False,
+        },
+    )
+    consumer.subscribe([topic])
+    shown, idle_since = 0, datetime.now()
+    try:
+        while max_alerts is None or shown < max_alerts:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                if idle_timeout and (datetime.now() - idle_since).total_seconds() > idle_timeout:
+                    break
+                continue
+            idle_since = datetime.now()
+            shown += 1
+            if as_json:
+                click.echo((message.value() or b"").decode(errors="replace"))
+                continue
+            try:
+                alert = ALERT.decode(message.value() or b"")
+            except ValueError as error:
+                console.print(
+                    f"[red]malformed[/] partition {message.partition()} offset {message.offset()}: {error}"
+                )
+                continue
+            console.print(alert_line(alert), f"[dim]{'; '.join(alert['reasons'])}[/]", highlight=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+@alerts.command()
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the stored alerts as CSV to this file ('-' = stdout).")  # fmt: skip
+@click.option("--labels", "labels", is_flag=True,
+              help="Write the analysts' verdicts as Parquet for retraining.")  # fmt: skip
+@click.option("--since", type=click.DateTime(), help="Only alerts scored at or after this time (UTC).")
+@click.option("--until", type=click.DateTime(), help="Only alerts scored before this time (UTC).")
+@click.option("--min-score", type=float, help="Only alerts with at least this score.")
+@click.option("--status", type=click.Choice(["new", "reviewing", "confirmed_fraud", "false_positive"]))
+@click.pass_obj
+def export(
+    obj: CliContext,
+    csv_path: str | None,
+    labels: bool,
+    since: datetime | None,
+    until: datetime | None,
+    min_score: float | None,
+    status: str | None,
+) -> None:
+    """Export stored alerts as CSV, or the review labels as Parquet (alerts.labels_path)."""
+    from datetime import UTC
+
+    from fraudguard.alerts.export import csv_lines, export_labels
+    from fraudguard.alerts.store import AlertFilter, AlertStore, ReviewStatus
+
+    if not csv_path and not labels:
+        raise CliError("choose what to export: --csv FILE and/or --labels")
+    store = AlertStore(obj.settings.alerts.database_url or "")
+    if csv_path:
+        where = AlertFilter(
+            since=since.replace(tzinfo=UTC) if since else None,
+            until=until.replace(tzinfo=UTC) if until else None,
+            min_score=min_score,
+            status=ReviewStatus(status) if status else None,
+        )
+        with click.open_file(csv_path, "w") as output:
+            for chunk in csv_lines(store.iterate(where)):
+                output.write(chunk)
+        if csv_path != "-":
+            click.echo(f"{store.count(where):,} alerts written to {csv_path}", err=True)
+    if labels:
+        path = obj.settings.alerts.labels_path
+        assert path is not None
+        count = export_labels(store, path)
+        click.echo(f"{count:,} review labels written to {path}", err=True)
+    store.close()
