@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 LINTED := src tests dags benchmarks
+BROWSER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint format lock clean
 
@@ -18,10 +20,15 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PIP) install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+# The dashboard test drives Debian's Chromium headless (Playwright's browser download does not work here).
+$(BROWSER):
+	@echo "Installing Debian chromium and chromium-driver for the dashboard test ..."
+	@$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+
 run: $(STAMP)
 	$(BIN)/fraudguard run $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/pytest $(ARGS)

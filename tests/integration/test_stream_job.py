@@ -16,12 +16,11 @@ import pandas as pd
 import psutil
 import pyarrow as pa
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from pyspark.ml.functions import vector_to_array
 
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.features.batch import build_features
-from fraudguard.kafka.clients import bootstrap_servers, make_consumer, make_producer
+from fraudguard.kafka.clients import bootstrap_servers, make_producer
 from fraudguard.kafka.dead_letter import REASON, SOURCE_TOPIC, read_headers
 from fraudguard.kafka.devbroker.control import create_topics, set_broker_down, set_broker_up
 from fraudguard.paths import RuntimePaths
@@ -34,7 +33,7 @@ from fraudguard.stream.champion import ChampionSource
 from fraudguard.stream.job import StreamJob
 from fraudguard.train import registry
 from fraudguard.train.job import Dataset, run_training
-from tests.conftest import CONFIG_FILE, run_cli
+from tests.conftest import CONFIG_FILE, consume_all, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,27 +60,6 @@ def stream_settings(broker_settings, runtime, suffix: str, **extra: str):
     for role in TopicRole:
         environ[f"FRAUDGUARD__TOPICS__{role.value.upper()}__NAME"] = f"{role.value}-{suffix}"
     return load_settings(CONFIG_FILE, environ=environ), environ
-
-
-def consume_all(settings, role: TopicRole) -> list:
-    """Every message of the topic, read from the start to the high watermark of each partition."""
-    topic = settings.topics.get(role)
-    consumer = make_consumer(settings, group_id=f"check-{uuid.uuid4().hex[:6]}")
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=10)[1]
-            for p in range(topic.partitions)}  # fmt: skip
-    consumer.assign([TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in range(topic.partitions)])
-    messages, position = [], dict.fromkeys(ends, 0)
-    deadline = time.monotonic() + 60
-    try:
-        while any(position[p] < ends[p] for p in ends) and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            messages.append(message)
-            position[message.partition()] = message.offset() + 1
-    finally:
-        consumer.close()
-    return messages
 
 
 POISON = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
@@ -62,6 +63,15 @@ class AlertService:
         server = uvicorn.Server(
             uvicorn.Config(self.app, host=self.host, port=self.port, log_config=None, access_log=False)
         )
+
+        def request_stop(*_: object) -> None:
+            """Ours while uvicorn's are not installed; uvicorn re-raises a captured signal when it ends,
+            which lands here instead of killing the process before the workers finish."""
+            server.should_exit = True
+            self.stop.set()
+
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signal_number, request_stop)
         log.info("serving", extra={"url": self.url, "database": self.store.engine.url.render_as_string()})
         try:
             server.run()

@@ -1,0 +1,361 @@
+"""The alert service as users run it (`fraudguard alerts serve`, its own process) against the real
+development broker, a local webhook endpoint, a local SMTP server and headless Chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka import TopicPartition
+
+from fraudguard.alerts.samples import sample_alerts
+from fraudguard.alerts.store import AlertStore
+from fraudguard.config import TopicRole, load_settings
+from fraudguard.kafka.clients import bootstrap_servers, make_consumer, make_producer
+from fraudguard.kafka.dead_letter import COMPONENT, REASON, read_headers
+from fraudguard.kafka.devbroker.control import create_topics, set_broker_down, set_broker_up
+from fraudguard.schemas import ALERT
+from tests.conftest import CONFIG_FILE, FRAUDGUARD, PROJECT_ROOT, consume_all, run_cli
+from tests.notification_peers import smtp_server, webhook_server
+
+pytestmark = pytest.mark.integration
+UNIQUE = 1000
+MALFORMED = (b"{not json", b'{"transaction_id": "t-1"}', b"[]", b"", b'{"score": "high"}')
+TOKEN = "test-token"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServiceProcess:
+    """`fraudguard alerts serve` in its own process group, as a user would start it."""
+
+    def __init__(self, environ: dict[str, str], log: Path) -> None:
+        self.environ = environ
+        self.log = log
+        self.url = f"http://127.0.0.1:{environ['FRAUDGUARD__ALERTS__PORT']}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, wait: bool = True, **extra: str) -> ServiceProcess:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*FRAUDGUARD, "--config", str(CONFIG_FILE), "alerts", "serve"],
+                env={**os.environ, **self.environ, **extra},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if wait:
+            self.wait_for(lambda health: True, 60, "the API to answer")
+        return self
+
+    def health(self) -> dict | None:
+        try:
+            return httpx.get(f"{self.url}/api/health", timeout=5).json()
+        except httpx.HTTPError:
+            return None
+
+    def wait_for(self, condition, timeout_s: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout_s
+        health = None
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"the service exited ({self.process.returncode}) waiting for {what}")
+            health = self.health()
+            if health is not None and condition(health):
+                return health
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}; health: {health}; log: {self.log}")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+def publish(settings, values: list[bytes], keys: list[bytes | None]) -> None:
+    producer = make_producer(settings)
+    topic = settings.topics.get(TopicRole.ALERTS).name
+    for key, value in zip(keys, values, strict=True):
+        producer.produce(topic, value, key)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def alerts_on_topic(settings) -> set[str]:
+    """The transaction ids of every well-formed alert on the topic (what a consumer must store)."""
+    keys = set()
+    for message in consume_all(settings, TopicRole.ALERTS):
+        with contextlib.suppress(ValueError):
+            keys.add(ALERT.decode(message.value() or b"")["transaction_id"])
+    return keys
+
+
+def service_environment(broker_settings, runtime: Path, suffix: str, **extra: str) -> dict[str, str]:
+    return {
+        "FRAUDGUARD__RUNTIME_DIR": str(runtime),
+        "FRAUDGUARD__KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers(broker_settings),
+        # as with `bootstrap_servers: dev`: the development broker's coordinator waits out a killed member
+        "FRAUDGUARD__KAFKA__CLIENT_PROPERTIES": '{"session.timeout.ms": 6000}',
+        "FRAUDGUARD__TOPICS__ALERTS__NAME": f"fraud-alerts-{suffix}",
+        "FRAUDGUARD__TOPICS__DEAD_LETTER__NAME": f"dead-letter-{suffix}",
+        "FRAUDGUARD__ALERTS__CONSUMER_GROUP": f"alerts-{suffix}",
+        "FRAUDGUARD__ALERTS__PORT": str(free_port()),
+        "FRAUDGUARD__ALERTS__BATCH_SIZE": "200",
+        "FRAUDGUARD__ALERTS__API_TOKEN": TOKEN,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def published(broker, tmp_path_factory):
+    """1,000 alerts on a topic of their own, each published twice, the first 300 a third time (a replay
+    after a crash upstream), with malformed messages mixed in."""
+    broker_settings, _ = broker
+    runtime = tmp_path_factory.mktemp("alerts")
+    environ = service_environment(broker_settings, runtime, uuid.uuid4().hex[:8])
+    settings = load_settings(CONFIG_FILE, environ=environ)
+    create_topics(
+        broker_settings, [settings.topics.get(TopicRole.ALERTS), settings.topics.get(TopicRole.DEAD_LETTER)]
+    )
+    keys, values = sample_alerts(UNIQUE, seed=3)
+    encoded = [key.encode() for key in keys]
+    publish(settings, [*values, *MALFORMED[:2]], [*encoded, b"bad-1", b"bad-2"])
+    publish(settings, [*values, *MALFORMED[2:]], [*encoded, None, None, b"bad-5"])
+    publish(settings, values[:300], encoded[:300])
+    return settings, environ, runtime, keys
+
+
+@pytest.fixture(scope="module")
+def served(published):
+    """The service with every notification channel on, until it has stored and notified everything."""
+    settings, environ, runtime, _ = published
+    smtp_port = free_port()
+    with webhook_server() as webhook, smtp_server(smtp_port) as mailbox:
+        webhook.failures = 3
+        service = ServiceProcess(environ, runtime / "alerts.log").start(
+            FRAUDGUARD__ALERTS__WEBHOOK__URL=webhook.url,
+            FRAUDGUARD__ALERTS__WEBHOOK__TOKEN="hook-secret",
+            FRAUDGUARD__ALERTS__WEBHOOK__BACKOFF_S="0.1",
+            FRAUDGUARD__ALERTS__EMAIL__SMTP_HOST="127.0.0.1",
+            FRAUDGUARD__ALERTS__EMAIL__SMTP_PORT=str(smtp_port),
+            FRAUDGUARD__ALERTS__EMAIL__RECIPIENTS='["fraud-team@example.com"]',
+            FRAUDGUARD__ALERTS__EMAIL__DIGEST_INTERVAL_S="2",
+            FRAUDGUARD__ALERTS__EMAIL__MAX_ALERTS_LISTED="20",
+        )
+        started = time.monotonic()
+        health = service.wait_for(
+            lambda h: (
+                h["consumer"]["stored"] == UNIQUE
+                and h["consumer"]["dead_letters"] == len(MALFORMED)
+                and h["notifications"]["pending"] == 0
+            ),
+            120,
+            "every alert stored and notified",
+        )
+        yield service, settings, health, webhook, mailbox, time.monotonic() - started
+        assert service.stop() == 0
+
+
+def test_duplicates_and_replays_are_stored_exactly_once(served, published):
+    _, settings, health, *_ = served
+    keys = published[3]
+    store = AlertStore(settings.alerts.database_url)
+    stored = [row["transaction_id"] for row in store.iterate()]
+    store.close()
+    assert len(stored) == UNIQUE and set(stored) == set(keys)
+    assert health["consumer"]["duplicates"] == UNIQUE + 300
+
+
+def test_malformed_messages_go_to_the_dead_letter_topic_with_reasons(served):
+    _, settings, *_ = served
+    letters = consume_all(settings, TopicRole.DEAD_LETTER)
+    assert sorted(message.value() or b"" for message in letters) == sorted(MALFORMED)
+    for message in letters:
+        headers = read_headers(message.headers())
+        assert headers[COMPONENT] == "alerts" and headers[REASON]
+    reasons = {(m.value() or b""): read_headers(m.headers())[REASON] for m in letters}
+    assert "not valid JSON" in reasons[b"{not json"]
+    assert "score: expected double" in reasons[b'{"score": "high"}']
+
+
+def test_the_webhook_gets_every_new_alert_once_after_retries(served, published):
+    _, _, health, webhook, *_ = served
+    delivered = [ALERT.decode(body)["transaction_id"] for body in webhook.received]
+    assert sorted(delivered) == sorted(published[3])  # every alert once, duplicates and replays not again
+    assert webhook.failed == 3 and health["notifications"]["sent"]["webhook"] == UNIQUE
+    assert webhook.authorizations == {"Bearer hook-secret"}
+
+
+def test_email_digests_are_rate_limited(served):
+    *_, mailbox, elapsed_s = served
+    counts = [int(message["Subject"].split()[1]) for message in mailbox]
+    assert sum(counts) == UNIQUE  # every alert in exactly one digest
+    assert len(mailbox) <= elapsed_s / 2 + 1  # at most one e-mail per 2 s interval, not one per alert
+    body = mailbox[0].get_payload()
+    assert body.count("\n- ") <= 20 and ("more: see the dashboard" in body) == (counts[0] > 20)
+    assert mailbox[0]["To"] == "fraud-team@example.com"
+
+
+def test_the_api_filters_reviews_and_exports(served, published):
+    service, settings, *_ = served
+    api = httpx.Client(base_url=service.url, timeout=10)
+    page = api.get("/api/alerts", params={"min_score": 0.9, "limit": 1000}).json()
+    assert page["total"] == len(page["alerts"]) > 0 and all(a["score"] >= 0.9 for a in page["alerts"])
+    one = page["alerts"][0]
+    by_user = api.get("/api/alerts", params={"user_id": one["user_id"]}).json()
+    assert one["transaction_id"] in {a["transaction_id"] for a in by_user["alerts"]}
+    assert api.get(f"/api/alerts/{one['transaction_id']}").json()["score"] == one["score"]
+    assert api.get("/api/alerts/no-such-id").status_code == 404
+
+    review = {"status": "confirmed_fraud", "note": "customer confirmed"}
+    assert api.patch(f"/api/alerts/{one['transaction_id']}", json=review).status_code == 401
+    wrong = api.patch(
+        f"/api/alerts/{one['transaction_id']}", json=review, headers={"Authorization": "Bearer x"}
+    )
+    assert wrong.status_code == 401
+    authorized = {"Authorization": f"Bearer {TOKEN}"}
+    updated = api.patch(f"/api/alerts/{one['transaction_id']}", json=review, headers=authorized).json()
+    assert updated["status"] == "confirmed_fraud" and updated["reviewed_at"]
+    other = page["alerts"][1]["transaction_id"]
+    api.patch(
+        f"/api/alerts/{other}", json={"status": "false_positive"}, headers=authorized
+    ).raise_for_status()
+    assert api.patch(f"/api/alerts/{other}", json={"status": "maybe"}, headers=authorized).status_code == 422
+
+    stats = api.get("/api/stats").json()
+    assert stats["total"] == UNIQUE and stats["reviewed"] == 2 and stats["confirmed_precision"] == 0.5
+    assert sum(row["alerts"] for row in stats["by_category"]) == UNIQUE
+    rows = list(csv.DictReader(io.StringIO(api.get("/api/alerts.csv", params={"min_score": 0.9}).text)))
+    assert {row["transaction_id"] for row in rows} == {a["transaction_id"] for a in page["alerts"]}
+    assert "/api/alerts" in api.get("/openapi.json").json()["paths"]
+
+    environ = published[1]
+    run_cli("alerts", "export", "--labels", env=environ)
+    import pyarrow.parquet as pq
+
+    labels = pq.read_table(settings.alerts.labels_path).to_pylist()
+    assert {(row["transaction_id"], row["is_fraud"]) for row in labels} == {
+        (one["transaction_id"], True),
+        (other, False),
+    }
+
+
+def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    service, settings, *_ = served
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000"):  # fmt: skip
+        options.add_argument(flag)
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for drivers online
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    wait = WebDriverWait(driver, 30)
+    try:
+        driver.get(f"{service.url}/")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")) == 200)
+        resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert resources and all(name.startswith(service.url) for name in resources)  # nothing from a CDN
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#per-minute rect"))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#map circle"))
+
+        keys, values = sample_alerts(1, seed=99, start=datetime.now(UTC))
+        publish(settings, values, [keys[0].encode()])
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-transaction-id="{keys[0]}"]'))
+
+        downloads = tmp_path / "downloads"
+        driver.execute_cdp_cmd(
+            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+        driver.find_element(By.ID, "download-csv").click()
+        wait.until(lambda d: (downloads / "fraud-alerts.csv").exists())
+        rows = list(csv.DictReader((downloads / "fraud-alerts.csv").open()))
+        assert len(rows) == UNIQUE + 1 and keys[0] in {row["transaction_id"] for row in rows}
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+    finally:
+        driver.quit()
+
+
+def test_kill_9_between_store_and_commit_loses_and_duplicates_nothing(published, tmp_path):
+    settings, environ, *_ = published
+    expected = alerts_on_topic(settings)
+    database = f"sqlite:///{tmp_path / 'crash.db'}"
+    crash_environ = {
+        **environ,
+        "FRAUDGUARD__ALERTS__DATABASE_URL": database,
+        "FRAUDGUARD__ALERTS__CONSUMER_GROUP": f"crash-{uuid.uuid4().hex[:6]}",
+        "FRAUDGUARD__ALERTS__PORT": str(free_port()),
+    }
+    service = ServiceProcess(crash_environ, tmp_path / "alerts.log")
+    service.start(wait=False, FRAUDGUARD_FAILPOINTS="alerts.after_store")
+    assert service.process is not None and service.process.wait(timeout=90) == -signal.SIGKILL
+
+    store = AlertStore(database)
+    stored_before = store.count()
+    assert 0 < stored_before <= 200  # the first batch was stored ...
+    consumer = make_consumer(settings, crash_environ["FRAUDGUARD__ALERTS__CONSUMER_GROUP"])
+    topic = settings.topics.get(TopicRole.ALERTS)
+    committed = consumer.committed(
+        [TopicPartition(topic.name, p) for p in range(topic.partitions)], timeout=10
+    )
+    consumer.close()
+    assert all(tp.offset < 0 for tp in committed)  # ... and its offsets never committed
+
+    service.start()
+    service.wait_for(lambda h: store.count() == len(expected), 90, "all alerts stored")
+    time.sleep(1)  # anything left to consume would land now
+    stored = [row["transaction_id"] for row in store.iterate()]
+    store.close()
+    assert sorted(stored) == sorted(expected)  # the replayed first batch added no second row
+    assert service.stop() == 0
+
+
+def test_the_service_rides_out_a_broker_outage(broker, published, tmp_path):
+    broker_settings, _ = broker
+    settings, environ, *_ = published
+    expected = len(alerts_on_topic(settings))
+    database = f"sqlite:///{tmp_path / 'outage.db'}"
+    outage_environ = {
+        **environ,
+        "FRAUDGUARD__ALERTS__DATABASE_URL": database,
+        "FRAUDGUARD__ALERTS__CONSUMER_GROUP": f"outage-{uuid.uuid4().hex[:6]}",
+        "FRAUDGUARD__ALERTS__PORT": str(free_port()),
+    }
+    service = ServiceProcess(outage_environ, tmp_path / "alerts.log").start()
+    service.wait_for(lambda h: h["consumer"]["stored"] == expected, 90, "the backlog stored")
+    brokers = range(1, broker_settings.dev_broker.brokers + 1)
+    for broker_id in brokers:
+        set_broker_down(broker_settings, broker_id)
+    time.sleep(10)
+    for broker_id in brokers:
+        set_broker_up(broker_settings, broker_id)
+    later_keys, later_values = sample_alerts(100, seed=7)
+    publish(settings, later_values, [key.encode() for key in later_keys])
+    service.wait_for(lambda h: h["consumer"]["stored"] == expected + 100, 90, "alerts after the outage")
+    store = AlertStore(database)
+    assert store.count() == expected + 100
+    store.close()
+    assert service.stop() == 0

@@ -1,0 +1,137 @@
+"""The alert store, exports and notification dispatch on a real SQLite file (no broker needed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pyarrow.parquet as pq
+import pytest
+
+from fraudguard.alerts.export import CSV_COLUMNS, csv_lines, export_labels
+from fraudguard.alerts.notify.dispatcher import Dispatcher
+from fraudguard.alerts.notify.webhook import WebhookChannel
+from fraudguard.alerts.samples import sample_alerts
+from fraudguard.alerts.store import AlertFilter, AlertStore, ReviewStatus
+from fraudguard.config.model import WebhookSettings
+from fraudguard.schemas import ALERT, REVIEW_LABEL
+from tests.notification_peers import webhook_server
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}")
+    yield store
+    store.close()
+
+
+def decoded(count: int, seed: int = 0, start: datetime | None = None) -> list[dict]:
+    return [ALERT.decode(value) for value in sample_alerts(count, seed, start)[1]]
+
+
+def test_an_alert_is_stored_once_however_often_it_arrives(store):
+    alerts = decoded(50)
+    first = store.add([*alerts, *alerts[:10]], channels=["webhook"])
+    again = store.add(alerts[20:], channels=["webhook"])
+    assert len(first.new) == 50 and first.duplicates == 10
+    assert again.new == [] and again.duplicates == 30
+    assert store.count() == 50
+    assert store.pending("webhook") == 50  # one notification per alert, not per delivery
+    stored = store.get(alerts[7]["transaction_id"])
+    assert {name: stored[name] for name in ALERT.names} == alerts[7]
+    assert stored["status"] == ReviewStatus.NEW
+
+
+def test_filters_and_live_paging(store):
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    alerts = decoded(100, start=start)  # scored one second apart
+    store.add(alerts)
+    assert (
+        store.count(AlertFilter(since=start + timedelta(seconds=10), until=start + timedelta(seconds=20)))
+        == 10
+    )
+    user = alerts[3]["user_id"]
+    assert {a["transaction_id"] for a in store.find(AlertFilter(user_id=user))} == {
+        a["transaction_id"] for a in alerts if a["user_id"] == user
+    }
+    assert all(a["score"] >= 0.9 for a in store.find(AlertFilter(min_score=0.9), limit=1000))
+    newest = store.find(limit=5)
+    assert [a["id"] for a in newest] == [100, 99, 98, 97, 96]
+    assert [a["id"] for a in store.find(after_id=97)] == [98, 99, 100]
+    assert sum(1 for _ in store.iterate(chunk=7)) == 100
+
+
+def test_reviews_give_precision_and_the_labels_retraining_reads(store, tmp_path):
+    alerts = decoded(10)
+    store.add(alerts)
+    ids = [a["transaction_id"] for a in alerts]
+    for key in ids[:3]:
+        store.review(key, ReviewStatus.CONFIRMED_FRAUD, "card blocked")
+    store.review(ids[3], ReviewStatus.FALSE_POSITIVE, None)
+    store.review(ids[4], ReviewStatus.REVIEWING, None)
+    assert store.review("no-such-transaction", ReviewStatus.REVIEWING, None) is None
+    assert store.get(ids[0])["note"] == "card blocked"
+    stats = store.stats()
+    assert stats["reviewed"] == 4 and stats["confirmed_precision"] == pytest.approx(0.75)
+
+    path = tmp_path / "labels.parquet"
+    assert export_labels(store, path) == 4
+    labels = pq.read_table(path)
+    assert labels.schema.equals(REVIEW_LABEL.arrow(), check_metadata=False)
+    assert dict(zip(labels["transaction_id"].to_pylist(), labels["is_fraud"].to_pylist(), strict=True)) == {
+        ids[0]: True, ids[1]: True, ids[2]: True, ids[3]: False
+    }  # fmt: skip
+
+
+def test_stats_count_alerts_per_minute_and_per_place(store):
+    now = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
+    alerts = decoded(180, start=now - timedelta(minutes=3))  # 3 minutes of one alert per second
+    store.add(alerts)
+    stats = store.stats(minutes=5, now=now)
+    per_minute = {m["minute"]: m["alerts"] for m in stats["per_minute"]}
+    assert per_minute[datetime(2026, 3, 1, 11, 58, tzinfo=UTC)] == 60
+    assert sum(per_minute.values()) == 180
+    assert sum(place["alerts"] for place in stats["places"]) == 180
+    assert sum(row["alerts"] for row in stats["by_country"]) == 180
+
+
+def test_csv_export_has_every_alert_and_readable_reasons(store):
+    alerts = decoded(25)
+    store.add(alerts)
+    rows = list(csv.DictReader(io.StringIO("".join(csv_lines(store.iterate())))))
+    assert len(rows) == 25 and list(rows[0]) == list(CSV_COLUMNS)
+    assert rows[0]["reasons"] == "; ".join(alerts[0]["reasons"])
+    assert rows[0]["scored_at"].endswith("Z")
+
+
+def test_the_webhook_retries_with_backoff_and_gives_up_to_dead_letters(store):
+    with webhook_server() as webhook:
+        check_webhook_delivery(store, webhook)
+
+
+def check_webhook_delivery(store, webhook):
+    channel = WebhookChannel(WebhookSettings(url=webhook.url, max_attempts=3, backoff_s=0.05))
+    dispatcher = Dispatcher(store, [channel])
+    alerts = decoded(5)
+    store.add(alerts, channels=["webhook"])
+
+    webhook.failures = 2  # the first alert fails twice, then goes through on its third attempt
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while store.pending("webhook") and datetime.now(UTC) < deadline:
+        dispatcher.deliver_due()
+    assert store.pending("webhook") == 0
+    assert sorted(ALERT.decode(body)["transaction_id"] for body in webhook.received) == sorted(
+        a["transaction_id"] for a in alerts
+    )
+    assert dispatcher.sent == {"webhook": 5} and store.notification_dead_letters() == []
+
+    more = decoded(2, seed=1)
+    store.add(more, channels=["webhook"])
+    webhook.failures = 1000  # now the endpoint is down for good
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while store.pending("webhook") and datetime.now(UTC) < deadline:
+        dispatcher.deliver_due()
+    buried = store.notification_dead_letters()
+    assert {row["transaction_id"] for row in buried} == {a["transaction_id"] for a in more}
+    assert all(row["attempts"] == 3 and "503" in row["last_error"] for row in buried)
