@@ -359,3 +359,18 @@ def test_the_service_rides_out_a_broker_outage(broker, published, tmp_path):
     assert store.count() == expected + 100
     store.close()
     assert service.stop() == 0
+
+
+def test_tail_prints_alerts_from_the_topic_and_export_writes_csv(served, published):
+    _, settings, *_ = served
+    environ = published[1]
+    tailed = run_cli("alerts", "tail", "--from-beginning", "--max", "5", "--json", env=environ, timeout=60)
+    lines = tailed.stdout.splitlines()
+    assert len(lines) == 5 and all(line.startswith("{") for line in lines)
+    readable = run_cli("alerts", "tail", "--from-beginning", "--max", "3", env=environ, timeout=60).stdout
+    assert readable.count("score") == 3
+    exported = run_cli("alerts", "export", "--csv", "-", "--min-score", "0.95", env=environ).stdout
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    store = AlertStore(settings.alerts.database_url)
+    assert len(rows) == sum(1 for row in store.iterate() if row["score"] >= 0.95) > 0
+    store.close()

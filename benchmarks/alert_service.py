@@ -1,0 +1,196 @@
+"""Alert service figures: alerts stored per second from a backlog, list-endpoint latency with the backlog
+stored, service RSS. Targets (#6): >= 5,000 alerts/s stored; the list endpoint's p99 reported.
+
+.venv/bin/python benchmarks/alert_service.py [--alerts 100000] [--requests 400]   -> one JSON object
+
+A fresh runtime folder and development broker; the backlog is published first (24 partitions, so the
+development broker's ~5 MB per partition keeps all of it), then `fraudguard alerts serve` starts as its
+own process with SQLite (the default store) and consumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psutil
+from confluent_kafka import TopicPartition
+from rich.progress import Progress
+
+from fraudguard.alerts.samples import sample_alerts
+from fraudguard.config import TopicRole, default_config_path, load_settings
+from fraudguard.kafka.clients import make_consumer, make_producer
+from fraudguard.kafka.devbroker import control
+
+PARTITIONS = 24
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def publish(settings, count: int) -> tuple[float, int]:
+    keys, values = sample_alerts(count, seed=1)
+    producer = make_producer(settings, **{"linger.ms": 20, "batch.num.messages": 10_000})
+    topic = settings.topics.get(TopicRole.ALERTS).name
+    started = time.perf_counter()
+    with Progress(transient=True) as progress:
+        task = progress.add_task("publishing the backlog", total=count)
+        for number, (key, value) in enumerate(zip(keys, values, strict=True)):
+            while True:
+                try:
+                    producer.produce(topic, value, key.encode())
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            if number % 5000 == 0:
+                progress.update(task, completed=number)
+        assert producer.flush(120) == 0
+    return time.perf_counter() - started, sum(len(v) for v in values)
+
+
+def kept_on_topic(settings) -> int:
+    """Messages still on the topic (the development broker drops the oldest past ~5 MB per partition)."""
+    consumer = make_consumer(settings, "benchmark-watermarks")
+    topic = settings.topics.get(TopicRole.ALERTS)
+    kept = 0
+    for partition in range(topic.partitions):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic.name, partition), timeout=10)
+        kept += high - low
+    consumer.close()
+    return kept
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(samples, n=100)
+    return {"p50_ms": round(cuts[49], 1), "p95_ms": round(cuts[94], 1), "p99_ms": round(cuts[98], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--alerts", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as runtime:
+        port = free_port()
+        environ = {
+            "FRAUDGUARD__RUNTIME_DIR": runtime,
+            "FRAUDGUARD__TOPICS__ALERTS__PARTITIONS": str(PARTITIONS),
+            "FRAUDGUARD__ALERTS__PORT": str(port),
+        }
+        config = default_config_path()
+        settings = load_settings(config, environ=environ)
+        control.start_detached(settings)
+        try:
+            control.create_topics(settings, list(settings.topics.all().values()))
+            publish_s, payload_bytes = publish(settings, args.alerts)
+            kept = kept_on_topic(settings)
+            report = measure_service(settings, config, environ, port, kept, args.requests)
+        finally:
+            control.stop(settings)
+    report = {
+        "benchmark": "alert_service",
+        "alerts_published": args.alerts,
+        "alerts_kept_by_broker": kept,
+        "mean_alert_bytes": round(payload_bytes / args.alerts),
+        "publish_s": round(publish_s, 1),
+        **report,
+    }
+    print(json.dumps(report, indent=2))
+
+
+def measure_service(settings, config: Path, environ: dict, port: int, backlog: int, requests: int) -> dict:
+    log = Path(environ["FRAUDGUARD__RUNTIME_DIR"]) / "alerts.log"
+    started = time.perf_counter()
+    with log.open("ab") as log_file:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "fraudguard", "--config", str(config), "alerts", "serve"],
+            env={**os.environ, **environ},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    process = psutil.Process(service.pid)
+    peak_rss = 0
+    first_batch: float | None = None
+    stored = 0
+    try:
+        with Progress(transient=True) as progress:
+            task = progress.add_task("storing the backlog", total=backlog)
+            while stored < backlog:
+                if service.poll() is not None:
+                    raise SystemExit(f"the service exited ({service.returncode}); see {log}")
+                peak_rss = max(peak_rss, process.memory_info().rss)
+                try:
+                    consumer = api.get("/api/health").json()["consumer"]
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+                    continue
+                stored = consumer["stored"]
+                if stored and first_batch is None:
+                    first_batch = time.perf_counter()
+                progress.update(task, completed=stored)
+                time.sleep(0.1)
+        done = time.perf_counter()
+        health = api.get("/api/health").json()["consumer"]
+        storing_s = (
+            datetime.fromisoformat(health["last_batch_at"]) - datetime.fromisoformat(health["started_at"])
+        ).total_seconds()
+        latencies = api_latencies(api, requests)
+        peak_rss = max(peak_rss, process.memory_info().rss)
+    finally:
+        service.terminate()
+        service.wait(timeout=60)
+    return {
+        "alerts_stored": stored,
+        "store_rate_per_s": round(stored / (done - (first_batch or started)), 0),
+        "store_rate_from_service_start_per_s": round(stored / storing_s, 0),
+        "service_start_to_all_stored_s": round(done - started, 1),
+        "list_endpoint": latencies,
+        "service_peak_rss_mb": round(peak_rss / 2**20, 1),
+    }
+
+
+def api_latencies(api: httpx.Client, requests: int) -> dict:
+    """The list endpoint as the dashboard and a reviewer call it: newest page, filters, live paging."""
+    newest = api.get("/api/alerts", params={"limit": 1}).json()["alerts"][0]
+    users = [a["user_id"] for a in api.get("/api/alerts", params={"limit": 500}).json()["alerts"]]
+    scored = datetime.fromisoformat(newest["scored_at"])
+    shapes = {
+        "newest_100": lambda: {"limit": 100},
+        "min_score_0.95": lambda: {"min_score": 0.95, "limit": 100},
+        "one_user": lambda: {"user_id": random.choice(users)},
+        "last_10_minutes": lambda: {"since": (scored - timedelta(minutes=10)).isoformat(), "limit": 200},
+        "live_after_id": lambda: {"after_id": newest["id"] - 50, "limit": 1000},
+    }
+    timings: dict[str, list[float]] = {name: [] for name in shapes}
+    for number in range(requests):
+        name = list(shapes)[number % len(shapes)]
+        started = time.perf_counter()
+        response = api.get("/api/alerts", params=shapes[name]())
+        timings[name].append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    every = [t for samples in timings.values() for t in samples]
+    return {
+        "requests": requests,
+        **percentiles(every),
+        "by_query": {k: percentiles(v) for k, v in timings.items()},
+    }
+
+
+if __name__ == "__main__":
+    main()
