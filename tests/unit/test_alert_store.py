@@ -105,12 +105,13 @@ def test_csv_export_has_every_alert_and_readable_reasons(store):
     assert rows[0]["scored_at"].endswith("Z")
 
 
-def test_the_webhook_retries_with_backoff_and_gives_up_to_dead_letters(store):
-    with webhook_server() as webhook:
-        check_webhook_delivery(store, webhook)
+@pytest.fixture
+def webhook():
+    with webhook_server() as server:
+        yield server
 
 
-def check_webhook_delivery(store, webhook):
+def test_the_webhook_retries_with_backoff_and_gives_up_to_dead_letters(store, webhook):
     channel = WebhookChannel(WebhookSettings(url=webhook.url, max_attempts=3, backoff_s=0.05))
     dispatcher = Dispatcher(store, [channel])
     alerts = decoded(5)

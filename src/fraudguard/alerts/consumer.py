@@ -76,8 +76,8 @@ class AlertConsumer:
     def consume_batch(self) -> int:
         """One poll-store-commit round; returns how many messages it handled."""
         assert self._consumer is not None
-        messages = [m for m in self._consumer.consume(self.settings.alerts.batch_size, POLL_TIMEOUT_S)
-                    if not _is_informational(m)]  # fmt: skip
+        polled = self._consumer.consume(self.settings.alerts.batch_size, POLL_TIMEOUT_S)
+        messages = [message for message in polled if not _is_informational(message)]
         if not messages:
             return 0
         alerts: list[dict[str, Any]] = []
@@ -104,11 +104,8 @@ class AlertConsumer:
         figures.last_batch_at = datetime.now(UTC)
         if figures.last_error_at and figures.last_error_at < committed_at:
             figures.last_error = None
-        log.info(
-            "batch stored",
-            extra={"messages": len(messages), "new": len(result.new), "duplicates": result.duplicates,
-                   "dead_letters": len(letters)},
-        )  # fmt: skip
+        counts = {"new": len(result.new), "duplicates": result.duplicates, "dead_letters": len(letters)}
+        log.info("batch stored", extra={"messages": len(messages), **counts})
         return len(messages)
 
     def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
