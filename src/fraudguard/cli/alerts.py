@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 
@@ -46,24 +47,18 @@ def tail(
     from fraudguard.schemas import ALERT
 
     topic = obj.settings.topics.get(TopicRole.ALERTS).name
-    consumer = make_consumer(
-        obj.settings,
-        f"fraudguard-tail-{uuid.uuid4()}",
-        **{
-            "auto.offset.reset": "earliest" if from_beginning else "latest",
-            "enable.auto.offset.store": False,
-        },
-    )
+    start = "earliest" if from_beginning else "latest"
+    consumer = make_consumer(obj.settings, f"fraudguard-tail-{uuid.uuid4()}", **{"auto.offset.reset": start})
     consumer.subscribe([topic])
-    shown, idle_since = 0, datetime.now()
+    shown, idle_since = 0, time.monotonic()
     try:
         while max_alerts is None or shown < max_alerts:
             message = consumer.poll(0.5)
             if message is None or message.error():
-                if idle_timeout and (datetime.now() - idle_since).total_seconds() > idle_timeout:
+                if idle_timeout and time.monotonic() - idle_since > idle_timeout:
                     break
                 continue
-            idle_since = datetime.now()
+            idle_since = time.monotonic()
             shown += 1
             if as_json:
                 click.echo((message.value() or b"").decode(errors="replace"))
