@@ -161,6 +161,11 @@ def _fits(value: Any, kind: FieldType) -> bool:
     return True
 
 
+def format_timestamp(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and `Z`, as `encode` writes timestamps."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def parse_timestamp(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:

@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+from fraudguard.schemas import MERCHANT, TRANSACTION, USER, format_timestamp
 
 GOOD = {
     "transaction_id": "t1",
@@ -54,6 +54,12 @@ def test_encode_then_decode_round_trips_every_field():
     keys, values = TRANSACTION.encode(table)
     assert keys == ["u0000001"]
     assert json.loads(values[0]) == GOOD
+
+
+def test_format_timestamp_writes_what_encode_writes():
+    record = TRANSACTION.decode(json.dumps(GOOD).encode())
+    _, values = TRANSACTION.encode(pa.Table.from_pylist([record], schema=TRANSACTION.arrow()))
+    assert format_timestamp(record["timestamp"]) == json.loads(values[0])["timestamp"]
 
 
 def test_arrow_and_spark_views_list_the_same_fields():

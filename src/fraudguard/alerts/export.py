@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from fraudguard.alerts.store import REVIEW_COLUMNS, AlertStore, ReviewStatus
-from fraudguard.schemas import ALERT, REVIEW_LABEL
+from fraudguard.schemas import ALERT, REVIEW_LABEL, format_timestamp
 
 CSV_COLUMNS = (*ALERT.names, *REVIEW_COLUMNS)
 
@@ -33,7 +33,7 @@ def csv_lines(alerts: Iterable[dict[str, Any]]) -> Iterator[str]:
 
 def _cell(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return format_timestamp(value)
     if isinstance(value, list):
         return "; ".join(value)
     return value

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
+from fraudguard.config.model import SimulatorSettings
 from fraudguard.schemas import ALERT
 from fraudguard.simulate.catalog import CATEGORIES, load_places
 
@@ -24,7 +25,7 @@ REASONS = (
 def sample_alerts(count: int, seed: int = 0, start: datetime | None = None) -> tuple[list[str], list[bytes]]:
     """`count` alerts as the streaming job publishes them: (keys, JSON values), one second apart."""
     rng = random.Random(seed)
-    places = load_places(["US", "GB", "DE", "FR", "IT", "ES"])
+    places = load_places(SimulatorSettings().countries)
     start = start or datetime.now(UTC) - timedelta(seconds=count)
     rows = []
     for i in range(count):

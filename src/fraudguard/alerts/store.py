@@ -314,10 +314,9 @@ class AlertStore:
         notification dead letters. Returns how many were given up."""
         now = datetime.now(UTC)
         buried = [item for item in items if item.attempts + 1 >= max_attempts]
+        retried = [item for item in items if item.attempts + 1 < max_attempts]
         with self.engine.begin() as connection:
-            for item in items:
-                if item in buried:
-                    continue
+            for item in retried:
                 wait = backoff_s * 2**item.attempts
                 connection.execute(
                     outbox.update()

@@ -47,6 +47,7 @@ SESSION_CONF = {
     "spark.sql.streaming.noDataMicroBatches.enabled": "false",
 }  # fmt: skip
 _BUCKET = "_user_bucket"
+_PASS_THROUGH_BUCKET = -1
 _QUIET_LOGGER = "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer"
 
 
@@ -96,7 +97,9 @@ def with_user_history(transactions: DataFrame, key: str = "user_id") -> DataFram
     `merchant_id` and the user in column `key`) plus the per-user features. Rows whose key is
     `PASS_THROUGH` keep null features and touch no state (the job sends its dimension records and
     rejected messages through this way). Run the query with `SESSION_CONF`."""
-    bucket = F.when(F.col(key) == PASS_THROUGH, F.lit(-1)).otherwise(F.pmod(F.hash(key), F.lit(BUCKETS)))
+    bucket = F.when(F.col(key) == PASS_THROUGH, F.lit(_PASS_THROUGH_BUCKET)).otherwise(
+        F.pmod(F.hash(key), F.lit(BUCKETS))
+    )
     output = output_schema(transactions.schema)
     _quiet_missing_key_warnings(transactions)
     return (
@@ -120,7 +123,7 @@ class UserHistory(StatefulProcessor):
     def handleInputRows(self, key, rows: Iterator[pd.DataFrame], timerValues) -> Iterator[pd.DataFrame]:
         batch = pd.concat(list(rows), ignore_index=True)
         names = feature_names(WINDOWS)
-        if key[0] == -1:
+        if key[0] == _PASS_THROUGH_BUCKET:
             yield _plain(batch.assign(**dict.fromkeys(names, np.nan), **{PREVIOUS_STORE: None}), self.text)
             return
         batch = batch.sort_values([self.key, "ts", "transaction_id"], kind="stable", ignore_index=True)

@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any, Protocol
 
+from fraudguard.schemas import format_timestamp
+
 
 class Channel(Protocol):
     name: str
@@ -33,5 +35,5 @@ def alert_line(alert: dict[str, Any]) -> str:
 
 def _iso(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return format_timestamp(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
