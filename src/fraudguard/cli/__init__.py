@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from fraudguard.cli.airflow import airflow
 from fraudguard.cli.alerts import alerts
 from fraudguard.cli.broker import broker
 from fraudguard.cli.config import config
@@ -52,6 +53,7 @@ cli.add_command(evaluate)
 cli.add_command(model)
 cli.add_command(stream)
 cli.add_command(alerts)
+cli.add_command(airflow)
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ import json
 import signal
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -16,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fraudguard.cli.context import CliContext, CliError, console
 from fraudguard.config.model import SimulatorSettings
 from fraudguard.simulate.batch import write_batch
-from fraudguard.simulate.live import LivePublisher, LiveReport
+from fraudguard.simulate.live import LivePublisher, LiveReport, live_world
 from fraudguard.simulate.timeline import FakerWorldTimeline
 
 WORLDS = ("faker", "handbook")
@@ -123,15 +122,10 @@ def live(
     Unless --seed is given, live traffic uses simulator.seed + 1, so it is never a replay of the
     batch datasets a model was trained on.
     """
-    overrides["seed"] = (
-        overrides["seed"] if overrides["seed"] is not None else obj.settings.simulator.seed + 1
-    )
-    settings = simulator_settings(
-        obj,
-        **overrides,
-        days=10**6,
-        start_date=(start_date.date() if start_date else datetime.now(UTC).date()),
-    )
+    try:
+        settings = live_world(obj.settings.simulator, start_date.date() if start_date else None, **overrides)
+    except ValidationError as error:
+        raise CliError(f"invalid simulator option: {error.errors()[0]['msg']}", exit_code=2) from None
     rate = rate or settings.live_rate
     publisher = LivePublisher(obj.settings)
     timeline = make_timeline(world, settings)

@@ -65,9 +65,8 @@ def stop(obj: CliContext) -> None:
 @click.pass_obj
 def restart(obj: CliContext) -> None:
     """Stop (gracefully) and start again in the background, e.g. after a new champion."""
-    control.stop(obj.settings)
     try:
-        current, _ = control.start_detached(obj.settings, str(obj.config_path))
+        current = control.restart(obj.settings, str(obj.config_path))
     except control.StreamError as error:
         raise CliError(str(error)) from None
     console.print(f"stream restarted (pid {current.progress['pid']})")

@@ -69,8 +69,22 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             else runtime_dir / "alerts" / "confirmed_labels.parquet",
         }
     )
+    airflow = settings.airflow.model_copy(
+        update={
+            "home": _resolve(base, settings.airflow.home)
+            if settings.airflow.home
+            else runtime_dir / "airflow",
+            "dags_folder": _resolve(base, settings.airflow.dags_folder),
+        }
+    )
     return settings.model_copy(
-        update={"runtime_dir": runtime_dir, "model": model, "stream": stream, "alerts": alerts}
+        update={
+            "runtime_dir": runtime_dir,
+            "model": model,
+            "stream": stream,
+            "alerts": alerts,
+            "airflow": airflow,
+        }
     )
 
 

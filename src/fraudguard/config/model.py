@@ -283,6 +283,41 @@ class SimulatorSettings(Section):
     live_rate: Annotated[float, Field(gt=0)] = Field(200.0, description="transactions per second")
 
 
+class TrainingSettings(Section):
+    """The nightly retraining DAG (`fraud_model_training`): schedule, data and the checks it passes."""
+
+    schedule: str = Field("0 2 * * *", description="cron expression (in `timezone`) of the nightly run")
+    timezone: str = "UTC"
+    window_days: Annotated[int, Field(ge=2)] = Field(
+        30, description="days of new synthetic data per run, ending where the run's data interval ends"
+    )
+    include_scored_history: bool = Field(True, description="add the stream's scored history")
+    include_confirmed_labels: bool = Field(
+        True, description="analysts' verdicts (alert reviews) override the labels they cover"
+    )
+    min_transactions: Annotated[int, Field(ge=1)] = Field(
+        10_000, description="validation: the training set has at least this many transactions"
+    )
+    min_fraud_share: Annotated[float, Field(ge=0, lt=1)] = 0.001
+    max_fraud_share: Annotated[float, Field(gt=0, le=1)] = 0.2
+    max_unknown_entity_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.01, description="validation: transactions whose user or merchant has no record, at most"
+    )
+
+
+class AirflowSettings(Section):
+    """Local Airflow (`fraudguard airflow start`): its components, run separately, on loopback."""
+
+    home: Path | None = Field(None, description="AIRFLOW_HOME; null = <runtime_dir>/airflow")
+    dags_folder: Path = Field(Path("../dags"), description="the project's DAG files")
+    host: str = Field("127.0.0.1", description="the UI and REST API listen here (loopback by default)")
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    parallelism: Annotated[int, Field(ge=1)] = Field(
+        4, description="task processes at most (each idle one costs memory)"
+    )
+    start_timeout_s: Annotated[float, Field(gt=0)] = 180
+
+
 class Settings(Section):
     """The whole platform configuration."""
 
@@ -301,3 +336,5 @@ class Settings(Section):
     stream: StreamSettings = StreamSettings()
     mlflow: MlflowSettings = MlflowSettings()
     alerts: AlertsSettings = AlertsSettings()
+    training: TrainingSettings = TrainingSettings()
+    airflow: AirflowSettings = AirflowSettings()

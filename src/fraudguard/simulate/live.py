@@ -11,16 +11,37 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
 
 from confluent_kafka import Producer
 
 from fraudguard.config import Settings, TopicRole
+from fraudguard.config.model import SimulatorSettings
 from fraudguard.kafka.clients import make_producer
 from fraudguard.schemas import MERCHANT, SCHEMA_HEADER, TRANSACTION, USER, RecordSchema
 from fraudguard.simulate.batch import Timeline
 
 SLICES_PER_SECOND = 200  # pacing granularity
 PROGRESS_EVERY_S = 0.25
+
+
+def live_world(
+    base: SimulatorSettings, start_date: date | None = None, **overrides: Any
+) -> SimulatorSettings:
+    """The world live traffic plays: from today (UTC) without end, and with `base.seed + 1` unless a
+    seed is given, so live traffic is never a replay of the batch datasets a model was trained on.
+    Raises pydantic's ValidationError for an invalid override."""
+    chosen = {key: value for key, value in overrides.items() if value is not None}
+    return SimulatorSettings.model_validate(
+        {
+            **base.model_dump(),
+            "seed": base.seed + 1,
+            "days": 10**6,
+            "start_date": start_date or datetime.now(UTC).date(),
+            **chosen,
+        }
+    )
 
 
 @dataclass

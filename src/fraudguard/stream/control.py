@@ -106,6 +106,13 @@ def stop(settings: Settings) -> StreamStatus | None:
     return status(settings)
 
 
+def restart(settings: Settings, config_path: str) -> StreamStatus:
+    """Stop gracefully, then start in the background (e.g. to serve a new champion at once)."""
+    stop(settings)
+    current, _ = start_detached(settings, config_path)
+    return current
+
+
 def _kill_group(pid: int) -> None:
     """The job and its Spark JVM (same process group, the job's own session)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -28,6 +28,8 @@ from fraudguard.train.trainer import TrainResult, score
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 DATA_KEY_TAG = "fraudguard.data_key"
+THRESHOLD_TAG = "fraudguard.threshold"
+MODEL_ARTIFACT = "model"
 PIP_REQUIREMENTS = ["pyspark==4.3.0", "mlflow==3.17.2", "pandas==3.1.1", "pyarrow==25.0.1", "numpy==2.4.6"]
 """Explicit, so logging does not spend ~25 s inferring them."""
 
@@ -61,17 +63,37 @@ def find_version(client: MlflowClient, name: str, data_key: str) -> ModelVersion
     return None
 
 
+def find_run(settings: Settings, data_key: str) -> str | None:
+    """A finished training run for this data, whose model can be registered without training again."""
+    client = connect(settings)
+    experiment = client.get_experiment_by_name(settings.mlflow.experiment)
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.`{DATA_KEY_TAG}` = '{data_key}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
 def register(
     result: TrainResult, settings: Settings, example: DataFrame, data_key: str, data_info: dict[str, Any]
 ) -> ModelVersion:
     """Log the run and register its model as the challenger; an existing version for `data_key` is
     returned as is."""
     client = connect(settings)
-    name = settings.model.registered_name
-    existing = find_version(client, name, data_key)
+    existing = find_version(client, settings.model.registered_name, data_key)
     if existing is not None:
         return existing
-    with mlflow.start_run(run_name=f"train {data_key}"):
+    return register_run(settings, log_run(result, settings, example, data_key, data_info), data_key)
+
+
+def log_run(
+    result: TrainResult, settings: Settings, example: DataFrame, data_key: str, data_info: dict[str, Any]
+) -> str:
+    """Log a training run (parameters, metrics, plots, the model) tagged with its data; its id."""
+    connect(settings)
+    with mlflow.start_run(run_name=f"train {data_key}") as run:
+        mlflow.set_tags({DATA_KEY_TAG: data_key, THRESHOLD_TAG: str(result.threshold)})
         mlflow.log_params(
             {
                 "classifier": settings.model.classifier,
@@ -91,19 +113,39 @@ def register(
         mlflow.log_figure(pr_curve(result), "pr_curve.png")
         sample = example.select(*feature_columns(result.feature_set)).limit(5).toPandas()
         signature = infer_signature(sample, result.test_scores["score"].head(5).to_numpy())
-        info = mlflow.spark.log_model(
+        mlflow.spark.log_model(
             result.model,
-            artifact_path="model",
-            registered_model_name=name,
+            artifact_path=MODEL_ARTIFACT,
             signature=signature,
             pip_requirements=PIP_REQUIREMENTS,
             metadata=_metadata(result),
         )
-    version = str(info.registered_model_version)
+    return run.info.run_id
+
+
+def register_run(settings: Settings, run_id: str, data_key: str) -> ModelVersion:
+    """Register a logged run's model as the challenger (once per `data_key`)."""
+    client = connect(settings)
+    name = settings.model.registered_name
+    existing = find_version(client, name, data_key)
+    if existing is not None:
+        return existing
+    threshold = client.get_run(run_id).data.tags[THRESHOLD_TAG]
+    registered = mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT}", name)
+    version = str(registered.version)
     client.set_model_version_tag(name, version, DATA_KEY_TAG, data_key)
-    client.set_model_version_tag(name, version, "threshold", str(result.threshold))
+    client.set_model_version_tag(name, version, "threshold", threshold)
     client.set_registered_model_alias(name, CHALLENGER, version)
     return client.get_model_version(name, version)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Challenger and champion scored on the same test rows: what the promotion gate decides on."""
+
+    challenger_auc_pr: float
+    champion_version: str | None
+    champion_auc_pr: float | None
 
 
 @dataclass(frozen=True)
@@ -116,36 +158,58 @@ class Decision:
     reason: str
 
 
-def promote_if_better(settings: Settings, version: ModelVersion, test_rows: DataFrame) -> Decision:
-    """The gate: the challenger becomes champion when there is none, or when its AUC-PR on the same
-    test rows is at least the champion's. The decision and both scores are tags on the challenger."""
+def champion_version(settings: Settings) -> str | None:
     client = connect(settings)
-    name, challenger = settings.model.registered_name, str(version.version)
-    challenger_ap = _auc_pr(load_version(settings, challenger), test_rows)
     try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
+        return str(client.get_model_version_by_alias(settings.model.registered_name, CHAMPION).version)
     except mlflow.exceptions.MlflowException:
-        champion = None
-    champion_version = str(champion.version) if champion else None
-    if champion_version is None:
-        decision = Decision(True, challenger, None, challenger_ap, None, "no champion yet")
-    elif champion_version == challenger:
-        decision = Decision(
-            False, challenger, champion_version, challenger_ap, challenger_ap, "already champion"
-        )
-    else:
-        champion_ap = _auc_pr(load_version(settings, champion_version), test_rows)
-        better = challenger_ap >= champion_ap
-        comparison = ">=" if better else "<"
-        reason = f"AUC-PR {challenger_ap:.4f} {comparison} champion v{champion_version} {champion_ap:.4f}"
-        decision = Decision(better, challenger, champion_version, challenger_ap, champion_ap, reason)
+        return None
+
+
+def compare_with_champion(settings: Settings, challenger: PipelineModel, test_rows: DataFrame) -> Evaluation:
+    """AUC-PR of the challenger and of the current champion (if any) on `test_rows`."""
+    challenger_ap = _auc_pr(challenger, test_rows)
+    current = champion_version(settings)
+    if current is None:
+        return Evaluation(challenger_ap, None, None)
+    return Evaluation(challenger_ap, current, _auc_pr(load_version(settings, current), test_rows))
+
+
+def decide(challenger_version: str, evaluation: Evaluation) -> Decision:
+    """The gate: promote when there is no champion, or when the challenger's AUC-PR on the same test
+    rows is at least the champion's."""
+    challenger_ap, champion, champion_ap = (
+        evaluation.challenger_auc_pr, evaluation.champion_version, evaluation.champion_auc_pr
+    )  # fmt: skip
+    if champion is None or champion_ap is None:
+        return Decision(True, challenger_version, None, challenger_ap, None, "no champion yet")
+    if champion == challenger_version:
+        return Decision(False, challenger_version, champion, challenger_ap, champion_ap, "already champion")
+    better = challenger_ap >= champion_ap
+    comparison = ">=" if better else "<"
+    reason = f"AUC-PR {challenger_ap:.4f} {comparison} champion v{champion} {champion_ap:.4f}"
+    return Decision(better, challenger_version, champion, challenger_ap, champion_ap, reason)
+
+
+def record_decision(settings: Settings, decision: Decision) -> None:
+    """The decision and both scores as tags on the challenger version (shown by `model show`)."""
+    client = connect(settings)
+    name = settings.model.registered_name
     for key, value in {
         "promotion_decision": "promoted" if decision.promoted else "kept challenger",
         "promotion_reason": decision.reason,
-        "gate_challenger_auc_pr": f"{challenger_ap:.6f}",
+        "gate_challenger_auc_pr": f"{decision.challenger_auc_pr:.6f}",
         "gate_champion_auc_pr": "" if decision.champion_auc_pr is None else f"{decision.champion_auc_pr:.6f}",
     }.items():
-        client.set_model_version_tag(name, challenger, key, value)
+        client.set_model_version_tag(name, decision.challenger_version, key, value)
+
+
+def promote_if_better(settings: Settings, version: ModelVersion, test_rows: DataFrame) -> Decision:
+    """Compare, decide, record, and promote when the gate says so."""
+    challenger = str(version.version)
+    evaluation = compare_with_champion(settings, load_version(settings, challenger), test_rows)
+    decision = decide(challenger, evaluation)
+    record_decision(settings, decision)
     if decision.promoted:
         promote(settings, challenger)
     return decision
@@ -187,6 +251,11 @@ def export(settings: Settings, version: str) -> Path:
 def load_version(settings: Settings, version: str) -> PipelineModel:
     connect(settings)
     return mlflow.spark.load_model(f"models:/{settings.model.registered_name}/{version}")
+
+
+def load_run_model(settings: Settings, run_id: str) -> PipelineModel:
+    connect(settings)
+    return mlflow.spark.load_model(f"runs:/{run_id}/{MODEL_ARTIFACT}")
 
 
 def load_export(settings: Settings) -> tuple[PipelineModel, dict[str, Any]]:

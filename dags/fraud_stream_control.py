@@ -1,0 +1,44 @@
+"""
+### fraud_stream_control: start, stop, restart or inspect the streaming scoring job
+
+Trigger it with the `action` of your choice. The job runs as its own background process (its log is
+`<runtime>/logs/stream.log`), so it keeps running after this DAG run ends.
+
+#### Params
+- `action`:
+  - `start`: start the job unless it runs; the task ends once its query runs.
+  - `stop`: stop gracefully (the current micro-batch completes first).
+  - `restart`: stop, then start (e.g. to serve a new champion at once instead of at the next poll).
+  - `status`: report state, pid, model version, transactions, alerts and dead letters (task log and XCom).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from fraudguard.config import default_config_path, load_settings
+from fraudguard.orchestration.stream_lifecycle import StreamAction, control_stream
+
+
+@dag(
+    dag_id="fraud_stream_control",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["fraudguard", "stream"],
+    params={"action": Param("status", enum=[action.value for action in StreamAction], title="Action")},
+)
+def fraud_stream_control():
+    @task
+    def stream_action() -> dict:
+        action = get_current_context()["params"]["action"]
+        return control_stream(load_settings(), str(default_config_path()), action)
+
+    stream_action()
+
+
+fraud_stream_control()

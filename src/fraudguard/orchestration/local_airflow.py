@@ -1,0 +1,224 @@
+"""Local Airflow: its components started one by one, on loopback, with AIRFLOW_HOME in the runtime folder.
+
+`airflow standalone` is not used because its log server listens on every interface and no setting
+moves it. Here the API server (UI and REST) binds to `airflow.host`, the scheduler runs without a log
+server (tasks run on this machine, so the API server reads their logs from disk), and the DAG
+processor parses the project's dags folder. No triggerer runs: no fraudguard task defers. Each
+component is its own process group, so stopping leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from fraudguard.config import CONFIG_PATH_VAR, Settings
+from fraudguard.paths import RuntimePaths
+
+ADMIN_USER = "admin"
+STOP_TIMEOUT_S = 30.0
+HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "dag_processor")
+
+
+class AirflowError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class LocalAirflow:
+    """Where this configuration's Airflow lives and how to reach it."""
+
+    settings: Settings
+    config_path: Path
+
+    @property
+    def home(self) -> Path:
+        assert self.settings.airflow.home is not None  # resolved by the loader
+        return self.settings.airflow.home
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.airflow.host}:{self.settings.airflow.port}"
+
+    @property
+    def password_file(self) -> Path:
+        """Written by the API server at its first start: {"admin": "<generated password>"}."""
+        return self.home / "simple_auth_manager_passwords.json.generated"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "fraudguard-components.json"
+
+    def log_file(self, component: str) -> Path:
+        return RuntimePaths(self.settings.runtime_dir).logs / f"airflow-{component}.log"
+
+    def components(self) -> dict[str, list[str]]:
+        airflow = self.settings.airflow
+        return {
+            "api-server": [
+                "api-server",
+                "--host",
+                airflow.host,
+                "--port",
+                str(airflow.port),
+                "--workers",
+                "1",
+            ],
+            "scheduler": ["scheduler", "--skip-serve-logs"],
+            "dag-processor": ["dag-processor"],
+        }
+
+    def environment(self) -> dict[str, str]:
+        """The process environment every Airflow command of this platform runs with (also `airflow
+        dags test`). Other AIRFLOW__* variables of the caller pass through, e.g. a PostgreSQL
+        metadata database in AIRFLOW__DATABASE__SQL_ALCHEMY_CONN."""
+        airflow = self.settings.airflow
+        return {
+            **os.environ,
+            CONFIG_PATH_VAR: str(self.config_path.resolve()),
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(airflow.dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(airflow.parallelism),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # the nightly retraining is on
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__HOST": airflow.host,
+            "AIRFLOW__API__PORT": str(airflow.port),
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "MLFLOW_LOGGING_LEVEL": "WARNING",
+        }
+
+    def command(self, *arguments: str) -> list[str]:
+        return [sys.executable, "-m", "airflow", *arguments]
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def pids(self) -> dict[str, int]:
+        try:
+            return {name: int(pid) for name, pid in json.loads(self.pid_file.read_text()).items()}
+        except (OSError, ValueError):
+            return {}
+
+    def running(self) -> dict[str, int]:
+        return {name: pid for name, pid in self.pids().items() if _alive(pid)}
+
+    def start(self) -> bool:
+        """Start what is not running; return once the API, scheduler and DAG processor are healthy.
+        False when everything was already running. A component that fails stops the others."""
+        if self.running() and set(self.running()) == set(self.components()):
+            return False
+        self.stop()
+        self.home.mkdir(parents=True, exist_ok=True)
+        RuntimePaths(self.settings.runtime_dir).logs.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+        pids = {}
+        for name, arguments in self.components().items():
+            with self.log_file(name).open("ab") as log:
+                process = subprocess.Popen(
+                    self.command(*arguments),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=self.environment(),
+                )
+            pids[name] = process.pid
+        self.pid_file.write_text(json.dumps(pids, indent=2) + "\n")
+        try:
+            self._wait_healthy()
+        except AirflowError:
+            self.stop()
+            raise
+        return True
+
+    def stop(self) -> list[str]:
+        """SIGTERM every component's process group, SIGKILL what is left after a grace period; return
+        the components that were running."""
+        pids, running = self.pids(), self.running()
+        members = {pid: _group_members(pid) for pid in pids.values()}
+        for pid in pids.values():
+            _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline and any(p.is_running() for ps in members.values() for p in ps):
+            time.sleep(0.2)
+        for pid, processes in members.items():
+            _signal_group(pid, signal.SIGKILL)
+            for process in processes:  # members that left the group but not the session
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+        self.pid_file.unlink(missing_ok=True)
+        return sorted(running)
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            response = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5)
+            return response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def _migrate(self) -> None:
+        log = self.log_file("db-migrate")
+        with log.open("ab") as out:
+            done = subprocess.run(
+                self.command("db", "migrate"), stdout=out, stderr=subprocess.STDOUT, env=self.environment()
+            )
+        if done.returncode != 0:
+            raise AirflowError(f"`airflow db migrate` failed (exit {done.returncode}); see {log}")
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.settings.airflow.start_timeout_s
+        while time.monotonic() < deadline:
+            for name, pid in self.pids().items():
+                if not _alive(pid):
+                    raise AirflowError(f"Airflow's {name} exited while starting; see {self.log_file(name)}")
+            health = self.health() or {}
+            if all((health.get(part) or {}).get("status") == "healthy" for part in HEALTHY_COMPONENTS):
+                return
+            time.sleep(1.0)
+        raise AirflowError(
+            f"Airflow was not healthy within {self.settings.airflow.start_timeout_s:.0f} s; "
+            f"see {RuntimePaths(self.settings.runtime_dir).logs}/airflow-*.log"
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _group_members(pid: int) -> list[psutil.Process]:
+    """The component and its descendants still in its session (a stream job started by a task has its
+    own session and is not Airflow's to stop)."""
+    try:
+        root = psutil.Process(pid)
+        session = os.getsid(pid)
+        members = [root]
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                if os.getsid(child.pid) == session:
+                    members.append(child)
+        return members
+    except (psutil.Error, ProcessLookupError):
+        return []
+
+
+def _signal_group(pid: int, signal_number: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal_number)

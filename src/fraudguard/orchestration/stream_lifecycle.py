@@ -1,0 +1,61 @@
+"""The streaming job's lifecycle as DAG tasks: `fraud_stream_control` and the training DAG's restart."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from fraudguard.config import Settings
+from fraudguard.stream import control
+
+log = logging.getLogger("fraudguard.stream.control")
+
+
+class StreamAction(StrEnum):
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    STATUS = "status"
+
+
+def control_stream(settings: Settings, config_path: str, action: StreamAction | str) -> dict[str, Any]:
+    """Do `action` and return the job's status afterwards (what the task log and XCom show)."""
+    action = StreamAction(action)
+    if action is StreamAction.START:
+        control.start_detached(settings, config_path)
+    elif action is StreamAction.STOP:
+        control.stop(settings)
+    elif action is StreamAction.RESTART:
+        control.restart(settings, config_path)
+    summary = summarize(control.status(settings))
+    log.info("stream %s", action.value, extra=summary)
+    return summary
+
+
+def restart_if_running(settings: Settings, config_path: str) -> dict[str, Any]:
+    """After a promotion: a running job restarts to serve the new champion now rather than at its next
+    poll; a job that is not running is left stopped (starting it is the stream DAG's decision)."""
+    if control.running(settings) is None:
+        return {"restarted": False, "reason": "the stream is not running", **summarize(None)}
+    summary = summarize(control.restart(settings, config_path))
+    log.info("stream restarted", extra=summary)
+    return {"restarted": True, "reason": "a new champion was promoted", **summary}
+
+
+def summarize(current: control.StreamStatus | None) -> dict[str, Any]:
+    """The status fields worth a glance, flat, JSON-ready."""
+    if current is None:
+        return {"alive": False, "state": "never started"}
+    progress = current.progress
+    model = progress.get("model") or {}
+    totals = progress.get("totals") or {}
+    return {
+        "alive": current.alive,
+        "state": progress.get("state") if current.alive else f"not running (last: {progress.get('state')})",
+        "pid": progress.get("pid"),
+        "model_version": model.get("version"),
+        "transactions": totals.get("transactions", 0),
+        "alerts": totals.get("alerts", 0),
+        "dead_letters": totals.get("dead_letters", 0),
+    }
