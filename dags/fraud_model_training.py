@@ -30,7 +30,7 @@ interval is the day before. Trigger it from the UI to retrain now: the form's ch
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
@@ -54,7 +54,6 @@ def _run() -> tuple:
     schedule=CronTriggerTimetable(
         SETTINGS.training.schedule, timezone=SETTINGS.training.timezone, interval=timedelta(days=1)
     ),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,

@@ -14,8 +14,6 @@ Trigger it with the `action` of your choice. The job runs as its own background 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from airflow.sdk import Param, dag, get_current_context, task
 
 from fraudguard.config import default_config_path, load_settings
@@ -25,7 +23,6 @@ from fraudguard.orchestration.stream_lifecycle import StreamAction, control_stre
 @dag(
     dag_id="fraud_stream_control",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,

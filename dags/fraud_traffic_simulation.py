@@ -16,8 +16,6 @@ The task log shows the achieved rate every 10 s; the report (records per topic) 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from airflow.sdk import Param, dag, get_current_context, task
 
 from fraudguard.config import load_settings
@@ -29,7 +27,6 @@ SIMULATOR = load_settings().simulator
 @dag(
     dag_id="fraud_traffic_simulation",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     doc_md=__doc__,
     tags=["fraudguard", "simulation"],

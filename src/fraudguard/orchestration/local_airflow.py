@@ -147,18 +147,20 @@ class LocalAirflow:
         return True
 
     def stop(self) -> list[str]:
-        """SIGTERM every component's process group, SIGKILL what is left after a grace period; return
-        the components that were running."""
+        """Stop each component's process group: SIGTERM, then SIGKILL after a grace period. The API
+        server goes last, so that tasks the scheduler winds down can still report to it. Returns the
+        components that were running."""
         pids, running = self.pids(), self.running()
-        members = {pid: _group_members(pid) for pid in pids.values()}
-        for pid in pids.values():
-            _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while time.monotonic() < deadline and any(p.is_running() for ps in members.values() for p in ps):
-            time.sleep(0.2)
-        for pid, processes in members.items():
-            _signal_group(pid, signal.SIGKILL)
-            for process in processes:  # members that left the group but not the session
+        for name in reversed(list(self.components())):
+            if name not in pids:
+                continue
+            members = _group_members(pids[name])
+            _signal_group(pids[name], signal.SIGTERM)
+            while time.monotonic() < deadline and any(_alive(p.pid) for p in members):
+                time.sleep(0.2)
+            _signal_group(pids[name], signal.SIGKILL)
+            for process in members:  # members that left the group but not the session
                 with contextlib.suppress(psutil.Error):
                     process.kill()
         self.pid_file.unlink(missing_ok=True)
