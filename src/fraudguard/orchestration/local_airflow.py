@@ -125,7 +125,7 @@ class LocalAirflow:
         self.stop()
         self.home.mkdir(parents=True, exist_ok=True)
         RuntimePaths(self.settings.runtime_dir).logs.mkdir(parents=True, exist_ok=True)
-        self._migrate()
+        self.migrate()
         pids = {}
         for name, arguments in self.components().items():
             with self.log_file(name).open("ab") as log:
@@ -173,7 +173,8 @@ class LocalAirflow:
         except (httpx.HTTPError, ValueError):
             return None
 
-    def _migrate(self) -> None:
+    def migrate(self) -> None:
+        """Create or upgrade the metadata database (idempotent, ~3 s on SQLite)."""
         log = self.log_file("db-migrate")
         with log.open("ab") as out:
             done = subprocess.run(
