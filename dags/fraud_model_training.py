@@ -117,7 +117,9 @@ def fraud_model_training():
     version = register_challenger(trained)
     evaluation >> version
     gate = promotion_gate(version, evaluation)
-    gate >> [promote_champion(version) >> restart_stream(), keep_champion()]
+    promoted = promote_champion(version)
+    gate >> [promoted, keep_champion()]
+    promoted >> restart_stream()
 
 
 fraud_model_training()
