@@ -27,7 +27,11 @@ def publish_traffic(
     """Publish at `rate` transactions/s for `duration_s`; a status line every few seconds; the report.
     An invalid choice (e.g. shares not summing to 1) raises before anything is sent."""
     world = live_world(settings.simulator, fraud_rate=fraud_rate, scenario_mix=scenario_mix, users=users)
-    ensure_topics(settings)
+    failed_topics = [
+        f"{report.name}: {report.detail}" for report in ensure_topics(settings) if report.action == "failed"
+    ]
+    if failed_topics:
+        raise RuntimeError(f"could not create the topics: {'; '.join(failed_topics)}")
     publisher = LivePublisher(settings)
     next_log = time.monotonic() + PROGRESS_LOG_S
 
