@@ -123,8 +123,6 @@ class LocalAirflow:
         if self.running() and set(self.running()) == set(self.components()):
             return False
         self.stop()
-        self.home.mkdir(parents=True, exist_ok=True)
-        RuntimePaths(self.settings.runtime_dir).logs.mkdir(parents=True, exist_ok=True)
         self.migrate()
         pids = {}
         for name, arguments in self.components().items():
@@ -175,6 +173,8 @@ class LocalAirflow:
 
     def migrate(self) -> None:
         """Create or upgrade the metadata database (idempotent, ~3 s on SQLite)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        RuntimePaths(self.settings.runtime_dir).logs.mkdir(parents=True, exist_ok=True)
         log = self.log_file("db-migrate")
         with log.open("ab") as out:
             done = subprocess.run(
