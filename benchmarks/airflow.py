@@ -34,12 +34,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def airflow_json(local: LocalAirflow, *arguments: str):
-    done = subprocess.run(local.command(*arguments, "-o", "json"), env=local.environment(),
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    return json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith("[")))
-
-
 def training_dag(runtime: Path) -> dict:
     os.environ["FRAUDGUARD__RUNTIME_DIR"] = str(runtime)
     os.environ["FRAUDGUARD__MODEL__EXPORT_DIR"] = str(runtime / "models")
@@ -54,8 +48,8 @@ def training_dag(runtime: Path) -> dict:
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"the training DAG failed; see {log}")
-    run = max(airflow_json(local, "dags", "list-runs", "fraud_model_training"), key=lambda r: r["run_after"])
-    tasks = airflow_json(local, "tasks", "states-for-dag-run", "fraud_model_training", run["run_id"])
+    run = max(local.cli_json("dags", "list-runs", "fraud_model_training"), key=lambda r: r["run_after"])
+    tasks = local.cli_json("tasks", "states-for-dag-run", "fraud_model_training", run["run_id"])
 
     def took(task: dict) -> float:
         return (

@@ -126,26 +126,14 @@ def dags_test(settings, environ: dict[str, str], log: Path) -> None:
     assert done.returncode == 0, f"`airflow dags test` failed; see {log}"
 
 
-def airflow_json(settings, environ: dict[str, str], *arguments: str):
-    """An `airflow ... -o json` command's answer (its warnings go to stdout too, before the JSON)."""
-    local = LocalAirflow(settings, CONFIG_FILE)
-    done = subprocess.run(
-        local.command(*arguments, "-o", "json"),
-        env={**local.environment(), **environ},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith("[")))
-
-
 def task_states(settings, environ: dict[str, str]) -> dict[str, str]:
     """Each task's state in the latest run of the training DAG."""
-    runs = airflow_json(settings, environ, "dags", "list-runs", "fraud_model_training")
+    local = LocalAirflow(settings, CONFIG_FILE)
+    runs = local.cli_json("dags", "list-runs", "fraud_model_training", extra_env=environ)
     latest = max(runs, key=lambda run: run["run_after"])
     assert latest["state"] == "success" and latest["logical_date"] == LOGICAL_DATE
-    rows = airflow_json(
-        settings, environ, "tasks", "states-for-dag-run", "fraud_model_training", latest["run_id"]
+    rows = local.cli_json(
+        "tasks", "states-for-dag-run", "fraud_model_training", latest["run_id"], extra_env=environ
     )
     return {row["task_id"]: row["state"] for row in rows}
 

@@ -106,6 +106,19 @@ class LocalAirflow:
     def command(self, *arguments: str) -> list[str]:
         return [sys.executable, "-m", "airflow", *arguments]
 
+    def cli_json(self, *arguments: str, extra_env: dict[str, str] | None = None) -> Any:
+        """An `airflow ... -o json` command's answer (Airflow prints its warnings to stdout first)."""
+        done = subprocess.run(
+            self.command(*arguments, "-o", "json"),
+            env={**self.environment(), **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(
+            next(line for line in reversed(done.stdout.splitlines()) if line.startswith(("[", "{")))
+        )
+
     # --- lifecycle -------------------------------------------------------------------------------
 
     def pids(self) -> dict[str, int]:
