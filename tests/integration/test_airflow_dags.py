@@ -4,6 +4,7 @@ test` (dag.test()) against the real development broker, Spark, MLflow store and 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import uuid
@@ -43,9 +44,11 @@ def dagbag(tmp_path_factory):
     """The project's dags folder parsed by Airflow's DagBag, in an AIRFLOW_HOME of its own."""
     home = tmp_path_factory.mktemp("airflow-home")
     os.environ.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
-    from airflow.dag_processing.dagbag import DagBag
+    handlers = logging.root.handlers[:]
+    from airflow.dag_processing.dagbag import DagBag  # configures logging for the whole process
 
-    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    yield DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    logging.root.handlers[:] = handlers  # Airflow's handler writes to a stream pytest closes at exit
 
 
 def test_every_dag_imports_without_errors_or_warnings(dagbag):
