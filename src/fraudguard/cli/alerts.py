@@ -8,6 +8,7 @@ from datetime import datetime
 
 import click
 
+from fraudguard.background import BackgroundError
 from fraudguard.cli.context import CliContext, CliError, console
 from fraudguard.config import TopicRole
 from fraudguard.logs import configure_logging
@@ -21,15 +22,39 @@ def alerts() -> None:
 @alerts.command()
 @click.option("--host", help="Listen address (default: alerts.host, 127.0.0.1).")
 @click.option("--port", type=int, help="Listen port (default: alerts.port).")
+@click.option("--detach", is_flag=True, help="Run in the background; return once the API answers.")
 @click.pass_obj
-def serve(obj: CliContext, host: str | None, port: int | None) -> None:
+def serve(obj: CliContext, host: str | None, port: int | None, detach: bool) -> None:
     """Consume the alerts topic into the store, send notifications, serve the API and the dashboard."""
+    from fraudguard.alerts import control
     from fraudguard.alerts.service import AlertService
 
+    if detach:
+        if host or port:
+            raise CliError("with --detach, set alerts.host and alerts.port in the configuration")
+        try:
+            pid, started = control.start_detached(obj.settings, str(obj.config_path))
+        except BackgroundError as error:
+            raise CliError(str(error)) from None
+        console.print(f"alert service {'started' if started else 'already running'} (pid {pid})")
+        console.print(f"dashboard: {control.url(obj.settings)}")
+        console.print(f"log: {control.service(obj.settings).log_file}", style="dim")
+        return
     configure_logging()
     service = AlertService(obj.settings, host, port)
     click.echo(f"dashboard: {service.url}   API docs: {service.url}docs", err=True)
     service.run()
+
+
+@alerts.command()
+@click.pass_obj
+def stop(obj: CliContext) -> None:
+    """Stop the background service (the consumer finishes its batch and commits first)."""
+    from fraudguard.alerts import control
+
+    console.print(
+        "alert service stopped" if control.stop(obj.settings) else "the alert service is not running"
+    )
 
 
 @alerts.command()

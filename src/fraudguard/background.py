@@ -1,0 +1,87 @@
+"""A platform service started in the background: its own session, its pid in a file, its output in a log.
+
+`start` returns once the service answers its readiness check (or raises naming the log); `stop` sends
+SIGTERM to its process group and SIGKILL after a grace period, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+class BackgroundError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Background:
+    name: str
+    pid_file: Path
+    log_file: Path
+
+    def pid(self) -> int | None:
+        """The pid of the running service; None when it is not running (a stale pid file is ignored)."""
+        try:
+            pid = int(self.pid_file.read_text())
+            return pid if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE else None
+        except (OSError, ValueError, psutil.Error):
+            return None
+
+    def start(
+        self,
+        command: Sequence[str],
+        environ: Mapping[str, str],
+        ready: Callable[[], bool],
+        timeout_s: float,
+    ) -> tuple[int, bool]:
+        """Start unless running; wait for `ready()`. Returns (pid, whether it was started now)."""
+        running = self.pid()
+        if running is not None:
+            return running, False
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                list(command),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=dict(environ),
+            )
+        self.pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise BackgroundError(
+                    f"{self.name} exited with code {process.returncode} while starting; see {self.log_file}"
+                )
+            if ready():
+                return process.pid, True
+            time.sleep(0.3)
+        self.stop()
+        raise BackgroundError(f"{self.name} was not ready within {timeout_s:.0f} s; see {self.log_file}")
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """SIGTERM the service's process group, SIGKILL what remains after `timeout_s`; whether it ran."""
+        pid = self.pid()
+        self.pid_file.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        with contextlib.suppress(psutil.Error):
+            psutil.wait_procs([psutil.Process(pid)], timeout=timeout_s)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        return True
