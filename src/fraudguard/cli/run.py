@@ -1,46 +1,46 @@
-"""`fraudguard run`: the platform's main job. For now: the development broker and its live status."""
+"""`fraudguard run`: the platform's main job (the README's `make run`)."""
 
 from __future__ import annotations
 
-import time
+import json
+from pathlib import Path
 
 import click
-from rich.live import Live
+from rich.table import Table
 
-from fraudguard.cli.broker import status_table
-from fraudguard.cli.context import CliContext, console
-from fraudguard.kafka.devbroker import control
-from fraudguard.kafka.devbroker.status import broker_status
+from fraudguard.cli.context import CliContext, CliError, console
 
 
 @click.command()
-@click.option("--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option(
+    "--duration", type=float, help="Stop after this many seconds, with a summary (default: Ctrl-C)."
+)
+@click.option("--rate", type=float, help="Live transactions per second (default: simulator.live_rate).")
 @click.option("--refresh", type=float, default=2.0, show_default=True, help="Seconds between updates.")
+@click.option(
+    "--summary-json", type=click.Path(dir_okay=False, path_type=Path), help="Also write the summary here."
+)
 @click.pass_obj
-def run(obj: CliContext, duration: float | None, refresh: float) -> None:
-    """Start the platform and show its live status until Ctrl-C; stop what it started on exit."""
-    settings = obj.settings
-    started_broker = False
-    if settings.kafka.uses_dev_broker:
-        started = time.monotonic()
-        state, started_broker = control.start_detached(settings)
-        took = f" in {time.monotonic() - started:.1f} s" if started_broker else " (already running)"
-        console.print(f"development broker at [bold]{state.bootstrap_servers}[/]{took}")
-    deadline = time.monotonic() + duration if duration else None
+def run(
+    obj: CliContext, duration: float | None, rate: float | None, refresh: float, summary_json: Path | None
+) -> None:
+    """Start the whole platform (broker, MLflow UI, first model, stream, alert service, Airflow, live
+    traffic), show its live status until Ctrl-C or --duration, stop everything, print a summary."""
+    from fraudguard.platform.runner import PlatformRun, StartFailed
+
+    platform = PlatformRun(obj.settings, obj.config_path, console, rate=rate)
     try:
-        with Live(console=console, auto_refresh=False) as live:
-            while deadline is None or time.monotonic() < deadline:
-                current = broker_status(settings)
-                if current is None:
-                    console.print("[red]the development broker is gone[/]")
-                    break
-                live.update(status_table(current), refresh=True)
-                time.sleep(
-                    refresh if deadline is None else min(refresh, max(0.0, deadline - time.monotonic()))
-                )
-    except KeyboardInterrupt:
-        pass
+        platform.start()
+    except StartFailed as error:
+        raise CliError(str(error)) from None
+    try:
+        summary = platform.run(duration, refresh)
     finally:
-        if started_broker:
-            control.stop(settings)
-            console.print("development broker stopped")
+        stopped = platform.stop()
+    console.print(f"stopped: {', '.join(stopped) or 'nothing (all were already running)'}")
+    table = Table("summary", "value", title="this run")
+    for key, value in summary.items():
+        table.add_row(key.replace("_", " "), json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
+    if summary_json:
+        summary_json.write_text(json.dumps({**summary, "stopped": stopped}, indent=2) + "\n")

@@ -244,6 +244,8 @@ class MlflowSettings(Section):
 
     tracking_uri: str | None = Field(None, description="null = sqlite:///<runtime_dir>/mlflow/mlflow.db")
     experiment: str = "fraudguard"
+    ui_host: str = Field("127.0.0.1", description="`fraudguard run` serves the MLflow UI here")
+    ui_port: Annotated[int, Field(ge=0, le=65535)] = Field(5000, description="0 = no MLflow UI")
 
 
 class ScenarioMix(Section):

@@ -61,8 +61,14 @@ class LiveReport:
 
 
 class LivePublisher:
-    def __init__(self, settings: Settings, producer: Producer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        producer: Producer | None = None,
+        on_delivered: Callable[[Any, Any], None] | None = None,
+    ) -> None:
         self.producer = producer or make_producer(settings, **{"linger.ms": 20})
+        self.on_delivered = on_delivered
         self.topics = {
             USER.name: settings.topics.get(TopicRole.USERS).name,
             MERCHANT.name: settings.topics.get(TopicRole.MERCHANTS).name,
@@ -137,3 +143,5 @@ class LivePublisher:
     def _delivered(self, error, message) -> None:
         counts = self.report.failed if error else self.report.delivered
         counts[message.topic()] = counts.get(message.topic(), 0) + 1
+        if self.on_delivered:
+            self.on_delivered(error, message)

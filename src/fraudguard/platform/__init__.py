@@ -1,0 +1,1 @@
+"""`fraudguard run`: every component started in order, watched together, stopped together."""

@@ -1,0 +1,136 @@
+"""The platform's parts in start order, each with its start, stop, health check and log.
+
+Steps (topics, the first model) only start; services also stop and report their health. A part that
+was already running is used as is and left running at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fraudguard.alerts import control as alerts
+from fraudguard.config import CONFIG_PATH_VAR, Settings
+from fraudguard.kafka.devbroker import control as broker
+from fraudguard.kafka.devbroker.state import running_broker
+from fraudguard.kafka.topics import ensure_topics
+from fraudguard.orchestration.local_airflow import ADMIN_USER, LocalAirflow
+from fraudguard.paths import RuntimePaths
+from fraudguard.platform import mlflow_ui
+from fraudguard.stream import control as stream
+
+
+@dataclass(frozen=True)
+class Started:
+    detail: str  # what the user needs: an address, a version
+    started: bool  # False: it was already running (left running at the end)
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    start: Callable[[], Started]
+    log: Path
+    stop: Callable[[], object] | None = None  # None: a step, nothing to stop
+    healthy: Callable[[], bool] | None = None
+
+
+def parts(settings: Settings, config_path: Path) -> list[Part]:
+    paths = RuntimePaths(settings.runtime_dir)
+    airflow, ui = LocalAirflow(settings, config_path), mlflow_ui.server(settings)
+    found: list[Part] = []
+    if settings.kafka.uses_dev_broker:
+        found.append(
+            Part("development broker", lambda: _broker(settings), paths.broker_log,
+                 lambda: broker.stop(settings), lambda: _broker_alive(settings))
+        )  # fmt: skip
+    found.append(Part("topics", lambda: _topics(settings), paths.broker_log))
+    if settings.mlflow.ui_port:
+        found.append(
+            Part(
+                "MLflow UI",
+                lambda: _mlflow(settings),
+                ui.log_file,
+                ui.stop,
+                lambda: mlflow_ui.healthy(settings),
+            )
+        )
+    found += [
+        Part("first model", lambda: ensure_champion(settings, config_path), paths.logs / "first-model.log"),
+        Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log,
+             lambda: stream.stop(settings), lambda: stream.running(settings) is not None),
+        Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
+             lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None),
+        Part("Airflow", lambda: _airflow(airflow), paths.logs / "airflow-*.log", airflow.stop,
+             lambda: (airflow.health() or {}).get("scheduler", {}).get("status") == "healthy"),
+    ]  # fmt: skip
+    return found
+
+
+def ensure_champion(settings: Settings, config_path: Path) -> Started:
+    """Train, register and promote a first model when there is no champion: the default world's data
+    (`simulate batch`) and the default pipeline without its search (about 2 minutes rather than 7; the
+    nightly DAG searches)."""
+    from fraudguard.simulate.batch import write_batch
+    from fraudguard.simulate.timeline import FakerWorldTimeline
+    from fraudguard.train import registry
+
+    current = registry.champion_version(settings)
+    if current is not None:
+        return Started(f"champion v{current}", started=False)
+    dataset = settings.runtime_dir / "datasets" / "faker"
+    if not (dataset / "manifest.json").exists():
+        simulator = settings.simulator
+        write_batch(FakerWorldTimeline(simulator), dataset, simulator.model_dump(mode="json"), overwrite=True)
+    log = RuntimePaths(settings.runtime_dir).logs / "first-model.log"
+    environ = {**os.environ, CONFIG_PATH_VAR: str(config_path), "FRAUDGUARD__MODEL__SEARCH_BUDGET_S": "0",
+               "COLUMNS": "120"}  # fmt: skip
+    with log.open("ab") as out:
+        done = subprocess.run([sys.executable, "-m", "fraudguard", "train", "--dataset", str(dataset)],
+                              stdout=out, stderr=subprocess.STDOUT, env=environ)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"training the first model failed (exit {done.returncode})")
+    return Started(f"champion v{registry.champion_version(settings)} trained on {dataset}", started=True)
+
+
+def _broker(settings: Settings) -> Started:
+    state, started = broker.start_detached(settings)
+    return Started(f"at {state.bootstrap_servers}", started)
+
+
+def _broker_alive(settings: Settings) -> bool:
+    return running_broker(RuntimePaths(settings.runtime_dir).broker_state) is not None
+
+
+def _topics(settings: Settings) -> Started:
+    reports = ensure_topics(settings)
+    failed = [f"{r.name}: {r.detail}" for r in reports if r.action == "failed"]
+    if failed:
+        raise RuntimeError("could not create " + "; ".join(failed))
+    created = [r.name for r in reports if r.action == "created"]
+    return Started(f"created {', '.join(created)}" if created else "all present", started=False)
+
+
+def _mlflow(settings: Settings) -> Started:
+    _, started = mlflow_ui.start(settings)
+    return Started(mlflow_ui.url(settings), started)
+
+
+def _stream(settings: Settings, config_path: Path) -> Started:
+    current, started = stream.start_detached(settings, str(config_path))
+    model = current.progress.get("model") or {}
+    return Started(f"pid {current.progress['pid']}, model v{model.get('version')}", started)
+
+
+def _alerts(settings: Settings, config_path: Path) -> Started:
+    _, started = alerts.start_detached(settings, str(config_path))
+    return Started(f"dashboard {alerts.url(settings)}", started)
+
+
+def _airflow(airflow: LocalAirflow) -> Started:
+    started = airflow.start()
+    return Started(f"{airflow.url} (user {ADMIN_USER}, password in {airflow.password_file})", started)

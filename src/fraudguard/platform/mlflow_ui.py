@@ -1,0 +1,42 @@
+"""The MLflow UI over the platform's tracking store (runs, metrics, the model registry), on loopback."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import httpx
+
+from fraudguard.background import Background
+from fraudguard.config import Settings
+from fraudguard.paths import RuntimePaths
+from fraudguard.train.registry import tracking_uri
+
+START_TIMEOUT_S = 90.0
+
+
+def server(settings: Settings) -> Background:
+    logs = RuntimePaths(settings.runtime_dir).logs
+    return Background("the MLflow UI", settings.runtime_dir / "mlflow" / "ui.pid", logs / "mlflow-ui.log")
+
+
+def url(settings: Settings) -> str:
+    return f"http://{settings.mlflow.ui_host}:{settings.mlflow.ui_port}/"
+
+
+def healthy(settings: Settings) -> bool:
+    try:
+        return httpx.get(url(settings) + "health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start(settings: Settings) -> tuple[int, bool]:
+    """`mlflow server` with one worker and its job runner off (it starts ~8 processes, 1 GB, for
+    features the platform does not use)."""
+    (settings.runtime_dir / "mlflow").mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "mlflow", "server", "--host", settings.mlflow.ui_host,
+               "--port", str(settings.mlflow.ui_port), "--backend-store-uri", tracking_uri(settings),
+               "--workers", "1"]  # fmt: skip
+    environ = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return server(settings).start(command, environ, lambda: healthy(settings), START_TIMEOUT_S)

@@ -1,0 +1,164 @@
+"""The main job: start every part, publish live traffic, show one live status view, stop everything.
+
+A part that fails to start is reported with its log, and what was started is stopped again. The
+end-of-run summary compares the alerts with the simulator's ground truth for the traffic of this run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from fraudguard.alerts import control as alerts
+from fraudguard.config import Settings
+from fraudguard.platform.components import Part, parts
+from fraudguard.platform.latency import AlertLatency
+from fraudguard.platform.summary import detection_quality
+from fraudguard.simulate.live import LivePublisher, live_world
+from fraudguard.simulate.timeline import FakerWorldTimeline
+from fraudguard.stream import control as stream
+
+DRAIN_S = 30.0  # at the end, how long the stream may take to score what was published
+
+
+class StartFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class PlatformRun:
+    settings: Settings
+    config_path: Path
+    console: Console
+    rate: float | None = None
+    began: float = field(default_factory=lambda: psutil.Process().create_time())
+    started: list[Part] = field(default_factory=list)
+    services: list[Part] = field(default_factory=list)
+    first_alert_s: float | None = None
+
+    def start(self) -> None:
+        """Start each part in order; on a failure, stop what this run started and raise."""
+        for part in parts(self.settings, self.config_path):
+            with self.console.status(f"starting {part.name} ..."):
+                began = time.monotonic()
+                try:
+                    outcome = part.start()
+                except Exception as error:
+                    self.console.print(f"[red]✗ {part.name} failed:[/] {error}\n  log: {part.log}")
+                    self.stop()
+                    raise StartFailed(f"{part.name} failed to start; see {part.log}") from None
+            took = time.monotonic() - began
+            verb = "started" if outcome.started else "ready"
+            self.console.print(f"[green]✓[/] {part.name} {verb}: {outcome.detail} [dim]({took:.1f} s)[/]")
+            if part.stop is not None:
+                self.services.append(part)
+                if outcome.started:
+                    self.started.append(part)
+
+    def run(self, duration_s: float | None, refresh_s: float) -> dict[str, Any]:
+        """Live traffic and the status view until `duration_s` or Ctrl-C; then the summary."""
+        since = datetime.now(UTC)
+        latency = AlertLatency(self.settings)
+        latency.start()
+        world = live_world(self.settings.simulator)
+        rate = self.rate or world.live_rate
+        publisher = LivePublisher(self.settings, on_delivered=latency.delivered)
+        traffic = threading.Thread(
+            target=publisher.run,
+            args=(FakerWorldTimeline(world), rate, None, lambda _: None),  # a callback keeps its rate current
+            name="traffic",
+            daemon=True,
+        )
+        traffic.start()
+        deadline = time.monotonic() + duration_s if duration_s else None
+        try:
+            with Live(console=self.console, auto_refresh=False) as live:
+                while deadline is None or time.monotonic() < deadline:
+                    live.update(self._view(publisher, latency, rate, traffic.is_alive()), refresh=True)
+                    time.sleep(
+                        refresh_s
+                        if deadline is None
+                        else max(0.0, min(refresh_s, deadline - time.monotonic()))
+                    )
+        except KeyboardInterrupt:
+            pass
+        publisher.stop()
+        traffic.join(timeout=30)
+        self._drain()
+        latency.stop()
+        quality = detection_quality(self.settings, since)
+        return {
+            "seconds": round((datetime.now(UTC) - since).total_seconds(), 1),
+            "published": publisher.report.transactions,
+            "target_rate": rate,
+            **quality,
+            "alerts_on_topic": latency.alerts,
+            "alert_latency_s": latency.percentiles(50, 95, 99),
+            "first_alert_on_dashboard_s": self.first_alert_s,
+        }
+
+    def stop(self) -> list[str]:
+        """Stop what this run started, newest first; returns their names."""
+        stopped = []
+        for part in reversed(self.started):
+            with self.console.status(f"stopping {part.name} ..."), contextlib.suppress(Exception):
+                part.stop()
+                stopped.append(part.name)
+        self.started.clear()
+        return stopped
+
+    def _drain(self) -> None:
+        """Let the stream score what was published (lag back to 0), for a complete summary."""
+        deadline = time.monotonic() + DRAIN_S
+        with self.console.status("letting the stream score the last transactions ..."):
+            while time.monotonic() < deadline:
+                current = stream.running(self.settings)
+                lag = ((current.progress.get("query") or {}).get("lag") or {}) if current else {}
+                if current is None or (lag and sum(lag.values()) == 0):
+                    return
+                time.sleep(1)
+
+    def _view(
+        self, publisher: LivePublisher, latency: AlertLatency, rate: float, traffic_alive: bool
+    ) -> Table:
+        current = stream.status(self.settings)
+        progress = current.progress if current else {}
+        query, totals = progress.get("query") or {}, progress.get("totals") or {}
+        model = progress.get("model") or {}
+        stored = ((alerts.health(self.settings) or {}).get("consumer") or {}).get("stored", 0)
+        if stored and self.first_alert_s is None:
+            self.first_alert_s = round(time.time() - self.began, 1)
+        percentiles = latency.percentiles(50, 99)
+        elapsed = time.time() - self.began
+        health = {part.name: part.healthy() for part in self.services if part.healthy}
+        health["live traffic"] = traffic_alive
+        table = Table(show_header=False, title=f"fraudguard running for {elapsed:,.0f} s (Ctrl-C stops it)")
+        table.add_column(style="bold")
+        table.add_column()
+        report, lag = publisher.report, sum((query.get("lag") or {}).values())
+        marks = (f"{'[green]✓' if ok else '[red]✗'}[/] {name}" for name, ok in health.items())
+        rows = {
+            "traffic": f"{report.transactions:,} transactions sent, {report.achieved_rate:,.0f}/s "
+            f"(target {rate:,.0f}/s)",
+            "stream": f"in {query.get('input_rows_per_s', 0):,.0f}/s, "
+            f"processed {query.get('processed_rows_per_s', 0):,.0f}/s, lag {lag:,}",
+            "scored": f"{totals.get('transactions', 0):,} transactions, "
+            f"{totals.get('dead_letters', 0):,} dead letters",
+            "alerts": f"{totals.get('alerts', 0):,} published, {stored:,} stored by the alert service",
+            "alert latency": ", ".join(f"{q} {v:.2f} s" for q, v in percentiles.items()) or "-",
+            "model": f"{model.get('name')} v{model.get('version')} ({model.get('source')})" if model else "-",
+            "components": "  ".join(marks),
+        }
+        for name, value in rows.items():
+            table.add_row(name, value)
+        return table
