@@ -156,6 +156,25 @@ def test_offsets_lost_to_retention_are_skipped_counted_and_never_an_error(broker
     assert offsets == list(range(offsets[0], high))
 
 
+def test_a_partition_shorter_than_the_checkpoint_is_read_again_from_its_start(broker):
+    """What a query sees after its topic was recreated (or the in-memory broker restarted)."""
+    settings, _ = broker
+    topic = new_topic(settings, partitions=2)
+    produce(settings, topic, range(100))
+    reader = KafkaStreamReader({**kafka_options(settings), "topics": topic})
+    checkpointed = {f"{topic}/0": 5000, f"{topic}/1": 7000}
+    end = reader.latestOffset(checkpointed, ReadAllAvailable())
+    assert sum(end.values()) == 100 and reader.resets == 2 and reader.skipped == 0
+    tasks = reader.partitions(checkpointed, end)
+    numbers = sorted(
+        int(v.split()[0]) for t in tasks for b in reader.read(t) for v in b.column("value").to_pylist()
+    )
+    assert numbers == list(range(100))
+    assert reader.latestOffset(end, ReadAllAvailable()) == end and reader.resets == 2, (
+        "no reset once caught up"
+    )
+
+
 def test_the_sink_produces_every_row_with_key_value_and_topic(broker, spark, tmp_path):
     settings, _ = broker
     source, target = new_topic(settings), new_topic(settings)

@@ -24,7 +24,9 @@ with one consumer: on a few cores, fewer and larger tasks cost less than one per
 offsets Spark checkpoints are the only record of progress (no consumer group, nothing committed to
 Kafka), so a restarted query resumes exactly where its last committed batch ended. Offsets that
 retention removed before they were read are skipped: reading resumes at the earliest available offset,
-and the gap is counted and logged (never an error). Compacted topics leave holes in the offsets; a
+and the gap is counted and logged (never an error). A partition that ends before the checkpointed
+offset (the topic was recreated, or the in-memory development broker restarted) is read again from
+its earliest offset, also counted and logged. Compacted topics leave holes in the offsets; a
 range ends at its end offset or at the end of the partition, whichever comes first.
 
 Writing: rows with `key` and `value` (string or binary), and optionally `topic` and `headers`, are
@@ -163,6 +165,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.max_tasks = int(max_tasks) if max_tasks else None
         self.target: dict[str, int] | None = None  # Trigger.AvailableNow: never read past this
         self.skipped = 0  # offsets lost to retention before they were read
+        self.resets = 0  # partitions whose log ended before the checkpointed offset (topic recreated)
+        self._begin: dict[str, int] = {}
         self._consumer: Consumer | None = None
         self._latest: dict[str, int] = {}  # high watermarks seen by the last latestOffset
 
@@ -209,7 +213,20 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if self.target is not None:
                 high = min(high, self.target.get(key, low))
             offset = start.get(key, low)  # a partition added since the last batch starts at its beginning
-            if offset < low:
+            if offset > marks[key][1]:
+                self.resets += 1
+                log.warning(
+                    "the partition ends before the checkpointed offset (the topic was recreated, or the "
+                    "development broker restarted); reading it again from its earliest offset",
+                    extra={
+                        "partition": key,
+                        "checkpointed": offset,
+                        "end": marks[key][1],
+                        "resets": self.resets,
+                    },
+                )
+                offset = low
+            elif offset < low:
                 self.skipped += low - offset
                 log.warning(
                     "offsets lost to retention before they were read; resuming at the earliest available",
@@ -217,6 +234,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 )
                 offset = low
             begin[key], available[key] = offset, max(high - offset, 0)
+        self._begin = begin
         budget = dict(available)
         if isinstance(limit, ReadMaxRows):
             capped = {
@@ -237,6 +255,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         for key, stop in sorted(end.items()):
             topic, partition = key.rsplit("/", 1)
             first = start.get(key, 0)
+            if first > stop:  # reset by latestOffset: the partition is read again from its beginning
+                first = self._begin.get(key, 0)
             if stop > first:
                 ranges.append(OffsetRange(topic, int(partition), first, stop))
         return _group(ranges, self.max_tasks or len(ranges))
