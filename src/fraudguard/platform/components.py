@@ -98,7 +98,10 @@ def ensure_champion(settings: Settings, config_path: Path) -> Started:
 
 
 def _broker(settings: Settings) -> Started:
+    """A new development broker is empty (it keeps messages in memory): the stream starts afresh."""
     state, started = broker.start_detached(settings)
+    if started:
+        stream.reset(settings)
     return Started(f"at {state.bootstrap_servers}", started)
 
 

@@ -1,7 +1,8 @@
 """End-to-end alert latency of live traffic: from a transaction's produce timestamp to its alert's.
 
 The publisher reports each delivered transaction (its id and Kafka timestamp); a consumer of the alerts
-topic, reading only what arrives after the run started, matches alerts to them. The development
+topic (from its beginning: alerts published before the consumer joined count too) matches alerts to
+them; alerts of transactions other runs sent are ignored. The development
 broker's delivery reports carry no usable timestamp, so there the acknowledgement time stands in for
 the produce time (later by at most the producer's linger, 20 ms: latency is understated by that).
 """
@@ -28,7 +29,6 @@ class AlertLatency:
         self.sent_ms: dict[str, int] = {}
         self.latencies_s: list[float] = []
         self.alerts = 0
-        self.first_alert_ms: int | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._consume, name="alert-latency", daemon=True)
@@ -45,7 +45,12 @@ class AlertLatency:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, quiet_s: float = 2.0, at_most_s: float = 15.0) -> None:
+        """Stop once no alert came for `quiet_s` (the last micro-batch's alerts are read first)."""
+        deadline, seen = time.monotonic() + at_most_s, -1
+        while time.monotonic() < deadline and seen != self.alerts:
+            seen = self.alerts
+            time.sleep(quiet_s)
         self._stop.set()
         self._thread.join(timeout=10)
 
@@ -56,7 +61,7 @@ class AlertLatency:
 
     def _consume(self) -> None:
         consumer = make_consumer(self.settings, f"fraudguard-run-{uuid.uuid4().hex[:8]}",
-                                 **{"auto.offset.reset": "latest"})  # fmt: skip
+                                 **{"auto.offset.reset": "earliest"})  # fmt: skip
         consumer.subscribe([self.settings.topics.get(TopicRole.ALERTS).name])
         try:
             while not self._stop.is_set():
@@ -66,10 +71,9 @@ class AlertLatency:
                 produced_ms = message.timestamp()[1]
                 transaction_id = ALERT.decode(message.value())["transaction_id"]
                 with self._lock:
-                    self.alerts += 1
-                    self.first_alert_ms = self.first_alert_ms or produced_ms
                     sent = self.sent_ms.pop(transaction_id, None)
                     if sent is not None:
+                        self.alerts += 1
                         self.latencies_s.append((produced_ms - sent) / 1000)
         finally:
             consumer.close()

@@ -28,7 +28,7 @@ from fraudguard.simulate.live import LivePublisher, live_world
 from fraudguard.simulate.timeline import FakerWorldTimeline
 from fraudguard.stream import control as stream
 
-DRAIN_S = 30.0  # at the end, how long the stream may take to score what was published
+DRAIN_S = 60.0  # at the end, how long the stream may take to score what was published
 
 
 class StartFailed(RuntimeError):
@@ -70,7 +70,11 @@ class PlatformRun:
         since = datetime.now(UTC)
         latency = AlertLatency(self.settings)
         latency.start()
-        world = live_world(self.settings.simulator)
+        # A new world each run (the seed moves with the clock): a run never replays an earlier one.
+        world = live_world(
+            self.settings.simulator, seed=self.settings.simulator.seed + int(time.time()) // 60
+        )
+        self.console.print(f"live traffic: seed {world.seed}, from {world.start_date} (simulated days)")
         rate = self.rate or world.live_rate
         publisher = LivePublisher(self.settings, on_delivered=latency.delivered)
         traffic = threading.Thread(
@@ -94,7 +98,7 @@ class PlatformRun:
             pass
         publisher.stop()
         traffic.join(timeout=30)
-        self._drain()
+        self._drain(since, publisher.report.transactions)
         latency.stop()
         quality = detection_quality(self.settings, since)
         return {
@@ -117,14 +121,12 @@ class PlatformRun:
         self.started.clear()
         return stopped
 
-    def _drain(self) -> None:
-        """Let the stream score what was published (lag back to 0), for a complete summary."""
+    def _drain(self, since: datetime, published: int) -> None:
+        """Let the stream score what was published, for a complete summary (at most DRAIN_S)."""
         deadline = time.monotonic() + DRAIN_S
         with self.console.status("letting the stream score the last transactions ..."):
-            while time.monotonic() < deadline:
-                current = stream.running(self.settings)
-                lag = ((current.progress.get("query") or {}).get("lag") or {}) if current else {}
-                if current is None or (lag and sum(lag.values()) == 0):
+            while time.monotonic() < deadline and stream.running(self.settings) is not None:
+                if detection_quality(self.settings, since)["scored"] >= published:
                     return
                 time.sleep(1)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +112,14 @@ def restart(settings: Settings, config_path: str) -> StreamStatus:
     stop(settings)
     current, _ = start_detached(settings, config_path)
     return current
+
+
+def reset(settings: Settings) -> None:
+    """Forget the job's checkpoint, per-user state and tables (the scored history stays): for a new,
+    empty development broker, whose offsets and records the old state no longer describes."""
+    if running(settings):
+        raise StreamError("the stream is running; stop it before resetting its state")
+    shutil.rmtree(RuntimePaths(settings.runtime_dir).stream, ignore_errors=True)
 
 
 def _kill_group(pid: int) -> None:

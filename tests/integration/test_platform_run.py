@@ -1,0 +1,129 @@
+"""`fraudguard run` end to end, as `make run` runs it, on a small world: every component starts, alerts
+arrive, the summary's precision and recall are those of the scored history's ground truth, and the
+shutdown leaves no process and no listener. Then a component that cannot start stops the run cleanly."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pandas as pd
+import psutil
+import pytest
+
+from fraudguard.config import load_settings
+from fraudguard.orchestration.local_airflow import LocalAirflow
+from tests.conftest import CONFIG_FILE, run_cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PARTS = ["Airflow", "alert service", "streaming job", "MLflow UI", "development broker"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def platform_processes(runtime) -> list[psutil.Process]:
+    """Every process whose command line mentions this run's runtime folder or was started from it."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            text = " ".join(process.info["cmdline"] or []) + str((process.info["environ"] or {}).values())
+        except psutil.Error:
+            continue
+        if str(runtime) in text and process.pid != psutil.Process().pid:
+            found.append(process)
+    return found
+
+
+@pytest.fixture(scope="module")
+def small_platform(tmp_path_factory):
+    runtime = tmp_path_factory.mktemp("platform")
+    environ = {
+        "FRAUDGUARD__RUNTIME_DIR": str(runtime),
+        "FRAUDGUARD__MODEL__EXPORT_DIR": str(runtime / "models"),
+        "FRAUDGUARD__MODEL__CLASSIFIER": "logistic_regression",
+        "FRAUDGUARD__MODEL__TEST_DAYS": "2",
+        "FRAUDGUARD__MODEL__VALIDATION_DAYS": "2",
+        "FRAUDGUARD__MODEL__DAILY_ALERT_BUDGET": "30",
+        "FRAUDGUARD__FEATURES__LABEL_DELAY_DAYS": "2",
+        "FRAUDGUARD__SIMULATOR__USERS": "300",
+        "FRAUDGUARD__SIMULATOR__MERCHANTS": "60",
+        "FRAUDGUARD__SIMULATOR__DAYS": "10",
+        "FRAUDGUARD__SIMULATOR__FRAUD_RATE": "0.02",
+        "FRAUDGUARD__ALERTS__PORT": str(free_port()),
+        "FRAUDGUARD__AIRFLOW__PORT": str(free_port()),
+        "FRAUDGUARD__MLFLOW__UI_PORT": str(free_port()),
+    }
+    return load_settings(CONFIG_FILE, environ=environ), environ, runtime
+
+
+@pytest.fixture(scope="module")
+def bounded_run(small_platform):
+    _, environ, runtime = small_platform
+    summary_file = runtime / "summary.json"
+    done = run_cli("run", "--duration", "45", "--rate", "100", "--summary-json", str(summary_file),
+                   env=environ, timeout=900)  # fmt: skip
+    return json.loads(summary_file.read_text()), done.stdout
+
+
+def test_every_component_starts_and_alerts_arrive(small_platform, bounded_run):
+    settings, _, _ = small_platform
+    summary, output = bounded_run
+    for part in (
+        "development broker",
+        "MLflow UI",
+        "first model",
+        "streaming job",
+        "alert service",
+        "Airflow",
+    ):
+        assert f"✓ {part}" in output
+    assert str(LocalAirflow(settings, CONFIG_FILE).password_file) in output
+    assert f"dashboard http://127.0.0.1:{settings.alerts.port}/" in output
+    assert summary["published"] >= 0.9 * 100 * 45
+    assert summary["scored"] == summary["published"], "the run ends once the stream scored its traffic"
+    assert summary["alerts"] > 0 and summary["alerts_on_topic"] == summary["alerts"]
+    assert summary["first_alert_on_dashboard_s"] is not None
+    latency = summary["alert_latency_s"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] < 60
+
+
+def test_precision_and_recall_come_from_the_ground_truth(small_platform, bounded_run):
+    settings, _, _ = small_platform
+    summary, _ = bounded_run
+    history = pd.read_parquet(settings.stream.scored_history_dir, columns=["is_fraud", "alerted"])
+    assert len(history) == summary["scored"], "a fresh runtime holds only this run's traffic"
+    hits = int((history["is_fraud"] & history["alerted"]).sum())
+    assert summary["frauds"] == int(history["is_fraud"].sum()) > 0
+    assert summary["precision"] == round(hits / history["alerted"].sum(), 4)
+    assert summary["recall"] == round(hits / history["is_fraud"].sum(), 4)
+
+
+def test_the_shutdown_leaves_no_process_and_no_listener(small_platform, bounded_run):
+    settings, _, runtime = small_platform
+    summary, _ = bounded_run
+    assert summary["stopped"] == PARTS
+    assert platform_processes(runtime) == []
+    for port in (settings.alerts.port, settings.airflow.port, settings.mlflow.ui_port):
+        assert not listening(port), port
+
+
+def test_a_component_that_cannot_start_is_reported_and_the_rest_stopped(small_platform, bounded_run):
+    settings, environ, runtime = small_platform
+    with socket.socket() as squatter:  # the alert service's port is taken
+        squatter.bind(("127.0.0.1", settings.alerts.port))
+        squatter.listen()
+        done = run_cli("run", "--duration", "5", env=environ, check=False, timeout=600)
+    assert done.returncode == 1
+    assert "✗ alert service failed" in done.stdout and str(runtime / "logs" / "alerts.log") in done.stdout
+    assert "alert service failed to start" in done.stderr
+    assert platform_processes(runtime) == []
