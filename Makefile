@@ -11,7 +11,7 @@ LINTED := src tests dags benchmarks
 BROWSER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format lock clean
+.PHONY: run test bench lint format lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP) $(BROWSER)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/pytest $(ARGS)
+
+# Every benchmark script, one after another, into one report (var/bench/report.json and report.md).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/report.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

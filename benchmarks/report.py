@@ -1,0 +1,89 @@
+"""Run every benchmark script and write one report: `report.json` (each script's JSON as printed) and
+`report.md` (one table of every figure). What `make bench` runs.
+
+.venv/bin/python benchmarks/report.py [--only devbroker simulator ...] [--out var/bench]
+
+The scripts run one after another (they measure the machine: running two at once would skew both),
+each with its defaults; the whole set takes about an hour on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ("devbroker", "simulator", "simulator_signals", "feature_lift", "train_1m",
+              "handbook_comparison", "stream_throughput", "alert_service", "airflow")  # fmt: skip
+
+
+def first_json(text: str) -> Any:
+    """The JSON object a script prints first (some follow it with a markdown table)."""
+    return json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
+
+
+def leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Every figure of a nested result, with its path (`stream.p99`)."""
+    if isinstance(value, dict):
+        return [pair for key, item in value.items() for pair in leaves(item, f"{prefix}{key}.")]
+    if isinstance(value, list):
+        return [pair for index, item in enumerate(value) for pair in leaves(item, f"{prefix}{index}.")]
+    return [(prefix.rstrip("."), value)]
+
+
+def markdown(results: dict[str, dict]) -> str:
+    lines = ["| benchmark | figure | value |", "|---|---|---|"]
+    for name, result in results.items():
+        lines.append(f"| {name} | wall time (s) | {result['wall_s']} |")
+        if "error" in result:
+            lines.append(f"| {name} | **failed** | {result['error']} |")
+            continue
+        for path, value in leaves(result["result"]):
+            lines.append(f"| {name} | {path} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="Run these only.")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "var" / "bench")
+    args = parser.parse_args()
+    console = Console(stderr=True)
+    results: dict[str, dict] = {}
+    for name in args.only or BENCHMARKS:
+        started = time.perf_counter()
+        with console.status(f"benchmarks/{name}.py ..."):
+            done = subprocess.run([sys.executable, str(HERE / f"{name}.py")], capture_output=True, text=True)
+        wall = round(time.perf_counter() - started, 1)
+        try:
+            results[name] = {"wall_s": wall, "result": first_json(done.stdout)}
+            if done.returncode != 0:
+                raise ValueError(f"exit code {done.returncode}")
+            console.print(f"[green]✓[/] {name} ({wall} s)")
+        except ValueError as error:
+            tail = done.stderr.strip().splitlines()[-1:] or [""]
+            results[name] = {"wall_s": wall, "error": f"{error}: {tail[0][:200]}"}
+            console.print(f"[red]✗[/] {name}: {results[name]['error']}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "benchmarks": results}
+    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "report.md").write_text(
+        f"# fraudguard benchmarks, {report['created']}\n\n" + markdown(results)
+    )
+    console.print(f"report: {args.out / 'report.json'} and {args.out / 'report.md'}")
+    if any("error" in result for result in results.values()):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
