@@ -4,7 +4,7 @@
 .venv/bin/python benchmarks/report.py [--only devbroker simulator ...] [--out var/bench]
 
 The scripts run one after another (they measure the machine: running two at once would skew both),
-each with its defaults; the whole set takes about an hour on 2 cores.
+each with its defaults.
 """
 
 from __future__ import annotations
