@@ -46,15 +46,6 @@ def test_the_broker_help_states_its_limits():
     assert "about the last 5 MB" in shown
 
 
-def test_run_starts_the_broker_shows_its_status_and_stops_it(make_runtime):
-    _, env = make_runtime()
-    result = run_cli("run", "--duration", "3", "--refresh", "1", env=env)
-    assert "development broker at 127.0.0.1:" in result.stdout
-    assert "transactions" in result.stdout and "fraud-alerts" in result.stdout
-    assert "development broker stopped" in result.stdout
-    assert run_cli("broker", "status", env=env, check=False).returncode == 3
-
-
 @pytest.mark.slow
 def test_train_evaluate_show_and_promote_through_the_cli(make_runtime):
     """The model lifecycle as a user drives it: generate, train (registers and promotes v1), evaluate,
