@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,13 @@ def run_cli(
     if check and result.returncode != 0:
         raise AssertionError(f"fraudguard {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a service a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import csv
 import io
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -26,7 +25,7 @@ from fraudguard.kafka.clients import bootstrap_servers, make_consumer, make_prod
 from fraudguard.kafka.dead_letter import COMPONENT, REASON, read_headers
 from fraudguard.kafka.devbroker.control import create_topics, set_broker_down, set_broker_up
 from fraudguard.schemas import ALERT
-from tests.conftest import CONFIG_FILE, FRAUDGUARD, PROJECT_ROOT, consume_all, run_cli
+from tests.conftest import CONFIG_FILE, FRAUDGUARD, PROJECT_ROOT, consume_all, free_port, run_cli
 from tests.notification_peers import smtp_server, webhook_server
 
 pytestmark = pytest.mark.integration
@@ -34,12 +33,6 @@ UNIQUE = 1000
 MALFORMED = (b"{not json", b'{"transaction_id": "t-1"}', b"[]", b"", b'{"score": "high"}')
 TOKEN = "test-token"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class ServiceProcess:

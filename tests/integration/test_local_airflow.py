@@ -14,15 +14,9 @@ import pytest
 
 from fraudguard.config import load_settings
 from fraudguard.orchestration.local_airflow import ADMIN_USER, LocalAirflow
-from tests.conftest import CONFIG_FILE, run_cli
+from tests.conftest import CONFIG_FILE, free_port, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

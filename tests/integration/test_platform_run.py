@@ -13,17 +13,11 @@ import pytest
 
 from fraudguard.config import load_settings
 from fraudguard.orchestration.local_airflow import LocalAirflow
-from tests.conftest import CONFIG_FILE, run_cli
+from tests.conftest import CONFIG_FILE, free_port, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PARTS = ["Airflow", "alert service", "streaming job", "MLflow UI", "development broker"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def listening(port: int) -> bool:
