@@ -6,16 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from fraudguard.config import Settings, TopicRole, load_settings
-from fraudguard.kafka.clients import make_consumer
 from fraudguard.kafka.devbroker.state import running_broker
 from fraudguard.paths import RuntimePaths
 
@@ -118,20 +114,6 @@ def small_features(spark):
 
 def consume_all(settings, role: TopicRole) -> list:
     """Every message of the topic, read from the start to the high watermark of each partition."""
-    topic = settings.topics.get(role)
-    consumer = make_consumer(settings, group_id=f"check-{uuid.uuid4().hex[:6]}")
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=10)[1]
-            for p in range(topic.partitions)}  # fmt: skip
-    consumer.assign([TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in range(topic.partitions)])
-    messages, position = [], dict.fromkeys(ends, 0)
-    deadline = time.monotonic() + 60
-    try:
-        while any(position[p] < ends[p] for p in ends) and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            messages.append(message)
-            position[message.partition()] = message.offset() + 1
-    finally:
-        consumer.close()
-    return messages
+    from fraudguard.kafka.topics import read_topic
+
+    return read_topic(settings, settings.topics.get(role).name)

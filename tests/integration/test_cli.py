@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from fraudguard.config import TopicRole, load_settings
+from fraudguard.kafka.clients import make_producer
+from fraudguard.kafka.dead_letter import DeadLetter
+from fraudguard.kafka.devbroker.control import create_topics
+from tests.conftest import CONFIG_FILE, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +77,29 @@ def test_train_evaluate_show_and_promote_through_the_cli(make_runtime):
     assert "is now the champion" in run_cli("model", "promote", "--version", "1", env=env).stdout
     metadata = json.loads((settings.runtime_dir / "models" / "champion" / "metadata.json").read_text())
     assert str(metadata["version"]) == "1"
+
+
+def test_dead_letters_are_listed_with_their_reason_origin_and_bytes(broker):
+    broker_settings, env = broker
+    env = {**env, "FRAUDGUARD__TOPICS__DEAD_LETTER__NAME": f"dead-{uuid.uuid4().hex[:8]}"}
+    settings = load_settings(CONFIG_FILE, environ=env)
+    topic = settings.topics.get(TopicRole.DEAD_LETTER)
+    create_topics(broker_settings, [topic])
+    producer = make_producer(settings)
+    letters = [
+        DeadLetter(b"k1", b"{not json", "not JSON: Expecting property name", "transactions", 2, 41, "stream"),
+        DeadLetter(None, b"", "empty message", "users", 0, 7, "stream"),
+    ]
+    for letter in letters:
+        producer.produce(topic.name, key=letter.key, value=letter.value, headers=letter.headers())
+    assert producer.flush(10) == 0
+    listed = [
+        json.loads(line) for line in run_cli("topics", "dead-letters", "--json", env=env).stdout.splitlines()
+    ]
+    fields = ("reason", "topic", "partition", "offset", "component", "key", "value")
+    assert [tuple(row[name] for name in fields) for row in listed] == [
+        ("not JSON: Expecting property name", "transactions", "2", "41", "stream", "k1", "{not json"),
+        ("empty message", "users", "0", "7", "stream", "", ""),
+    ]
+    table = run_cli("topics", "dead-letters", env=env).stdout
+    assert "2 dead letters" in table and "transactions/2@41" in table

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from fraudguard.config import Settings, TopicRole, TopicSettings
@@ -138,5 +140,31 @@ def describe_topics(settings: Settings, names: Iterable[str] | None = None) -> l
                 partitions.append(PartitionInfo(partition_id, partition.leader, low, high))
             infos.append(TopicInfo(name, partitions))
         return infos
+    finally:
+        consumer.close()
+
+
+def read_topic(settings: Settings, name: str, timeout_s: float = 60.0) -> list[Message]:
+    """Every message a topic holds now, read from the start to each partition's end (no group
+    commits): for inspecting a topic, e.g. the dead letters, and for tests."""
+    consumer = make_consumer(settings, group_id=f"fraudguard-read-{uuid.uuid4().hex[:8]}")
+    try:
+        metadata = consumer.list_topics(name, timeout=10).topics[name]
+        if metadata.error is not None:
+            raise KafkaException(metadata.error)
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+            for p in metadata.partitions
+        }
+        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in ends])
+        messages, position = [], dict.fromkeys(ends, 0)
+        deadline = time.monotonic() + timeout_s
+        while any(position[p] < ends[p] for p in ends) and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            messages.append(message)
+            position[message.partition()] = message.offset() + 1
+        return messages
     finally:
         consumer.close()
