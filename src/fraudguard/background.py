@@ -22,6 +22,47 @@ class BackgroundError(RuntimeError):
     pass
 
 
+def alive(pid: object) -> bool:
+    """Whether `pid` is a running process (a zombie waiting to be reaped is not)."""
+    try:
+        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE  # type: ignore[arg-type]
+    except (psutil.Error, TypeError, ValueError):
+        return False
+
+
+def signal_group(pid: int, signal_number: int) -> None:
+    """Signal the process group `pid` leads (a service started in its own session leads one)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal_number)
+
+
+def stop_group(pid: int, timeout_s: float) -> None:
+    """SIGTERM the group, wait up to `timeout_s` for it and for its descendants still in its session
+    (a task may move to a group of its own), then SIGKILL whatever remains."""
+    try:
+        session = os.getsid(pid)
+        root = psutil.Process(pid)
+        members = [root, *root.children(recursive=True)]
+    except (psutil.Error, ProcessLookupError):
+        members, session = [], None
+    members = [m for m in members if _in_session(m.pid, session)]
+    signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(alive(m.pid) for m in members):
+        time.sleep(0.2)
+    signal_group(pid, signal.SIGKILL)
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+
+
+def _in_session(pid: int, session: int | None) -> bool:
+    try:
+        return os.getsid(pid) == session
+    except ProcessLookupError:
+        return False
+
+
 @dataclass(frozen=True)
 class Background:
     name: str
@@ -32,9 +73,9 @@ class Background:
         """The pid of the running service; None when it is not running (a stale pid file is ignored)."""
         try:
             pid = int(self.pid_file.read_text())
-            return pid if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE else None
-        except (OSError, ValueError, psutil.Error):
+        except (OSError, ValueError):
             return None
+        return pid if alive(pid) else None
 
     def start(
         self,
@@ -78,10 +119,5 @@ class Background:
         self.pid_file.unlink(missing_ok=True)
         if pid is None:
             return False
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-        with contextlib.suppress(psutil.Error):
-            psutil.wait_procs([psutil.Process(pid)], timeout=timeout_s)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        stop_group(pid, timeout_s)
         return True

@@ -9,10 +9,8 @@ component is its own process group, so stopping leaves nothing behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
+from fraudguard.background import alive, stop_group
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.paths import RuntimePaths
 
@@ -128,7 +126,7 @@ class LocalAirflow:
             return {}
 
     def running(self) -> dict[str, int]:
-        return {name: pid for name, pid in self.pids().items() if _alive(pid)}
+        return {name: pid for name, pid in self.pids().items() if alive(pid)}
 
     def start(self) -> bool:
         """Start what is not running; return once the API, scheduler and DAG processor are healthy.
@@ -164,16 +162,8 @@ class LocalAirflow:
         pids, running = self.pids(), self.running()
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for name in reversed(list(self.components())):
-            if name not in pids:
-                continue
-            members = _group_members(pids[name])
-            _signal_group(pids[name], signal.SIGTERM)
-            while time.monotonic() < deadline and any(_alive(p.pid) for p in members):
-                time.sleep(0.2)
-            _signal_group(pids[name], signal.SIGKILL)
-            for process in members:  # members that left the group but not the session
-                with contextlib.suppress(psutil.Error):
-                    process.kill()
+            if name in pids:
+                stop_group(pids[name], max(0.0, deadline - time.monotonic()))
         self.pid_file.unlink(missing_ok=True)
         return sorted(running)
 
@@ -200,7 +190,7 @@ class LocalAirflow:
         deadline = time.monotonic() + self.settings.airflow.start_timeout_s
         while time.monotonic() < deadline:
             for name, pid in self.pids().items():
-                if not _alive(pid):
+                if not alive(pid):
                     raise AirflowError(f"Airflow's {name} exited while starting; see {self.log_file(name)}")
             health = self.health() or {}
             if all((health.get(part) or {}).get("status") == "healthy" for part in HEALTHY_COMPONENTS):
@@ -210,31 +200,3 @@ class LocalAirflow:
             f"Airflow was not healthy within {self.settings.airflow.start_timeout_s:.0f} s; "
             f"see {RuntimePaths(self.settings.runtime_dir).logs}/airflow-*.log"
         )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _group_members(pid: int) -> list[psutil.Process]:
-    """The component and its descendants still in its session (a stream job started by a task has its
-    own session and is not Airflow's to stop)."""
-    try:
-        root = psutil.Process(pid)
-        session = os.getsid(pid)
-        members = [root]
-        for child in root.children(recursive=True):
-            with contextlib.suppress(psutil.Error, ProcessLookupError):
-                if os.getsid(child.pid) == session:
-                    members.append(child)
-        return members
-    except (psutil.Error, ProcessLookupError):
-        return []
-
-
-def _signal_group(pid: int, signal_number: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal_number)

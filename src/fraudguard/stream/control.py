@@ -6,7 +6,6 @@ link between the job and these commands.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from fraudguard.background import alive, signal_group
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.paths import RuntimePaths
 
@@ -42,7 +42,7 @@ def status(settings: Settings) -> StreamStatus | None:
         progress = json.loads(RuntimePaths(settings.runtime_dir).stream_progress.read_text())
     except (OSError, ValueError):
         return None
-    return StreamStatus(alive=_alive(progress.get("pid")), progress=progress)
+    return StreamStatus(alive=alive(progress.get("pid")), progress=progress)
 
 
 def running(settings: Settings) -> StreamStatus | None:
@@ -86,7 +86,7 @@ def start_detached(
             raise StreamError(f"the stream exited with code {process.returncode} while starting; "
                               f"see {paths.stream_log}")  # fmt: skip
         time.sleep(0.2)
-    _kill_group(process.pid)
+    signal_group(process.pid, signal.SIGKILL)
     raise StreamError(f"the stream did not start within {START_TIMEOUT_S:.0f} s; see {paths.stream_log}")
 
 
@@ -99,9 +99,9 @@ def stop(settings: Settings) -> StreamStatus | None:
     try:
         process = psutil.Process(pid)
         process.send_signal(signal.SIGTERM)
-        _, alive = psutil.wait_procs([process], timeout=settings.stream.stop_timeout_s + 30)
-        if alive:
-            _kill_group(pid)
+        _, left = psutil.wait_procs([process], timeout=settings.stream.stop_timeout_s + 30)
+        if left:
+            signal_group(pid, signal.SIGKILL)  # the job and its Spark JVM (one process group)
     except psutil.NoSuchProcess:
         pass
     return status(settings)
@@ -120,16 +120,3 @@ def reset(settings: Settings) -> None:
     if running(settings):
         raise StreamError("the stream is running; stop it before resetting its state")
     shutil.rmtree(RuntimePaths(settings.runtime_dir).stream, ignore_errors=True)
-
-
-def _kill_group(pid: int) -> None:
-    """The job and its Spark JVM (same process group, the job's own session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _alive(pid: Any) -> bool:
-    try:
-        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
-    except (psutil.Error, TypeError, ValueError):
-        return False
