@@ -163,11 +163,13 @@ def validate_training_set(settings: Settings, run: TrainingRun) -> list[dict[str
 def train_model(settings: Settings, run: TrainingRun) -> dict[str, Any]:
     """Fit and log an MLflow run (model, metrics, plots); the test days' features are kept for the
     gate. A finished run for the same data is reused instead of training again."""
+    from pyspark.sql import functions as F
+
     from fraudguard.features.batch import build_features
     from fraudguard.spark import spark_session
     from fraudguard.train import registry
     from fraudguard.train.job import Dataset
-    from fraudguard.train.trainer import train
+    from fraudguard.train.trainer import Split, train
 
     settings = run.settings(settings)
     folder = run.folder(settings)
@@ -177,14 +179,21 @@ def train_model(settings: Settings, run: TrainingRun) -> dict[str, Any]:
         return {"run_id": existing, "reused": True}
     dataset = Dataset(folder / "training_set")
     features = build_features(*dataset.frames(spark_session(settings, SPARK_APP)), settings.features).cache()
-    result = train(features, settings.model, settings.features, on_step=lambda step: log.info(step))
-    result.split.rows(features, "test").write.mode("overwrite").parquet(str(folder / "test_features"))
+    days = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).first()
+    split = Split.from_days(*days, settings.model, settings.features)
+    split.rows(features, "test").write.mode("overwrite").parquet(str(folder / "test_features"))
+    if existing:  # trained before; only its test days' features were missing
+        features.unpersist()
+        return {"run_id": existing, "reused": True}
+    result = train(
+        features, settings.model, settings.features, on_step=lambda step: log.info(step), split=split
+    )
     info = {"path": str(dataset.path), "interval_end": run.interval_end.isoformat(), **run.choices}
-    run_id = existing or registry.log_run(result, settings, features, run.data_key, info)
+    run_id = registry.log_run(result, settings, features, run.data_key, info)
     features.unpersist()
     metrics = {k: round(v, 6) for k, v in result.test_metrics.items()}
     log.info("model trained", extra={"run_id": run_id, **metrics})
-    return {"run_id": run_id, "reused": bool(existing), "test_metrics": metrics, "rows": result.rows}
+    return {"run_id": run_id, "reused": False, "test_metrics": metrics, "rows": result.rows}
 
 
 def evaluate_challenger(settings: Settings, run: TrainingRun, run_id: str) -> dict[str, Any]:

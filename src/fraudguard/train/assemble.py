@@ -69,11 +69,14 @@ def assemble(spark: SparkSession, sources: Sources, until: datetime, out: Path) 
     pq.write_table(users, partial / "users.parquet")
     pq.write_table(merchants, partial / "merchants.parquet")
     written = spark.read.parquet(str(partial / "transactions"))
-    total, frauds = written.agg(F.count("*"), F.sum(F.col("is_fraud").cast("long"))).first()
-    synthetic_rows = synthetic.count()
+    total, frauds, from_history = written.agg(
+        F.count("*"),
+        F.sum(F.col("is_fraud").cast("long")),
+        F.sum(F.col("transaction_id").startswith(HISTORY_PREFIX).cast("long")),
+    ).first()
     summary = AssemblySummary(
-        synthetic_transactions=synthetic_rows,
-        history_transactions=total - synthetic_rows,
+        synthetic_transactions=total - (from_history or 0),
+        history_transactions=from_history or 0,
         labels_applied=applied,
         labels_changed=changed,
         transactions=total,
@@ -114,7 +117,7 @@ def _history(spark: SparkSession, sources: Sources, until: datetime) -> tuple[Da
             .where("_rank = 1")
             .select("transaction_id", F.col("is_fraud").alias("_verdict"))
         )
-        rows = rows.join(F.broadcast(verdicts), "transaction_id", "left").cache()
+        rows = rows.join(F.broadcast(verdicts), "transaction_id", "left")
         applied, changed = rows.agg(
             F.count("_verdict"), F.sum((F.col("_verdict") != F.col("is_fraud")).cast("long"))
         ).first()
