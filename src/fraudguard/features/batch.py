@@ -90,10 +90,11 @@ def day_number() -> Column:
     return F.datediff(F.to_date("timestamp"), F.lit("1970-01-01"))
 
 
-def daily_label_totals(rows: DataFrame, key: str) -> DataFrame:
-    """Per (`key`, day): transactions and frauds. The stream adds each micro-batch's totals to the
-    totals it has seen, so both sides compute rates from the same kind of table."""
-    return rows.groupBy(F.col(key), day_number().alias("_day")).agg(
+def daily_label_totals(rows: DataFrame, *keys: str) -> DataFrame:
+    """Per (`keys`, day): transactions and frauds. The stream adds each micro-batch's totals to the
+    totals it has seen, so both sides compute rates from the same kind of table (it groups by
+    merchant and category at once, then sums each side: one Spark job instead of two)."""
+    return rows.groupBy(*keys, day_number().alias("_day")).agg(
         F.count("*").cast("double").alias("_count"), F.sum(F.col("is_fraud").cast("double")).alias("_frauds")
     )
 

@@ -44,6 +44,10 @@ def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScore
     spark.dataSource.register(KafkaDataSource)
     for key, value in SESSION_CONF.items():
         spark.conf.set(key, value)
+    # Few rows per micro-batch: more partitions than cores only add tasks (measured on local[2]:
+    # 4 -> 2 took a 1,000-row micro-batch from 4.3 s to 3.3 s). Spark restores a checkpoint's own number.
+    partitions = settings.stream.state_partitions or spark.sparkContext.defaultParallelism
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     topics = settings.topics
     schemas = {
         topics.get(TopicRole.TRANSACTIONS).name: TRANSACTION,

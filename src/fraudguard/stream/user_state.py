@@ -45,6 +45,8 @@ SESSION_CONF = {
     "spark.sql.streaming.stateStore.providerClass":
         "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
     "spark.sql.streaming.noDataMicroBatches.enabled": "false",
+    # A commit uploads the changed entries, not a snapshot of the store.
+    "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
 }  # fmt: skip
 _BUCKET = "_user_bucket"
 _PASS_THROUGH_BUCKET = -1
