@@ -103,3 +103,44 @@ def test_dead_letters_are_listed_with_their_reason_origin_and_bytes(broker):
     ]
     table = run_cli("topics", "dead-letters", env=env).stdout
     assert "2 dead letters" in table and "transactions/2@41" in table
+
+
+def test_alerts_replay_moves_the_services_committed_offsets_back(broker):
+    from confluent_kafka import TopicPartition
+
+    from fraudguard.kafka.clients import make_consumer
+
+    broker_settings, env = broker
+    suffix = uuid.uuid4().hex[:8]
+    env = {**env, "FRAUDGUARD__TOPICS__ALERTS__NAME": f"alerts-{suffix}",
+           "FRAUDGUARD__ALERTS__CONSUMER_GROUP": f"group-{suffix}"}  # fmt: skip
+    settings = load_settings(CONFIG_FILE, environ=env)
+    topic = settings.topics.get(TopicRole.ALERTS)
+    assert topic.partitions >= 2
+    create_topics(broker_settings, [topic])
+    producer = make_producer(settings)
+    for partition, count in ((0, 6), (1, 4)):
+        for _ in range(count):
+            producer.produce(topic.name, value=b"{}", partition=partition)
+    assert producer.flush(10) == 0
+
+    def committed() -> dict[int, int]:
+        consumer = make_consumer(settings, settings.alerts.consumer_group)
+        positions = consumer.committed([TopicPartition(topic.name, p) for p in (0, 1)], timeout=10)
+        consumer.close()
+        return {position.partition: position.offset for position in positions}
+
+    run_cli("alerts", "replay", "--from", "1000", env=env)  # past the end: clamped to it
+    assert committed() == {0: 6, 1: 4}
+    output = run_cli("alerts", "replay", "--from", "2", "--partition", "0", env=env).stdout
+    assert committed() == {0: 2, 1: 4}
+    assert "4 alerts will be read again" in output
+    output = run_cli("alerts", "replay", env=env).stdout
+    assert committed() == {0: 0, 1: 0}
+    assert "10 alerts will be read again" in output
+
+    wrong = run_cli("alerts", "replay", "--from", "yesterday", env=env, check=False)
+    assert wrong.returncode != 0 and "expected 'earliest' or an offset" in wrong.stderr
+    missing = run_cli("alerts", "replay", "--partition", "9", env=env, check=False)
+    assert missing.returncode != 0 and "not [9]" in missing.stderr
+    assert committed() == {0: 0, 1: 0}

@@ -103,6 +103,44 @@ def tail(
 
 
 @alerts.command()
+@click.option("--from", "start", default="earliest", show_default=True,
+              help="'earliest' (the oldest alert the topic keeps) or an offset.")  # fmt: skip
+@click.option("--partition", "partitions", type=int, multiple=True, help="Only this partition (repeatable).")
+@click.pass_obj
+def replay(obj: CliContext, start: str, partitions: tuple[int, ...]) -> None:
+    """Move the service's position on the alerts topic back, so that its next start reads the alerts
+    again from there: stored ones are counted as duplicates (one row per alert), missing ones stored and
+    notified. E.g. after restoring the store from a backup. The service must be stopped."""
+    from rich.table import Table
+
+    from fraudguard.alerts import control
+    from fraudguard.kafka.group_offsets import parse_start, rewind_group
+
+    try:
+        offset = parse_start(start)
+    except ValueError as error:
+        raise CliError(f"--from: {error}") from None
+    if control.service(obj.settings).pid() or control.health(obj.settings) is not None:
+        raise CliError("the alert service is running: stop it first (fraudguard alerts stop)")
+    topic = obj.settings.topics.get(TopicRole.ALERTS).name
+    group = obj.settings.alerts.consumer_group
+    try:
+        rewound = rewind_group(obj.settings, group, topic, offset, list(partitions) or None)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    table = Table(
+        "partition", "committed before", "now", "retained", "to replay", title=f"{group} on {topic}"
+    )
+    for row in rewound:
+        before = "-" if row.before is None else str(row.before)
+        table.add_row(
+            str(row.partition), before, str(row.after), f"{row.low}..{row.high}", str(row.to_replay)
+        )
+    console.print(table)
+    console.print(f"{sum(r.to_replay for r in rewound)} alerts will be read again at the next start")
+
+
+@alerts.command()
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the stored alerts as CSV to this file ('-' = stdout).")  # fmt: skip
 @click.option("--labels", "labels", is_flag=True,
