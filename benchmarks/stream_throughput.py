@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from fraudguard.config import TopicRole, default_config_path, load_settings
-from fraudguard.kafka.clients import make_consumer
 from fraudguard.kafka.devbroker import control as broker_control
+from fraudguard.kafka.topics import read_topic
 from fraudguard.schemas import ALERT
 from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.live import LivePublisher
@@ -72,28 +71,12 @@ def job_rss(pid: int) -> int:
     return total
 
 
-def scored(settings) -> int:
-    """Transactions the job has scored so far (its totals survive restarts)."""
-    current = stream_control.status(settings)
-    return ((current.progress if current else {}).get("totals") or {}).get("transactions", 0)
-
-
 def alert_timestamps(settings) -> pd.Series:
-    topic = settings.topics.get(TopicRole.ALERTS)
-    consumer = make_consumer(settings, group_id="bench-alerts")
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=10)[1]
-            for p in range(topic.partitions)}  # fmt: skip
-    consumer.assign([TopicPartition(topic.name, p, OFFSET_BEGINNING) for p in range(topic.partitions)])
-    produced, position = {}, dict.fromkeys(ends, 0)
-    deadline = time.monotonic() + 120
-    while any(position[p] < ends[p] for p in ends) and time.monotonic() < deadline:
-        message = consumer.poll(0.5)
-        if message is None or message.error():
-            continue
-        produced[ALERT.decode(message.value())["transaction_id"]] = message.timestamp()[1]
-        position[message.partition()] = message.offset() + 1
-    consumer.close()
-    return pd.Series(produced, name="alert_ms")
+    """Each alert's produce timestamp (ms), by transaction id."""
+    messages = read_topic(settings, settings.topics.get(TopicRole.ALERTS).name, timeout_s=120)
+    return pd.Series(
+        {ALERT.decode(m.value())["transaction_id"]: m.timestamp()[1] for m in messages}, name="alert_ms"
+    )
 
 
 def main() -> None:
@@ -138,18 +121,23 @@ def traffic(settings, world: ContinuingWorld, rate: float, seconds: float) -> di
     """Publish at `rate` for `seconds`, sampling the job's lag every second; then wait for the backlog
     to drain."""
     publisher, samples = LivePublisher(settings), []
-    before = scored(settings)
+    before = stream_control.scored_total(settings)
 
     def sample(report) -> None:
         if not samples or time.monotonic() - samples[-1][0] >= 1.0:
-            samples.append((time.monotonic(), report.transactions - (scored(settings) - before)))
+            samples.append(
+                (time.monotonic(), report.transactions - (stream_control.scored_total(settings) - before))
+            )
 
     started = time.monotonic()
     report = publisher.run(world, rate=rate, duration_s=seconds, on_progress=sample)
     last_ms = time.time() * 1000
-    end_lag = report.transactions - (scored(settings) - before)
+    end_lag = report.transactions - (stream_control.scored_total(settings) - before)
     drained_at = time.monotonic()
-    while scored(settings) - before < report.transactions and time.monotonic() - drained_at < 300:
+    while (
+        stream_control.scored_total(settings) - before < report.transactions
+        and time.monotonic() - drained_at < 300
+    ):
         time.sleep(0.5)
     middle = started + seconds / 2
     first_half = max((lag for at, lag in samples if at < middle), default=0)

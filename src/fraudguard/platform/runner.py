@@ -67,7 +67,7 @@ class PlatformRun:
 
     def run(self, duration_s: float | None, refresh_s: float) -> dict[str, Any]:
         """Live traffic and the status view until `duration_s` or Ctrl-C; then the summary."""
-        since, scored_before = datetime.now(UTC), self._scored()
+        since, scored_before = datetime.now(UTC), stream.scored_total(self.settings)
         latency = AlertLatency(self.settings)
         latency.start()
         # A new world each run (the seed moves with the clock): a run never replays an earlier one.
@@ -121,17 +121,12 @@ class PlatformRun:
         self.started.clear()
         return stopped
 
-    def _scored(self) -> int:
-        """Transactions the stream has scored so far (its totals, kept in its progress file)."""
-        current = stream.status(self.settings)
-        return ((current.progress if current else {}).get("totals") or {}).get("transactions", 0)
-
     def _drain(self, target: int) -> None:
         """Let the stream score what was published, for a complete summary (at most DRAIN_S)."""
         deadline = time.monotonic() + DRAIN_S
         with self.console.status("letting the stream score the last transactions ..."):
             while time.monotonic() < deadline and stream.running(self.settings) is not None:
-                if self._scored() >= target:
+                if stream.scored_total(self.settings) >= target:
                     return
                 time.sleep(1)
 

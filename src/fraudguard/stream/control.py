@@ -45,6 +45,12 @@ def status(settings: Settings) -> StreamStatus | None:
     return StreamStatus(alive=alive(progress.get("pid")), progress=progress)
 
 
+def scored_total(settings: Settings) -> int:
+    """Transactions the job has scored so far (its totals survive restarts; 0 if it never ran)."""
+    current = status(settings)
+    return ((current.progress if current else {}).get("totals") or {}).get("transactions", 0)
+
+
 def running(settings: Settings) -> StreamStatus | None:
     current = status(settings)
     return current if current and current.alive and current.progress.get("state") in LIVE_STATES else None
