@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -130,7 +131,7 @@ def main() -> None:
                             "seconds": round(time.perf_counter() - started, 1),
                         }
                     )
-                    print(json.dumps(results[-1]), flush=True)
+                    print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # progress
             features.unpersist()
     verdicts = platform_beats_baselines(results)
     print(

@@ -4,7 +4,8 @@
 .venv/bin/python benchmarks/report.py [--only devbroker simulator ...] [--out var/bench]
 
 The scripts run one after another (they measure the machine: running two at once would skew both),
-each with its defaults.
+each with its defaults. Each script's output is kept in `OUT/logs/NAME.out` and `NAME.err`. With
+`--only`, the named scripts' entries replace theirs in an existing report and the others are kept.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def markdown(results: dict[str, dict]) -> str:
     lines = ["| benchmark | figure | value |", "|---|---|---|"]
     for name, result in results.items():
+        lines.append(f"| {name} | finished | {result.get('finished', '')} |")
         lines.append(f"| {name} | wall time (s) | {result['wall_s']} |")
         if "error" in result:
             lines.append(f"| {name} | **failed** | {result['error']} |")
@@ -59,22 +61,29 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE.parent / "var" / "bench")
     args = parser.parse_args()
     console = Console(stderr=True)
-    results: dict[str, dict] = {}
+    saved = args.out / "report.json"
+    kept = args.only and saved.exists()
+    results: dict[str, dict] = json.loads(saved.read_text())["benchmarks"] if kept else {}
+    logs = args.out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     for name in args.only or BENCHMARKS:
         started = time.perf_counter()
         with console.status(f"benchmarks/{name}.py ..."):
             done = subprocess.run([sys.executable, str(HERE / f"{name}.py")], capture_output=True, text=True)
         wall = round(time.perf_counter() - started, 1)
+        finished = datetime.now(UTC).isoformat(timespec="seconds")
+        (logs / f"{name}.out").write_text(done.stdout)
+        (logs / f"{name}.err").write_text(done.stderr)
         try:
-            results[name] = {"wall_s": wall, "result": first_json(done.stdout)}
+            results[name] = {"finished": finished, "wall_s": wall, "result": first_json(done.stdout)}
             if done.returncode != 0:
                 raise ValueError(f"exit code {done.returncode}")
             console.print(f"[green]✓[/] {name} ({wall} s)")
         except ValueError as error:
             tail = done.stderr.strip().splitlines()[-1:] or [""]
-            results[name] = {"wall_s": wall, "error": f"{error}: {tail[0][:200]}"}
+            reason = f"{error}: {tail[0][:200]} (see {logs / name}.err)"
+            results[name] = {"finished": finished, "wall_s": wall, "error": reason}
             console.print(f"[red]✗[/] {name}: {results[name]['error']}")
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "benchmarks": results}
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "report.md").write_text(
