@@ -93,9 +93,11 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=4)
     args = parser.parse_args()
     settings = load_settings()
-    spark = spark_session(settings, "handbook-comparison")
     results = []
     for seed in args.seeds:
+        # A fresh session per seed: 48 fits in one session ran the 2 GB driver heap out of memory
+        # (OutOfMemoryError building a broadcast, in seed 2's features, after ~150,000 stages).
+        spark = spark_session(settings, "handbook-comparison")
         with tempfile.TemporaryDirectory() as scratch:
             data = Path(scratch) / "handbook"
             write_batch(HandbookTimeline(seed=seed), data, settings_json={"world": "handbook", "seed": seed})
@@ -133,6 +135,7 @@ def main() -> None:
                     )
                     print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # progress
             features.unpersist()
+        spark.stop()
     verdicts = platform_beats_baselines(results)
     print(
         json.dumps(
