@@ -95,8 +95,8 @@ def main() -> None:
     settings = load_settings()
     results = []
     for seed in args.seeds:
-        # A fresh session per seed: 48 fits in one session ran the 2 GB driver heap out of memory
-        # (OutOfMemoryError building a broadcast, in seed 2's features, after ~150,000 stages).
+        # A fresh session per seed: in one session, after seeds 0 and 1 (32 fits, ~150,000 stages),
+        # seed 2's features ran the 2 GB driver heap out of memory (building a broadcast).
         spark = spark_session(settings, "handbook-comparison")
         with tempfile.TemporaryDirectory() as scratch:
             data = Path(scratch) / "handbook"

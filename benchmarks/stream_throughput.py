@@ -123,21 +123,19 @@ def traffic(settings, world: ContinuingWorld, rate: float, seconds: float) -> di
     publisher, samples = LivePublisher(settings), []
     before = stream_control.scored_total(settings)
 
+    def lag(published: int) -> int:
+        return published - (stream_control.scored_total(settings) - before)
+
     def sample(report) -> None:
         if not samples or time.monotonic() - samples[-1][0] >= 1.0:
-            samples.append(
-                (time.monotonic(), report.transactions - (stream_control.scored_total(settings) - before))
-            )
+            samples.append((time.monotonic(), lag(report.transactions)))
 
     started = time.monotonic()
     report = publisher.run(world, rate=rate, duration_s=seconds, on_progress=sample)
     last_ms = time.time() * 1000
-    end_lag = report.transactions - (stream_control.scored_total(settings) - before)
+    end_lag = lag(report.transactions)
     drained_at = time.monotonic()
-    while (
-        stream_control.scored_total(settings) - before < report.transactions
-        and time.monotonic() - drained_at < 300
-    ):
+    while lag(report.transactions) > 0 and time.monotonic() - drained_at < 300:
         time.sleep(0.5)
     middle = started + seconds / 2
     first_half = max((lag for at, lag in samples if at < middle), default=0)
