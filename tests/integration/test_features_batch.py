@@ -7,11 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from pyspark.sql import functions as F
 
 from fraudguard.config.model import FeatureSettings, SimulatorSettings
 from fraudguard.features.batch import as_of_join, build_features
-from fraudguard.features.row import haversine_km as spark_haversine
 from fraudguard.features.user_history import FEATURES, PREVIOUS_STORE, UserState, update
 from fraudguard.geo import haversine_km
 from fraudguard.schemas import MERCHANT, TRANSACTION, USER
@@ -181,18 +179,3 @@ def test_spark_per_user_features_equal_the_shared_definition(world):
     in_store = (actual["channel"] == "in_store").to_numpy() & before["lat"].notna().to_numpy()
     np.testing.assert_allclose(actual["km_from_previous_store"], np.where(in_store, km, 0.0), rtol=1e-9)
     assert (actual["implied_speed_kmh"] > 0).sum() == (actual["km_from_previous_store"] > 0).sum()
-
-
-def test_spark_distance_equals_the_shared_numpy_distance(spark):
-    rng = np.random.default_rng(0)
-    points = pd.DataFrame(
-        rng.uniform([-60, -180, -60, -180], [60, 180, 60, 180], size=(200, 4)), columns=["a", "b", "c", "d"]
-    )
-    spark_km = (
-        spark.createDataFrame(points)
-        .select(spark_haversine(F.col("a"), F.col("b"), F.col("c"), F.col("d")).alias("km"))
-        .toPandas()["km"]
-    )
-    np.testing.assert_allclose(
-        spark_km, haversine_km(points["a"], points["b"], points["c"], points["d"]), rtol=1e-12
-    )

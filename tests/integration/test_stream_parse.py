@@ -7,8 +7,7 @@ import json
 import pytest
 
 from fraudguard.schemas import TRANSACTION, USER
-from fraudguard.stream.parse import PROBLEM, STATE_KEY, parse_inputs
-from fraudguard.stream.user_state import PASS_THROUGH
+from fraudguard.stream.parse import PROBLEM, parse_inputs
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +47,7 @@ def test_each_malformed_message_gets_a_reason_and_valid_ones_none(spark):
     for row, (topic, value, expected) in zip(parsed, CASES, strict=True):
         if expected is None:
             assert row[PROBLEM] is None, (value, row[PROBLEM])
-            assert row[STATE_KEY] == "u1" and row["amount"] > 0 and row["value"] is None
+            assert row["user_id"] == "u1" and row["amount"] > 0 and row["value"] is None
         else:
             assert expected in row[PROBLEM], (value, row[PROBLEM])
-            assert row[STATE_KEY] == PASS_THROUGH and bytes(row["value"]) == value, topic
+            assert row["user_id"] is None and bytes(row["value"]) == value, topic

@@ -112,7 +112,7 @@ def test_state_stays_bounded():
 
 
 def test_the_stream_state_codec_round_trips_a_state():
-    from fraudguard.stream.user_state import decode_state, encode_state
+    from fraudguard.stream.user_store import decode_state, encode_state
 
     rows = pd.DataFrame(
         {"ts": [10.0, 20.0, 4000.0], "amount": [5.0, 7.5, 100.0], "device_ip": ["a", "b", "a"],

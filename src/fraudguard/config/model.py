@@ -159,11 +159,6 @@ class StreamSettings(Section):
     trigger_interval_s: Annotated[float, Field(ge=0)] = Field(
         0.5, description="a micro-batch starts at most this often (0: as soon as the previous ends)"
     )
-    state_partitions: Annotated[int, Field(ge=0)] = Field(
-        0,
-        description="partitions of the per-user state and the micro-batch's shuffles (0: one per core); "
-        "a checkpoint keeps the number it was created with",
-    )
     starting_offsets: Literal["earliest", "latest"] = Field(
         "earliest", description="where a new job (no checkpoint yet) starts reading"
     )

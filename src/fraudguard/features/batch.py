@@ -2,23 +2,35 @@
 
 transactions ─┬─ point-in-time join: the user and merchant record versions in force at the time
               ├─ merchant and category fraud rates over labels older than the label delay
-              ├─ row features (Spark expressions, `features.row`)
+              ├─ row features (`features.row`, numpy over Arrow batches)
               ├─ per-user behaviour (`features.user_history.update`, per user via applyInPandas)
               └─ distance and speed from the previous in-store payment
 
-The streaming job composes the same steps (`with_entities`, `with_risk`, `with_travel`) around its
-own per-user state.
+The streaming job computes the same features on its micro-batch with pandas on the driver
+(`stream.features`): the same row, travel and per-user definitions, the same label window
+(`label_window`), and the same as-of rule (the record version in force at the transaction's time).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudguard.config.model import FeatureSettings
-from fraudguard.features.row import row_feature_columns, travel_feature_columns
+from fraudguard.features.row import (
+    ROW_FEATURES,
+    ROW_INPUTS,
+    TRAVEL_FEATURES,
+    TRAVEL_INPUTS,
+    row_features,
+    travel_features,
+)
 from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, feature_names, update
 
 MERCHANT_RISK_DAYS = (1, 7, 28)
@@ -31,9 +43,9 @@ RISK_FEATURES = (
     f"category_fraud_rate_{LONGEST_RISK_DAYS}d",
 )
 
-_USER_COLUMNS = {"age": "user_age", "gender": "user_gender", "lat": "user_lat", "lon": "user_lon",
+USER_COLUMNS = {"age": "user_age", "gender": "user_gender", "lat": "user_lat", "lon": "user_lon",
                  "signup_date": "user_signup_date"}  # fmt: skip
-_MERCHANT_COLUMNS = {"category": "merchant_category", "country": "merchant_country", "lat": "merchant_lat",
+MERCHANT_COLUMNS = {"category": "merchant_category", "country": "merchant_country", "lat": "merchant_lat",
                      "lon": "merchant_lon", "created_at": "merchant_created_at"}  # fmt: skip
 
 
@@ -99,6 +111,12 @@ def daily_label_totals(rows: DataFrame, *keys: str) -> DataFrame:
     )
 
 
+def label_window(delay_days: int, lookback_days: int) -> tuple[int, int]:
+    """The days, relative to a transaction's day D, whose labels its risk rates use: D - delay -
+    lookback .. D - delay - 1 (both ends included), i.e. only labels known by day D."""
+    return -(delay_days + lookback_days), -(delay_days + 1)
+
+
 def delayed_fraud_rates(
     totals: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
 ) -> DataFrame:
@@ -108,9 +126,7 @@ def delayed_fraud_rates(
 
     Computed on daily totals, so the window spans a few hundred rows per key whatever the volume
     (a range window over raw rows re-aggregates its whole frame for every row)."""
-    window = (
-        Window.partitionBy(key).orderBy("_day").rangeBetween(-(delay_days + lookback_days), -(delay_days + 1))
-    )
+    window = Window.partitionBy(key).orderBy("_day").rangeBetween(*label_window(delay_days, lookback_days))
     count = F.coalesce(F.sum("_count").over(window), F.lit(0.0))
     frauds = F.coalesce(F.sum("_frauds").over(window), F.lit(0.0))
     return totals.select(
@@ -132,8 +148,8 @@ def with_delayed_rates(
 def with_entities(transactions: DataFrame, users: DataFrame, merchants: DataFrame) -> DataFrame:
     """Transactions with the user and merchant record versions in force at their time (nulls when
     none is known yet: the stream counts those as late dimensions)."""
-    joined = as_of_join(transactions, users, "user_id", _USER_COLUMNS)
-    return as_of_join(joined, merchants, "merchant_id", _MERCHANT_COLUMNS)
+    joined = as_of_join(transactions, users, "user_id", USER_COLUMNS)
+    return as_of_join(joined, merchants, "merchant_id", MERCHANT_COLUMNS)
 
 
 def with_risk(
@@ -167,7 +183,34 @@ def with_travel(rows: DataFrame, merchants: DataFrame) -> DataFrame:
     the speed it implies, via the location of that payment's merchant at the time."""
     previous_store = {"lat": "previous_store_lat", "lon": "previous_store_lon"}
     rows = as_of_join(rows, merchants, "merchant_id", previous_store, via=PREVIOUS_STORE)
-    return rows.withColumns(travel_feature_columns())
+    return with_numpy_features(rows, travel_features, TRAVEL_INPUTS, TRAVEL_FEATURES)
+
+
+def with_row_features(rows: DataFrame) -> DataFrame:
+    """`rows` (transactions joined with `user_*` and `merchant_*` columns) plus `ROW_FEATURES`."""
+    return with_numpy_features(rows, row_features, ROW_INPUTS, ROW_FEATURES)
+
+
+def with_numpy_features(
+    rows: DataFrame,
+    compute: Callable[[pd.DataFrame], dict[str, np.ndarray]],
+    inputs: tuple[str, ...],
+    names: tuple[str, ...],
+) -> DataFrame:
+    """`rows` plus the double columns `names` (replacing columns of those names), computed by `compute`
+    on each Arrow batch's `inputs` as pandas (NaN stored as null)."""
+    kept = [field for field in rows.schema.fields if field.name not in names]
+    schema = T.StructType([*kept, *(T.StructField(name, T.DoubleType()) for name in names)])
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            values = compute(batch.select(list(inputs)).to_pandas())
+            new = [pa.array(values[name], pa.float64(), from_pandas=True) for name in names]
+            yield pa.RecordBatch.from_arrays(
+                [*(batch.column(f.name) for f in kept), *new], schema.fieldNames()
+            )
+
+    return rows.mapInArrow(run, schema)
 
 
 def build_features(
@@ -181,5 +224,5 @@ def build_features(
         daily_label_totals(joined, "merchant_category"),
         settings.label_delay_days,
     )
-    joined = joined.withColumns(row_feature_columns()).join(user_history_features(joined), "transaction_id")
+    joined = with_row_features(joined).join(user_history_features(joined), "transaction_id")
     return with_travel(joined, merchants)

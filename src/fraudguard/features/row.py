@@ -1,57 +1,82 @@
-"""Features of one transaction joined with its user and merchant: Spark column expressions, used as
-they are by training (batch) and by the streaming job."""
+"""Features of one transaction joined with its user and merchant, defined once with numpy over a pandas
+frame: training applies them in Spark (`features.batch.with_row_features`, through Arrow batches), the
+streaming job calls them on its micro-batch as they are. A value that cannot be computed (a user or
+merchant record not known yet) is NaN, which Spark stores as null."""
 
 from __future__ import annotations
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
+import numpy as np
+import pandas as pd
 
-from fraudguard.geo import EARTH_RADIUS_KM
+from fraudguard.geo import haversine_km
 
 SECONDS_PER_DAY = 86_400.0
 MIN_GAP_H = 1 / 60  # implied speed: gaps under a minute count as a minute
+ROW_FEATURES = (
+    "log_amount",
+    "hour_of_day",
+    "is_night",
+    "is_weekend",
+    "is_online",
+    "distance_home_km",
+    "account_age_days",
+    "merchant_age_days",
+    "user_age",
+)
+ROW_INPUTS = ("timestamp", "amount", "channel", "user_lat", "user_lon", "merchant_lat", "merchant_lon",
+              "user_signup_date", "merchant_created_at", "user_age")  # fmt: skip
 TRAVEL_FEATURES = ("km_from_previous_store", "implied_speed_kmh")
+TRAVEL_INPUTS = ("channel", "previous_store_lat", "previous_store_lon", "merchant_lat", "merchant_lon",
+                 "hours_since_previous_store")  # fmt: skip
 
 
-def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
-    """The same great-circle distance as `fraudguard.geo.haversine_km`, as a Spark expression."""
-    lat1, lon1, lat2, lon2 = (F.radians(c) for c in (lat1, lon1, lat2, lon2))
-    a = F.sin((lat2 - lat1) / 2) ** 2 + F.cos(lat1) * F.cos(lat2) * F.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * F.asin(F.sqrt(F.least(F.greatest(a, F.lit(0.0)), F.lit(1.0))))
+def epoch_seconds(values: pd.Series) -> np.ndarray:
+    """Timestamps (naive ones are UTC, as in the Spark session) as float seconds, NaN for missing:
+    microseconds / 1e6, the rounding of Spark's `cast("double")`."""
+    stamps = pd.Series(pd.to_datetime(values, utc=True)).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    seconds = stamps.astype(np.int64) / 1e6
+    seconds[np.isnat(stamps)] = np.nan
+    return seconds
 
 
-def row_feature_columns() -> dict[str, Column]:
-    """Expressions over a transaction joined with `user_*` and `merchant_*` columns."""
-    ts = F.col("timestamp")
-    in_store = F.col("channel") == "in_store"
+def row_features(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """`ROW_FEATURES` of rows holding `ROW_INPUTS` (times in UTC)."""
+    ts = epoch_seconds(rows["timestamp"])
+    hour = np.floor(ts / 3600) % 24
+    weekday = (np.floor(ts / SECONDS_PER_DAY) + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    in_store = _in_store(rows)
+    home_km = haversine_km(
+        *(_numbers(rows, c) for c in ("user_lat", "user_lon", "merchant_lat", "merchant_lon"))
+    )
     return {
-        "log_amount": F.log1p("amount"),
-        "hour_of_day": F.hour(ts).cast("double"),
-        "is_night": (F.hour(ts) < 6).cast("double"),
-        "is_weekend": F.dayofweek(ts).isin(1, 7).cast("double"),
-        "is_online": (~in_store).cast("double"),
-        "distance_home_km": F.when(
-            in_store,
-            haversine_km(F.col("user_lat"), F.col("user_lon"), F.col("merchant_lat"), F.col("merchant_lon")),
-        ).otherwise(0.0),
-        "account_age_days": _days_between(F.col("user_signup_date"), ts),
-        "merchant_age_days": _days_between(F.col("merchant_created_at"), ts),
-        "user_age": F.col("user_age").cast("double"),
+        "log_amount": np.log1p(_numbers(rows, "amount")),
+        "hour_of_day": hour,
+        "is_night": (hour < 6).astype(float),
+        "is_weekend": (weekday >= 5).astype(float),
+        "is_online": (~in_store).astype(float),
+        "distance_home_km": np.where(in_store, home_km, 0.0),
+        "account_age_days": (ts - epoch_seconds(rows["user_signup_date"])) / SECONDS_PER_DAY,
+        "merchant_age_days": (ts - epoch_seconds(rows["merchant_created_at"])) / SECONDS_PER_DAY,
+        "user_age": _numbers(rows, "user_age"),
     }
 
 
-def travel_feature_columns() -> dict[str, Column]:
-    """Distance from the user's previous in-store payment and the speed it implies, over a transaction
-    joined with its merchant and `previous_store_lat/lon` (the merchant of `PREVIOUS_STORE`)."""
-    in_store = F.col("channel") == "in_store"
-    km = F.when(
-        in_store & F.col("previous_store_lat").isNotNull(),
-        haversine_km(F.col("previous_store_lat"), F.col("previous_store_lon"),
-                     F.col("merchant_lat"), F.col("merchant_lon")),
-    ).otherwise(0.0)  # fmt: skip
-    hours = F.greatest(F.col("hours_since_previous_store"), F.lit(MIN_GAP_H))
-    return {"km_from_previous_store": km, "implied_speed_kmh": F.when(km > 0, km / hours).otherwise(0.0)}
+def travel_features(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Distance from the user's previous in-store payment and the speed it implies, over rows holding
+    `TRAVEL_INPUTS` (`previous_store_lat/lon`: where the merchant of `PREVIOUS_STORE` was)."""
+    previous_lat, previous_lon = _numbers(rows, "previous_store_lat"), _numbers(rows, "previous_store_lon")
+    km = haversine_km(
+        previous_lat, previous_lon, _numbers(rows, "merchant_lat"), _numbers(rows, "merchant_lon")
+    )
+    km = np.where(_in_store(rows) & ~np.isnan(previous_lat), km, 0.0)
+    hours = np.maximum(_numbers(rows, "hours_since_previous_store"), MIN_GAP_H)
+    with np.errstate(invalid="ignore"):
+        return {"km_from_previous_store": km, "implied_speed_kmh": np.where(km > 0, km / hours, 0.0)}
 
 
-def _days_between(earlier: Column, later: Column) -> Column:
-    return (later.cast("double") - earlier.cast("double")) / SECONDS_PER_DAY
+def _in_store(rows: pd.DataFrame) -> np.ndarray:
+    return (rows["channel"] == "in_store").to_numpy(dtype=bool, na_value=False)
+
+
+def _numbers(rows: pd.DataFrame, column: str) -> np.ndarray:
+    return rows[column].to_numpy(dtype=float, na_value=np.nan)

@@ -1,8 +1,8 @@
 """The streaming scoring job: one Structured Streaming query, kept running, reporting its progress.
 
-    Kafka (transactions, users, merchants) ─ parse ─ per-user state ─ foreachBatch(MicroBatchScorer)
+    Kafka (transactions, users, merchants) ─ parse ─ foreachBatch(MicroBatchScorer)
 
-The query's checkpoint (offsets and per-user state) and the scorer's tables live in the runtime
+The query's checkpoint (offsets) and the scorer's per-user state and tables live in the runtime
 folder, so a restarted job resumes after its last committed micro-batch. A failed query (e.g. the
 broker unreachable for longer than the client timeouts) is restarted from the checkpoint with a
 growing pause; the job only ends when asked to, or for `available_now`, when the input is consumed
@@ -29,9 +29,8 @@ from fraudguard.kafka.spark_source import NAME, KafkaDataSource, kafka_options
 from fraudguard.paths import RuntimePaths
 from fraudguard.schemas import MERCHANT, TRANSACTION, USER
 from fraudguard.spark import spark_session
-from fraudguard.stream.parse import STATE_KEY, parse_inputs
+from fraudguard.stream.parse import parse_inputs
 from fraudguard.stream.scoring import MicroBatchScorer
-from fraudguard.stream.user_state import SESSION_CONF, with_user_history
 
 log = logging.getLogger("fraudguard.stream")
 
@@ -42,12 +41,6 @@ RESTART_PAUSES_S = (1, 2, 5, 10, 30)
 def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScorer, available_now: bool):
     """Start the scoring query (Trigger.AvailableNow: consume what is there, then end)."""
     spark.dataSource.register(KafkaDataSource)
-    for key, value in SESSION_CONF.items():
-        spark.conf.set(key, value)
-    # Few rows per micro-batch: more partitions than cores only add tasks (measured on local[2]:
-    # 4 -> 2 took a 1,000-row micro-batch from 4.3 s to 3.3 s). Spark restores a checkpoint's own number.
-    partitions = settings.stream.state_partitions or spark.sparkContext.defaultParallelism
-    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     topics = settings.topics
     schemas = {
         topics.get(TopicRole.TRANSACTIONS).name: TRANSACTION,
@@ -69,7 +62,7 @@ def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScore
         .load()
     )
     writer = (
-        with_user_history(parse_inputs(raw, schemas), key=STATE_KEY)
+        parse_inputs(raw, schemas)
         .writeStream.queryName(QUERY_NAME)
         .foreachBatch(scorer)
         .option("checkpointLocation", str(RuntimePaths(settings.runtime_dir).stream / "checkpoint"))

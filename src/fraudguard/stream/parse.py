@@ -12,9 +12,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from fraudguard.schemas import TRANSACTION, RecordSchema
-from fraudguard.stream.user_state import PASS_THROUGH
 
-KIND, PROBLEM, STATE_KEY = "kind", "problem", "state_key"
+KIND, PROBLEM = "kind", "problem"
 SOURCE_COLUMNS = ("topic", "partition", "offset", "key")
 
 
@@ -68,7 +67,7 @@ def parse_inputs(raw: DataFrame, schemas: dict[str, RecordSchema]) -> DataFrame:
     """Rows of the Kafka source (`schemas` maps topic name to record schema) as: the source columns,
     `kind` (the schema name), `problem`, `kafka_ts`, the transaction fields with `ts` and `in_store`
     (null unless a valid transaction), `value` (kept only where later steps need the bytes: dimension
-    records and rejects), and `state_key` (the user for valid transactions, else `PASS_THROUGH`)."""
+    records and rejects)."""
     text = F.col("value").cast("string")
     kind, reason = F.lit(None).cast("string"), F.lit("unknown topic")
     for topic, schema in schemas.items():
@@ -93,5 +92,4 @@ def parse_inputs(raw: DataFrame, schemas: dict[str, RecordSchema]) -> DataFrame:
         *(F.when(is_transaction, record[name]).alias(name) for name in TRANSACTION.names),
         F.when(is_transaction, record["timestamp"].cast("double")).alias("ts"),
         F.when(is_transaction, record["channel"] == "in_store").alias("in_store"),
-        F.when(is_transaction, record["user_id"]).otherwise(F.lit(PASS_THROUGH)).alias(STATE_KEY),
     )
