@@ -2,9 +2,9 @@
 
 `update(state, rows)` takes a user's state and their next transactions (in event-time order) and
 returns each transaction's features plus the new state. Training calls it once per user with an
-empty state over the whole history; the streaming job calls it per micro-batch with the state Spark
-keeps for that user. The same code on the same transactions gives the same values, whatever the
-split into batches (tested), which is the parity the platform relies on.
+empty state over the whole history; the streaming job calls it per micro-batch with the state it
+keeps for that user (`stream.user_store`). The same code on the same transactions gives the same
+values, whatever the split into batches (tested), which is the parity the platform relies on.
 
 Only the user's earlier transactions and the current one are used, never later ones and never labels.
 """
@@ -34,7 +34,7 @@ FEATURES = (
     "hours_since_previous_store",
 )
 PREVIOUS_STORE = "previous_store_merchant_id"
-"""Where the user last paid in store (not a model input: `row.travel_feature_columns` turns it into
+"""Where the user last paid in store (not a model input: `row.travel_features` turns it into
 the distance and implied speed once merchants are joined, in batch and in the stream alike)."""
 
 
