@@ -9,7 +9,7 @@ import pytest
 from pyspark.ml.functions import vector_to_array
 
 from fraudguard.config.model import ModelSettings
-from fraudguard.stream.champion import SCORE_ROUNDING
+from fraudguard.stream.champion import SCORE_ROUNDING, ScoringModel
 from fraudguard.stream.local_model import LocalPipeline
 from fraudguard.train.pipeline import FEATURE_SETS, LABEL, WEIGHT, build_pipeline
 
@@ -55,3 +55,10 @@ def test_numpy_scores_equal_spark_scores(spark, classifier):
     assert finite.sum() > 500 and np.array_equal(np.isnan(actual), ~finite)
     np.testing.assert_allclose(actual[finite], expected[finite], rtol=0, atol=SCORE_ROUNDING)
     assert expected[finite].std() > 0.05, "scores that barely vary would make the check weak"
+
+    # A pipeline the numpy path does not know is scored by Spark, in the rows' order.
+    by_spark = ScoringModel("m", "1", 0.5, "entities", model, {}, "export", local=None)
+    shuffled = scored.sample(frac=1.0, random_state=3)
+    np.testing.assert_array_equal(
+        by_spark.score(spark, shuffled), expected[shuffled["_row"].to_numpy()], strict=True
+    )

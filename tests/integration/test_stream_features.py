@@ -11,7 +11,6 @@ import pytest
 
 from fraudguard.config.model import FeatureSettings, SimulatorSettings
 from fraudguard.features.batch import build_features
-from fraudguard.features.row import epoch_seconds
 from fraudguard.features.user_history import PREVIOUS_STORE
 from fraudguard.stream.features import micro_batch_features
 from fraudguard.stream.tables import Tables
@@ -30,7 +29,6 @@ def test_stream_features_equal_batch_features_over_micro_batches_and_a_replay(sp
     batch = build_features(*spark_frames(spark, transactions, users, merchants), settings).toPandas()
 
     ordered = transactions.sort_values(["timestamp", "transaction_id"], ignore_index=True)
-    ordered["ts"] = epoch_seconds(ordered["timestamp"])
     store = UserStateStore(tmp_path / "users.sqlite")
     tables = Tables().with_records(users, merchants)  # every version: the as-of join picks the one in force
     chunks = np.array_split(np.arange(len(ordered)), 7)
@@ -40,7 +38,9 @@ def test_stream_features_equal_batch_features_over_micro_batches_and_a_replay(sp
         if batch_id == 3:  # a first attempt whose results are lost, then Spark's replay of the batch
             micro_batch_features(ordered.iloc[rows], tables, store, batch_id, settings.label_delay_days)
             store.before(batch_id)
-        features, tables = micro_batch_features(ordered.iloc[rows], tables, store, batch_id, 2)
+        features, tables = micro_batch_features(
+            ordered.iloc[rows], tables, store, batch_id, settings.label_delay_days
+        )
         streamed.append(features)
     stream = pd.concat(streamed).set_index("transaction_id").sort_index()
     expected = batch.set_index("transaction_id").sort_index()

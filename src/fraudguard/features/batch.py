@@ -44,9 +44,11 @@ RISK_FEATURES = (
 )
 
 USER_COLUMNS = {"age": "user_age", "gender": "user_gender", "lat": "user_lat", "lon": "user_lon",
-                 "signup_date": "user_signup_date"}  # fmt: skip
+                "signup_date": "user_signup_date"}  # fmt: skip
 MERCHANT_COLUMNS = {"category": "merchant_category", "country": "merchant_country", "lat": "merchant_lat",
-                     "lon": "merchant_lon", "created_at": "merchant_created_at"}  # fmt: skip
+                    "lon": "merchant_lon", "created_at": "merchant_created_at"}  # fmt: skip
+PREVIOUS_STORE_COLUMNS = {"lat": "previous_store_lat", "lon": "previous_store_lon"}
+"""Where the previous in-store payment's merchant was (`PREVIOUS_STORE`), for the travel features."""
 
 
 def as_of_join(
@@ -181,8 +183,7 @@ def with_risk(
 def with_travel(rows: DataFrame, merchants: DataFrame) -> DataFrame:
     """`rows` (with the per-user features) plus the distance from the previous in-store payment and
     the speed it implies, via the location of that payment's merchant at the time."""
-    previous_store = {"lat": "previous_store_lat", "lon": "previous_store_lon"}
-    rows = as_of_join(rows, merchants, "merchant_id", previous_store, via=PREVIOUS_STORE)
+    rows = as_of_join(rows, merchants, "merchant_id", PREVIOUS_STORE_COLUMNS, via=PREVIOUS_STORE)
     return with_numpy_features(rows, travel_features, TRAVEL_INPUTS, TRAVEL_FEATURES)
 
 

@@ -51,6 +51,8 @@ class ScoringModel:
 
     def score(self, spark: SparkSession, rows: pd.DataFrame) -> np.ndarray:
         """The class-1 probability of each row (the `transform` of the pipeline)."""
+        if rows.empty:
+            return np.zeros(0)
         if self.local is not None:
             return self.local.score(rows)
         inputs = pa.Table.from_pandas(rows[feature_columns(self.feature_set)], preserve_index=False)

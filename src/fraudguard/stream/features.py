@@ -19,24 +19,25 @@ from fraudguard.features.batch import (
     LONGEST_RISK_DAYS,
     MERCHANT_COLUMNS,
     MERCHANT_RISK_DAYS,
+    PREVIOUS_STORE_COLUMNS,
     USER_COLUMNS,
     label_window,
 )
-from fraudguard.features.row import epoch_seconds, row_features, travel_features
+from fraudguard.features.row import SECONDS_PER_DAY, epoch_seconds, row_features, travel_features
 from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, advance, feature_names
 from fraudguard.stream.tables import Tables
 from fraudguard.stream.user_store import UserStateStore
-
-SECONDS_PER_DAY = 86_400
 
 
 def micro_batch_features(
     transactions: pd.DataFrame, tables: Tables, store: UserStateStore, batch_id: int, delay_days: int
 ) -> tuple[pd.DataFrame, Tables]:
-    """Every feature of a micro-batch's transactions (with `ts`), plus `user_known` and
+    """Every feature of a micro-batch's transactions, plus `user_known` and
     `merchant_known`, and the tables with the micro-batch's labels added. `tables` holds the user and
     merchant records up to this micro-batch; the new per-user states are saved in `store`."""
-    rows = with_user_history(transactions, store, batch_id)
+    rows = with_user_history(
+        transactions.assign(ts=epoch_seconds(transactions["timestamp"])), store, batch_id
+    )
     rows = with_entities(rows, tables.users, tables.merchants)
     rows = rows.assign(user_known=rows["user_age"].notna(), merchant_known=rows["merchant_category"].notna())
     tables = tables.with_labels(
@@ -49,7 +50,8 @@ def micro_batch_features(
 
 
 def with_user_history(transactions: pd.DataFrame, store: UserStateStore, batch_id: int) -> pd.DataFrame:
-    """Transactions (sorted by user, time and id) with the per-user features; saves the new states."""
+    """Transactions (with `ts`, epoch seconds) sorted by user, time and id, with the per-user
+    features; saves the new states."""
     rows = transactions.sort_values(["user_id", "ts", "transaction_id"], kind="stable", ignore_index=True)
     names = feature_names(WINDOWS)
     users = rows["user_id"].to_numpy(dtype=object)
@@ -156,7 +158,6 @@ def with_risk(
 
 def with_row_and_travel(rows: pd.DataFrame, merchants: pd.DataFrame) -> pd.DataFrame:
     """Row features, then the travel features via the location of the previous in-store merchant."""
-    previous = {"lat": "previous_store_lat", "lon": "previous_store_lon"}
-    located = as_of(rows, merchants, "merchant_id", previous, via=PREVIOUS_STORE)
+    located = as_of(rows, merchants, "merchant_id", PREVIOUS_STORE_COLUMNS, via=PREVIOUS_STORE)
     located = located.assign(**row_features(located))
     return located.assign(**travel_features(located))

@@ -65,8 +65,8 @@ def rejection(schema: RecordSchema, text: Column) -> Column:
 
 def parse_inputs(raw: DataFrame, schemas: dict[str, RecordSchema]) -> DataFrame:
     """Rows of the Kafka source (`schemas` maps topic name to record schema) as: the source columns,
-    `kind` (the schema name), `problem`, `kafka_ts`, the transaction fields with `ts` and `in_store`
-    (null unless a valid transaction), `value` (kept only where later steps need the bytes: dimension
+    `kind` (the schema name), `problem`, `kafka_ts`, the transaction fields (null unless a valid
+    transaction), `value` (kept only where later steps need the bytes: dimension
     records and rejects)."""
     text = F.col("value").cast("string")
     kind, reason = F.lit(None).cast("string"), F.lit("unknown topic")
@@ -90,6 +90,4 @@ def parse_inputs(raw: DataFrame, schemas: dict[str, RecordSchema]) -> DataFrame:
         PROBLEM,
         F.when(~is_transaction, F.col("value")).alias("value"),
         *(F.when(is_transaction, record[name]).alias(name) for name in TRANSACTION.names),
-        F.when(is_transaction, record["timestamp"].cast("double")).alias("ts"),
-        F.when(is_transaction, record["channel"] == "in_store").alias("in_store"),
     )

@@ -1,7 +1,7 @@
 """One micro-batch of the scoring job (Spark's foreachBatch): records in, alerts and history out.
 
 Spark reads and parses the micro-batch (one job: `rows.toArrow()`); the rest runs on the driver with
-pandas and numpy, because a Spark job per step cost ~2.3 s per micro-batch whatever its size:
+pandas and numpy, because a Spark job per step cost ~2.3 s for a 1,000-row micro-batch (measured):
 
     rows ─┬─ rejects ──────────────────────────────────────────────→ dead-letter topic
           ├─ user / merchant records ─→ tables (every version)
@@ -33,7 +33,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -140,7 +139,7 @@ class MicroBatchScorer:
             frame[valid_transaction], tables, self.user_states, batch_id, delay_days
         )
         laps.lap("features")
-        score = model.score(self.spark, rows) if len(rows) else np.zeros(0)
+        score = model.score(self.spark, rows)
         rows = rows.assign(
             score=score,
             threshold=model.threshold,

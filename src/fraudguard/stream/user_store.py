@@ -3,8 +3,8 @@
 Why not Spark's state store: a transformWithStateInPandas step costs ~0.7 s per 1,000-row micro-batch
 on local[2] (a shuffle, a Python worker and a state-server round trip per user, measured), more than
 the whole micro-batch may take for a 2-second alert. The driver holds every micro-batch's rows anyway;
-here a micro-batch reads and writes only the users it saw, in one SQLite transaction (~2-3 KB per
-user on disk, nothing in memory between micro-batches).
+here a micro-batch reads and writes only the users it saw, in one SQLite transaction (nothing is kept
+in memory between micro-batches).
 
 Exactly once, by replay: each change records the value it replaced, under the micro-batch's id.
 `before(batch_id)` undoes the changes of that batch and any later one, so a micro-batch Spark replays
@@ -22,7 +22,8 @@ import json
 import sqlite3
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -149,16 +150,12 @@ class UserStateStore:
     def close(self) -> None:
         self.db.close()
 
-    def _transaction(self):
-        return _Transaction(self.db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
         self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind, error, trace) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
