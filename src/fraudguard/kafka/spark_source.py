@@ -85,6 +85,10 @@ ARROW_BATCH_ROWS = 10_000
 METADATA_TIMEOUT_S = 10.0
 POLL_S = 0.5
 READ_IDLE_TIMEOUT_S = 30.0  # no message and no end of partition for this long: the broker is gone
+READ_FETCH_WAIT_MS = 10
+"""A range read asks only for offsets the broker already has, so the broker's long poll for new data
+(librdkafka's default 500 ms) can only delay it: a fetch left waiting at the end of one range held up
+the next range's first fetch by 0.5 s (measured at the live edge, in about half the tasks)."""
 
 
 def kafka_options(settings: Settings) -> dict[str, str]:
@@ -274,6 +278,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def read(self, partition: ReadTask) -> Iterator[pa.RecordBatch]:
         consumer = Consumer(
             {
+                "fetch.wait.max.ms": READ_FETCH_WAIT_MS,  # a `kafka.fetch.wait.max.ms` option overrides it
                 **self.properties,
                 "group.id": "fraudguard-spark-reader",
                 "enable.auto.commit": False,
@@ -282,6 +287,11 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             }
         )
         try:
+            # librdkafka looks up the leader of a topic new to the client only on its 1-s topic scan:
+            # asked for first, the metadata is there when a range is assigned (measured: a range of
+            # a task's second topic took 1.0 s to start without this, 0.01 s with it).
+            for topic in sorted({task.topic for task in partition.ranges}):
+                consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S)
             for task in partition.ranges:
                 yield from read_range(consumer, task)
         finally:
