@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+CHATTY_LOGGERS = ("py4j",)
+"""Logged at WARNING only: py4j logs every callback at INFO, one line per streaming trigger."""
 
 
 class LogfmtFormatter(logging.Formatter):
@@ -41,3 +43,5 @@ def configure_logging(level: str = "INFO", file: Path | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from fraudguard.logs import LogfmtFormatter
+from fraudguard.logs import LogfmtFormatter, configure_logging
 
 
 def test_log_lines_are_logfmt_with_extra_fields_quoted_when_needed():
@@ -15,3 +15,21 @@ def test_log_lines_are_logfmt_with_extra_fields_quoted_when_needed():
         'ts=1970-01-01T00:00:00.000+00:00 level=info logger=fraudguard.test event="topic created" '
         'topic=fraud-alerts note="has \\"quotes\\" and spaces"'
     )
+
+
+def test_py4j_callbacks_stay_out_of_service_logs_but_its_warnings_do_not(tmp_path):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    log_file = tmp_path / "service.log"
+    try:
+        configure_logging("INFO", log_file)
+        logging.getLogger("py4j.clientserver").info("Received command c on object id p0")
+        logging.getLogger("py4j.clientserver").warning("connection lost")
+        logging.getLogger("fraudguard.test").info("micro-batch scored")
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    events = [line.split("event=", 1)[1] for line in log_file.read_text().splitlines()]
+    assert events == ['"connection lost"', '"micro-batch scored"']
