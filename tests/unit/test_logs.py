@@ -17,9 +17,9 @@ def test_log_lines_are_logfmt_with_extra_fields_quoted_when_needed():
     )
 
 
-def test_py4j_callbacks_stay_out_of_service_logs_but_its_warnings_do_not(tmp_path):
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
+def test_py4j_info_lines_stay_out_of_service_logs_and_its_warnings_stay_in(tmp_path):
+    root, py4j = logging.getLogger(), logging.getLogger("py4j")
+    handlers, root_level, py4j_level = root.handlers[:], root.level, py4j.level
     log_file = tmp_path / "service.log"
     try:
         configure_logging("INFO", log_file)
@@ -29,7 +29,8 @@ def test_py4j_callbacks_stay_out_of_service_logs_but_its_warnings_do_not(tmp_pat
     finally:
         for handler in root.handlers:
             handler.close()
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
+        root.handlers[:] = handlers
+        root.setLevel(root_level)
+        py4j.setLevel(py4j_level)
     events = [line.split("event=", 1)[1] for line in log_file.read_text().splitlines()]
     assert events == ['"connection lost"', '"micro-batch scored"']
