@@ -6,10 +6,11 @@ world goes on through every step (a new world per step would replay its users' i
 day, backwards in time for the job's state). A warm-up at the first rate for `--warm-up` seconds,
 unmeasured; then, for each rate, live traffic for `--seconds`, the job's lag sampled every second;
 the backlog is drained before the next step. Lag = transactions published minus transactions scored.
-A micro-batch takes seconds, so the lag is a saw-tooth even when the job keeps up: a rate is
-sustained when the lag does not grow, i.e. its peak over the second half of the step is at most 1.25
-times its peak over the first half. Latency: the alert's produce timestamp minus its transaction's
-(from the scored history), per step.
+A micro-batch takes time, so the lag is a saw-tooth even when the job keeps up: a rate is
+sustained when the lag has no upward trend, i.e. the least-squares slope of the lag samples over the
+step is at most 2% of the rate (comparing the lag's peaks instead misjudged a step whose saw-tooth
+was about one micro-batch high: 1,521 then 2,027 at 1,000 tx/s, drained in 1.5 s). Latency: the
+alert's produce timestamp minus its transaction's (from the scored history), per step.
 
     .venv/bin/python benchmarks/stream_throughput.py [--rates 1000 2500 5000] [--seconds 60]
 """
@@ -39,7 +40,8 @@ from fraudguard.spark import spark_session
 from fraudguard.stream import control as stream_control
 from fraudguard.train.job import Dataset, run_training
 
-GROWTH_ALLOWED = 1.25
+GROWTH_ALLOWED = 0.02
+"""Of the input rate, as backlog growth per second: above any saw-tooth noise, below a real overload."""
 
 
 class ContinuingWorld:
@@ -138,6 +140,8 @@ def traffic(settings, world: ContinuingWorld, rate: float, seconds: float) -> di
     while lag(report.transactions) > 0 and time.monotonic() - drained_at < 300:
         time.sleep(0.5)
     middle = started + seconds / 2
+    times, lags = np.array(samples, dtype=float).reshape(-1, 2).T
+    growth = float(np.polyfit(times - started, lags, 1)[0]) if len(samples) > 1 else 0.0
     first_half = max((lag for at, lag in samples if at < middle), default=0)
     second_half = max((lag for at, lag in samples if at >= middle), default=0)
     return {
@@ -148,7 +152,8 @@ def traffic(settings, world: ContinuingWorld, rate: float, seconds: float) -> di
         "max_lag_second_half": second_half,
         "lag_at_end": end_lag,
         "drain_s": round(time.monotonic() - drained_at, 1),
-        "sustained": second_half <= GROWTH_ALLOWED * max(first_half, 1),
+        "lag_growth_per_s": round(growth, 1),
+        "sustained": growth <= GROWTH_ALLOWED * rate,
         "last_ms": last_ms,
     }
 
