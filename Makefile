@@ -1,6 +1,7 @@
 # The README's two commands: `make run` (the platform's main job) and `make test` (the test suite).
 # Each creates .venv when missing and installs the pinned requirements first; when nothing changed
-# since the last install the install step is skipped (make compares the stamp's time).
+# since the last install the install step is skipped (make compares the stamp's time). Then
+# `fraudguard jars fetch` copies the pinned Maven Central jars (Apache Kafka) into .cache/jars once.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,9 +10,10 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 LINTED := src tests dags benchmarks
 BROWSER := /usr/bin/chromedriver
+KCAT := /usr/bin/kcat
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint format lock clean
+.PHONY: jars run test bench lint format lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,16 +27,24 @@ $(BROWSER):
 	@echo "Installing Debian chromium and chromium-driver for the dashboard test ..."
 	@$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 
-run: $(STAMP)
+# The broker test checks the local Kafka with an independent client, Debian's kcat.
+$(KCAT):
+	@echo "Installing Debian kcat for the broker test ..."
+	@$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends kcat >/dev/null
+
+jars: $(STAMP)
+	@$(BIN)/fraudguard jars fetch
+
+run: jars
 	$(BIN)/fraudguard run $(ARGS)
 
-test: $(STAMP) $(BROWSER)
+test: jars $(BROWSER) $(KCAT)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/pytest $(ARGS)
 
 # Every benchmark script, one after another, into one report (var/bench/report.json and report.md).
-bench: $(STAMP)
+bench: jars
 	$(BIN)/python benchmarks/report.py $(ARGS)
 
 lint: $(STAMP)
@@ -49,4 +59,4 @@ lock: $(STAMP)
 	  $(PIP) freeze --exclude-editable | grep -vE '^(pip|setuptools|wheel)==') > constraints.txt
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var .cache

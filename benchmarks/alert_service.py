@@ -3,9 +3,8 @@ stored, service RSS. Targets (#6): >= 5,000 alerts/s stored; the list endpoint's
 
 .venv/bin/python benchmarks/alert_service.py [--alerts 100000] [--requests 400]   -> one JSON object
 
-A fresh runtime folder and development broker; the backlog is published first (24 partitions, so the
-development broker's ~5 MB per partition keeps all of it), then `fraudguard alerts serve` starts as its
-own process with SQLite (the default store) and consumes it.
+A fresh runtime folder and local Kafka; the backlog is published first, then `fraudguard alerts serve`
+starts as its own process with SQLite (the default store) and consumes it.
 """
 
 from __future__ import annotations
@@ -25,15 +24,13 @@ from pathlib import Path
 
 import httpx
 import psutil
-from confluent_kafka import TopicPartition
+from local_kafka import FREE_PORTS, local_kafka
 from rich.progress import Progress
 
 from fraudguard.alerts.samples import sample_alerts
 from fraudguard.config import TopicRole, default_config_path, load_settings
-from fraudguard.kafka.clients import make_consumer, make_producer
-from fraudguard.kafka.devbroker import control
-
-PARTITIONS = 24
+from fraudguard.kafka.clients import make_producer
+from fraudguard.kafka.topics import describe_topics
 
 
 def free_port() -> int:
@@ -63,15 +60,8 @@ def publish(settings, count: int) -> tuple[float, int]:
 
 
 def kept_on_topic(settings) -> int:
-    """Messages still on the topic (the development broker drops the oldest past ~5 MB per partition)."""
-    consumer = make_consumer(settings, "benchmark-watermarks")
-    topic = settings.topics.get(TopicRole.ALERTS)
-    kept = 0
-    for partition in range(topic.partitions):
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic.name, partition), timeout=10)
-        kept += high - low
-    consumer.close()
-    return kept
+    (alerts,) = describe_topics(settings, [settings.topics.get(TopicRole.ALERTS).name])
+    return alerts.messages
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -88,19 +78,15 @@ def main() -> None:
         port = free_port()
         environ = {
             "FRAUDGUARD__RUNTIME_DIR": runtime,
-            "FRAUDGUARD__TOPICS__ALERTS__PARTITIONS": str(PARTITIONS),
             "FRAUDGUARD__ALERTS__PORT": str(port),
+            **FREE_PORTS,
         }
         config = default_config_path()
         settings = load_settings(config, environ=environ)
-        control.start_detached(settings)
-        try:
-            control.create_topics(settings, list(settings.topics.all().values()))
+        with local_kafka(settings):
             publish_s, payload_bytes = publish(settings, args.alerts)
             kept = kept_on_topic(settings)
             report = measure_service(settings, config, environ, port, kept, args.requests)
-        finally:
-            control.stop(settings)
     report = {
         "benchmark": "alert_service",
         "alerts_published": args.alerts,

@@ -1,7 +1,7 @@
 """Run every benchmark script and write one report: `report.json` (each script's JSON as printed) and
 `report.md` (one table of every figure). What `make bench` runs.
 
-.venv/bin/python benchmarks/report.py [--only devbroker simulator ...] [--out var/bench]
+.venv/bin/python benchmarks/report.py [--only kafka_broker simulator ...] [--out var/bench]
 
 The scripts run one after another (they measure the machine: running two at once would skew both),
 each with its defaults. Each script's output is kept in `OUT/logs/NAME.out` and `NAME.err`. With
@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("devbroker", "simulator", "simulator_signals", "feature_lift", "train_1m",
+BENCHMARKS = ("kafka_broker", "simulator", "simulator_signals", "feature_lift", "train_1m",
               "handbook_comparison", "stream_throughput", "alert_service", "airflow")  # fmt: skip
 
 

@@ -44,18 +44,16 @@ def batch(transactions: int, out: Path) -> dict:
 
 
 def live(rate: float, seconds: float, runtime: str) -> dict:
+    from local_kafka import FREE_PORTS, local_kafka
+
     from fraudguard.config import load_settings
-    from fraudguard.kafka.devbroker import control
     from fraudguard.simulate.live import LivePublisher
     from fraudguard.simulate.timeline import FakerWorldTimeline
 
-    settings = load_settings(environ={"FRAUDGUARD__RUNTIME_DIR": runtime})
-    control.start_detached(settings)
-    try:
+    settings = load_settings(environ={"FRAUDGUARD__RUNTIME_DIR": runtime, **FREE_PORTS})
+    with local_kafka(settings):
         world = settings.simulator.model_copy(update={"days": 10**6, "seed": settings.simulator.seed + 1})
         report = LivePublisher(settings).run(FakerWorldTimeline(world), rate, seconds)
-    finally:
-        control.stop(settings)
     return {
         "target_rate": rate,
         "achieved_rate": round(report.achieved_rate, 1),

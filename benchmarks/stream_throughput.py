@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+from local_kafka import FREE_PORTS, local_kafka
 
 from fraudguard.config import TopicRole, default_config_path, load_settings
-from fraudguard.kafka.devbroker import control as broker_control
 from fraudguard.kafka.topics import read_topic
 from fraudguard.schemas import ALERT
 from fraudguard.simulate.batch import write_batch
@@ -95,17 +95,16 @@ def main() -> None:
             "FRAUDGUARD__RUNTIME_DIR": str(runtime),
             "FRAUDGUARD__MODEL__EXPORT_DIR": str(runtime / "models"),
             "FRAUDGUARD__MODEL__SEARCH_BUDGET_S": "0",
+            **FREE_PORTS,
         }
         os.environ.update(overrides)  # the job's process inherits them
         config = default_config_path()
         settings = load_settings(config)
-        broker_control.start_detached(settings)
-        broker_control.create_topics(settings, list(settings.topics.all().values()))
-        try:
-            steps, peak_rss_mb = run(settings, config, runtime, args)
-        finally:
-            stream_control.stop(settings)
-            broker_control.stop(settings)
+        with local_kafka(settings):
+            try:
+                steps, peak_rss_mb = run(settings, config, runtime, args)
+            finally:
+                stream_control.stop(settings)
     print(
         json.dumps(
             {

@@ -1,4 +1,4 @@
-"""Shared fixtures: one development broker process for the whole run, factories for the rest."""
+"""Shared fixtures: one local Kafka broker process for the whole run, factories for the rest."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from fraudguard.config import Settings, TopicRole, load_settings
-from fraudguard.kafka.devbroker.state import running_broker
-from fraudguard.paths import RuntimePaths
+from fraudguard.kafka.local_broker import control as local_broker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE = PROJECT_ROOT / "config" / "platform.yaml"
@@ -45,11 +44,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def make_runtime(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[Settings, dict]]:
-    """A fresh runtime folder and the settings and environment that point every process at it."""
+    """A fresh runtime folder and the settings and environment that point every process at it (a local
+    Kafka started there takes free ports)."""
 
     def make(**overrides: str) -> tuple[Settings, dict[str, str]]:
         runtime = tmp_path_factory.mktemp("runtime")
-        env = {"FRAUDGUARD__RUNTIME_DIR": str(runtime), **overrides}
+        env = {"FRAUDGUARD__RUNTIME_DIR": str(runtime), "FRAUDGUARD__LOCAL_BROKER__PORT": "0", **overrides}
         return load_settings(CONFIG_FILE, environ=env), env
 
     return make
@@ -57,11 +57,10 @@ def make_runtime(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tupl
 
 @pytest.fixture(scope="session")
 def broker(make_runtime) -> Iterator[tuple[Settings, dict[str, str]]]:
-    """The development broker as a real separate process, shared by the whole test session."""
+    """The local Kafka broker as a real separate process, shared by the whole test session."""
     settings, env = make_runtime()
     run_cli("broker", "start", "--detach", env=env)
-    state = running_broker(RuntimePaths(settings.runtime_dir).broker_state)
-    assert state is not None
+    assert local_broker.running_nodes(settings)
     yield settings, env
     run_cli("broker", "stop", env=env)
 

@@ -1,12 +1,15 @@
 """A platform service started in the background: its own session, its pid in a file, its output in a log.
 
-`start` returns once the service answers its readiness check (or raises naming the log); `stop` sends
-SIGTERM to its process group and SIGKILL after a grace period, so nothing is left behind.
+The pid file holds the pid and the process's start time, so a pid reused by another process after a
+crash or reboot is never taken for the service. `start` returns once the service answers its readiness
+check (or raises naming the log); `stop` sends SIGTERM to its process group and SIGKILL after a grace
+period, so nothing is left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -72,10 +75,13 @@ class Background:
     def pid(self) -> int | None:
         """The pid of the running service; None when it is not running (a stale pid file is ignored)."""
         try:
-            pid = int(self.pid_file.read_text())
-        except (OSError, ValueError):
+            record = json.loads(self.pid_file.read_text())
+            pid, started = int(record["pid"]), float(record["started"])
+            process = psutil.Process(pid)
+            same = abs(process.create_time() - started) < 1.0
+            return pid if same and process.status() != psutil.STATUS_ZOMBIE else None
+        except (OSError, ValueError, TypeError, KeyError, psutil.Error):
             return None
-        return pid if alive(pid) else None
 
     def start(
         self,
@@ -99,7 +105,9 @@ class Background:
                 start_new_session=True,
                 env=dict(environ),
             )
-        self.pid_file.write_text(str(process.pid))
+        with contextlib.suppress(psutil.Error):
+            started = psutil.Process(process.pid).create_time()
+            self.pid_file.write_text(json.dumps({"pid": process.pid, "started": started}))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -120,4 +128,15 @@ class Background:
         if pid is None:
             return False
         stop_group(pid, timeout_s)
+        return True
+
+    def kill(self) -> bool:
+        """SIGKILL the service's process group at once, as a crash would; whether it ran."""
+        pid = self.pid()
+        self.pid_file.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        signal_group(pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).wait(10)
         return True

@@ -15,12 +15,12 @@ class RuntimePaths:
         return self.root / "logs"
 
     @property
-    def broker_state(self) -> Path:
-        return self.root / "broker" / "state.json"
+    def kafka(self) -> Path:
+        """The local Kafka broker: its cluster layout and one folder per node (config, data, pid)."""
+        return self.root / "kafka"
 
-    @property
-    def broker_log(self) -> Path:
-        return self.logs / "broker.log"
+    def kafka_log(self, node_id: int) -> Path:
+        return self.logs / f"kafka-{node_id}.log"
 
     @property
     def stream(self) -> Path:

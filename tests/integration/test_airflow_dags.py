@@ -1,5 +1,5 @@
 """The DAG files as Airflow parses them (DagBag), and the training DAG run end to end with `airflow dags
-test` (dag.test()) against the real development broker, Spark, MLflow store and a running stream job."""
+test` (dag.test()) against the real local Kafka broker, Spark, MLflow store and a running stream job."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.kafka.clients import bootstrap_servers
-from fraudguard.kafka.devbroker.control import create_topics
+from fraudguard.kafka.topics import create_topics
 from fraudguard.orchestration.local_airflow import LocalAirflow
 from fraudguard.stream import control as stream_control
 from fraudguard.train import registry
@@ -149,7 +149,6 @@ def stream_and_champion(broker, tmp_path_factory):
     environ = {
         "FRAUDGUARD__RUNTIME_DIR": str(runtime),
         "FRAUDGUARD__KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers(broker_settings),
-        "FRAUDGUARD__KAFKA__CLIENT_PROPERTIES": '{"session.timeout.ms": 6000}',
         "FRAUDGUARD__MODEL__EXPORT_DIR": str(runtime / "models"),
         **{f"FRAUDGUARD__{key}": value for key, value in SMALL.items()},
     }

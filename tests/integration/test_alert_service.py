@@ -1,5 +1,5 @@
 """The alert service as users run it (`fraudguard alerts serve`, its own process) against the real
-development broker, a local webhook endpoint, a local SMTP server and headless Chromium."""
+local Kafka broker, a local webhook endpoint, a local SMTP server and headless Chromium."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from fraudguard.alerts.store import AlertStore
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.kafka.clients import bootstrap_servers, make_consumer, make_producer
 from fraudguard.kafka.dead_letter import COMPONENT, REASON, read_headers
-from fraudguard.kafka.devbroker.control import create_topics, set_broker_down, set_broker_up
+from fraudguard.kafka.local_broker.control import node_down, node_up
+from fraudguard.kafka.topics import create_topics
 from fraudguard.schemas import ALERT
 from tests.conftest import CONFIG_FILE, FRAUDGUARD, PROJECT_ROOT, consume_all, free_port, run_cli
 from tests.notification_peers import smtp_server, webhook_server
@@ -104,7 +105,7 @@ def service_environment(broker_settings, runtime: Path, suffix: str, **extra: st
     return {
         "FRAUDGUARD__RUNTIME_DIR": str(runtime),
         "FRAUDGUARD__KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers(broker_settings),
-        # as with `bootstrap_servers: dev`: the development broker's coordinator waits out a killed member
+        # a SIGKILLed member leaves no LeaveGroup: the group waits out its session (45 s by default)
         "FRAUDGUARD__KAFKA__CLIENT_PROPERTIES": '{"session.timeout.ms": 6000}',
         "FRAUDGUARD__TOPICS__ALERTS__NAME": f"fraud-alerts-{suffix}",
         "FRAUDGUARD__TOPICS__DEAD_LETTER__NAME": f"dead-letter-{suffix}",
@@ -339,12 +340,9 @@ def test_the_service_rides_out_a_broker_outage(broker, published, tmp_path):
     }
     service = ServiceProcess(outage_environ, tmp_path / "alerts.log").start()
     service.wait_for(lambda h: h["consumer"]["stored"] == expected, 90, "the backlog stored")
-    brokers = range(1, broker_settings.dev_broker.brokers + 1)
-    for broker_id in brokers:
-        set_broker_down(broker_settings, broker_id)
+    node_down(broker_settings, 1)
     time.sleep(10)
-    for broker_id in brokers:
-        set_broker_up(broker_settings, broker_id)
+    node_up(broker_settings, 1)
     later_keys, later_values = sample_alerts(100, seed=7)
     publish(settings, later_values, [key.encode() for key in later_keys])
     service.wait_for(lambda h: h["consumer"]["stored"] == expected + 100, 90, "alerts after the outage")

@@ -11,7 +11,7 @@ import yaml
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.dead_letter import DeadLetter
-from fraudguard.kafka.devbroker.control import create_topics
+from fraudguard.kafka.topics import create_topics
 from tests.conftest import CONFIG_FILE, run_cli
 
 pytestmark = pytest.mark.integration
@@ -35,20 +35,20 @@ def test_config_show_prints_the_effective_config_with_secrets_masked():
 
 def test_bad_config_fails_before_anything_starts_with_one_message_and_exit_code_2():
     result = run_cli(
-        "broker", "start", "--detach", env={"FRAUDGUARD__DEV_BROKER__BROKERS": "lots"}, check=False
+        "broker", "start", "--detach", env={"FRAUDGUARD__LOCAL_BROKER__NODES": "lots"}, check=False
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: invalid configuration:\n  environment variable FRAUDGUARD__DEV_BROKER__BROKERS: "
-        "dev_broker.brokers: expected an integer, got 'lots'"
+        "error: invalid configuration:\n  environment variable FRAUDGUARD__LOCAL_BROKER__NODES: "
+        "local_broker.nodes: expected an integer, got 'lots'"
     )
     assert "Traceback" not in result.stderr
 
 
-def test_the_broker_help_states_its_limits():
-    shown = " ".join(run_cli("broker", "start", "--help").stdout.split())
-    assert "in-memory mock Kafka cluster" in shown
-    assert "about the last 5 MB" in shown
+def test_the_broker_help_says_what_it_runs_and_where_its_data_lives():
+    shown = " ".join(run_cli("broker", "--help").stdout.split())
+    assert "Apache Kafka (KRaft) from pinned Maven Central jars" in shown
+    assert "Data lives under <runtime_dir>/kafka and survives restarts" in shown
 
 
 @pytest.mark.slow
@@ -119,9 +119,12 @@ def test_alerts_replay_moves_the_services_committed_offsets_back(broker):
     assert topic.partitions >= 2
     create_topics(broker_settings, [topic])
     producer = make_producer(settings)
+    first_hour = 1_767_225_600_000  # 2026-01-01T00:00Z: message i of a partition is i hours later
     for partition, count in ((0, 6), (1, 4)):
-        for _ in range(count):
-            producer.produce(topic.name, value=b"{}", partition=partition)
+        for hour in range(count):
+            producer.produce(
+                topic.name, value=b"{}", partition=partition, timestamp=first_hour + hour * 3_600_000
+            )
     assert producer.flush(10) == 0
 
     def committed() -> dict[int, int]:
@@ -135,12 +138,19 @@ def test_alerts_replay_moves_the_services_committed_offsets_back(broker):
     output = run_cli("alerts", "replay", "--from", "2", "--partition", "0", env=env).stdout
     assert committed() == {0: 2, 1: 4}
     assert "4 alerts will be read again" in output
+    output = run_cli("alerts", "replay", "--from-time", "2026-01-01T03:00:00Z", env=env).stdout
+    assert committed() == {0: 3, 1: 3}
+    assert "4 alerts will be read again" in output
+    run_cli("alerts", "replay", "--from-time", "2026-01-01T05:30", env=env)  # no zone: UTC
+    assert committed() == {0: 5, 1: 4}  # partition 1 has nothing that late: its end
     output = run_cli("alerts", "replay", env=env).stdout
     assert committed() == {0: 0, 1: 0}
     assert "10 alerts will be read again" in output
 
     wrong = run_cli("alerts", "replay", "--from", "yesterday", env=env, check=False)
     assert wrong.returncode != 0 and "expected 'earliest' or an offset" in wrong.stderr
+    wrong = run_cli("alerts", "replay", "--from-time", "yesterday", env=env, check=False)
+    assert wrong.returncode != 0 and "--from-time: expected an ISO 8601 time" in wrong.stderr
     missing = run_cli("alerts", "replay", "--partition", "9", env=env, check=False)
     assert missing.returncode != 0 and "not [9]" in missing.stderr
     assert committed() == {0: 0, 1: 0}

@@ -1,4 +1,4 @@
-"""Live mode against the real development broker: every record arrives, entities before their use."""
+"""Live mode against a real Kafka broker of its own: every record arrives, entities before their use."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from confluent_kafka import TopicPartition
 
 from fraudguard.config import TopicRole
 from fraudguard.kafka.clients import make_consumer
-from fraudguard.kafka.devbroker import control
 from fraudguard.kafka.topics import describe_topics
 from tests.conftest import run_cli
 
@@ -19,9 +18,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def fresh_broker(make_runtime):
     settings, env = make_runtime()
-    control.start_detached(settings)
+    run_cli("broker", "start", "--detach", env=env)
     yield settings, env
-    control.stop(settings)
+    run_cli("broker", "stop", env=env)
 
 
 def test_live_mode_delivers_every_record_and_publishes_entities_before_their_use(fresh_broker):

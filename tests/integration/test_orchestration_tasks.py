@@ -1,4 +1,4 @@
-"""The traffic and stream-control task functions against the real development broker."""
+"""The traffic and stream-control task functions against the real local Kafka broker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.kafka.clients import bootstrap_servers
-from fraudguard.kafka.devbroker.control import create_topics
+from fraudguard.kafka.topics import create_topics
 from fraudguard.orchestration.stream_lifecycle import StreamAction, control_stream, restart_if_running
 from fraudguard.orchestration.traffic import publish_traffic
 from fraudguard.schemas import TRANSACTION

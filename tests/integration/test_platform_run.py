@@ -12,12 +12,13 @@ import psutil
 import pytest
 
 from fraudguard.config import load_settings
+from fraudguard.kafka.local_broker import control as local_broker
 from fraudguard.orchestration.local_airflow import LocalAirflow
 from tests.conftest import CONFIG_FILE, free_port, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PARTS = ["Airflow", "alert service", "streaming job", "MLflow UI", "development broker"]
+PARTS = ["Airflow", "alert service", "streaming job", "MLflow UI", "Kafka"]
 
 
 def listening(port: int) -> bool:
@@ -43,6 +44,7 @@ def small_platform(tmp_path_factory):
     runtime = tmp_path_factory.mktemp("platform")
     environ = {
         "FRAUDGUARD__RUNTIME_DIR": str(runtime),
+        "FRAUDGUARD__LOCAL_BROKER__PORT": "0",
         "FRAUDGUARD__MODEL__EXPORT_DIR": str(runtime / "models"),
         "FRAUDGUARD__MODEL__CLASSIFIER": "logistic_regression",
         "FRAUDGUARD__MODEL__TEST_DAYS": "2",
@@ -73,7 +75,7 @@ def test_every_component_starts_and_alerts_arrive(small_platform, bounded_run):
     settings, _, _ = small_platform
     summary, output = bounded_run
     for part in (
-        "development broker",
+        "Kafka",
         "MLflow UI",
         "first model",
         "streaming job",
@@ -107,7 +109,10 @@ def test_the_shutdown_leaves_no_process_and_no_listener(small_platform, bounded_
     summary, _ = bounded_run
     assert summary["stopped"] == PARTS
     assert platform_processes(runtime) == []
-    for port in (settings.alerts.port, settings.airflow.port, settings.mlflow.ui_port):
+    kafka = [
+        port for node in local_broker.layout(settings).nodes for port in (node.port, node.controller_port)
+    ]
+    for port in (settings.alerts.port, settings.airflow.port, settings.mlflow.ui_port, *kafka):
         assert not listening(port), port
 
 

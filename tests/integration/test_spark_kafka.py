@@ -1,4 +1,4 @@
-"""The Kafka data source for Spark against the real development broker: offset ranges, checkpointed
+"""The Kafka data source for Spark against the real local Kafka broker: offset ranges, checkpointed
 progress, admission control, AvailableNow, starting offsets, retention gaps, and the sink."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
 from fraudguard.config.model import TopicSettings
-from fraudguard.kafka.clients import client_config, make_producer
-from fraudguard.kafka.devbroker.control import create_topics
+from fraudguard.kafka.clients import client_config, make_admin, make_producer
 from fraudguard.kafka.spark_source import KafkaDataSource, KafkaStreamReader, kafka_options
+from fraudguard.kafka.topics import create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -138,14 +138,17 @@ def test_the_row_budget_is_shared_so_no_partition_starves(broker):
 
 
 def test_offsets_lost_to_retention_are_skipped_counted_and_never_an_error(broker):
-    """The development broker keeps about the last 5 MB of a partition: older offsets disappear."""
+    """Records deleted before they were read (DeleteRecords: what retention does, without waiting)."""
     settings, _ = broker
     topic = new_topic(settings, partitions=1)
-    produce(settings, topic, range(4000), size=2000)  # ~8 MB
+    produce(settings, topic, range(4000))
+    admin = make_admin(settings)
+    (deleted,) = admin.delete_records([TopicPartition(topic, 0, 1500)]).values()
+    deleted.result(10)
     consumer = Consumer({**client_config(settings), "group.id": "watermarks"})
     low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     consumer.close()
-    assert low > 0, "the broker kept everything: nothing to test"
+    assert (low, high) == (1500, 4000)
 
     reader = KafkaStreamReader({**kafka_options(settings), "topics": topic})
     end = reader.latestOffset({f"{topic}/0": 0}, ReadAllAvailable())
@@ -157,7 +160,7 @@ def test_offsets_lost_to_retention_are_skipped_counted_and_never_an_error(broker
 
 
 def test_a_partition_shorter_than_the_checkpoint_is_read_again_from_its_start(broker):
-    """What a query sees after its topic was recreated (or the in-memory broker restarted)."""
+    """What a query sees after its topic was recreated (or the cluster formatted anew)."""
     settings, _ = broker
     topic = new_topic(settings, partitions=2)
     produce(settings, topic, range(100))

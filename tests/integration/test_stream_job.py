@@ -1,4 +1,4 @@
-"""The scoring job end to end, in this test process's Spark, against the real development broker and a
+"""The scoring job end to end, in this test process's Spark, against the real local Kafka broker and a
 real MLflow store: a simulated world (with 1% malformed messages in every input topic) is published,
 the job consumes it in several micro-batches (Trigger.AvailableNow), and its outputs are checked
 against the same model scoring the same data in batch."""
@@ -22,7 +22,8 @@ from fraudguard.config import TopicRole, load_settings
 from fraudguard.features.batch import build_features
 from fraudguard.kafka.clients import bootstrap_servers, make_producer
 from fraudguard.kafka.dead_letter import REASON, SOURCE_TOPIC, read_headers
-from fraudguard.kafka.devbroker.control import create_topics, set_broker_down, set_broker_up
+from fraudguard.kafka.local_broker.control import node_down, node_up
+from fraudguard.kafka.topics import create_topics
 from fraudguard.paths import RuntimePaths
 from fraudguard.schemas import ALERT, MERCHANT, USER
 from fraudguard.simulate.batch import write_batch
@@ -216,11 +217,11 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
     registry.promote(settings, second.version)
     wait_for(settings, lambda p: (p.get("model") or {}).get("version") == second.version, 60, "hot reload")
 
-    # More traffic (another world: new users and merchants), with broker 1 down for 10 s meanwhile.
+    # More traffic (another world: new users and merchants), with the broker down for 10 s meanwhile.
     other = settings.simulator.model_copy(update={"seed": 12, "days": 2})
-    outage = threading.Timer(2.0, lambda: set_broker_down(broker_settings, 1))
+    outage = threading.Timer(2.0, lambda: node_down(broker_settings, 1))
     outage.start()
-    recovery = threading.Timer(12.0, lambda: set_broker_up(broker_settings, 1))
+    recovery = threading.Timer(12.0, lambda: node_up(broker_settings, 1))
     recovery.start()
     more = LivePublisher(settings).run(FakerWorldTimeline(other), rate=300, duration_s=None)
     recovery.join()

@@ -27,7 +27,7 @@ def error_of(path: Path, environ: dict[str, str] | None = None) -> str:
 
 def test_the_committed_config_loads_with_every_registry_topic():
     settings = load_settings(CONFIG_FILE, environ={})
-    assert settings.kafka.bootstrap_servers == "dev"
+    assert settings.kafka.bootstrap_servers == "local"
     assert {role: t.name for role, t in settings.topics.all().items()} == {
         TopicRole.TRANSACTIONS: "transactions",
         TopicRole.USERS: "users",
@@ -56,12 +56,12 @@ def test_wrong_type_names_what_was_expected_and_what_was_found(tmp_path):
 
 
 def test_out_of_range_and_choice_errors_state_the_bound_and_the_choices(tmp_path):
-    path = write(tmp_path, "kafka: {security_protocol: TLS}\ndev_broker: {brokers: 0}\n")
+    path = write(tmp_path, "kafka: {security_protocol: TLS}\nlocal_broker: {nodes: 0}\n")
     assert error_of(path) == (
         "invalid configuration (2 problems):\n"
         f"  {path}: kafka.security_protocol: expected one of 'PLAINTEXT', 'SSL', 'SASL_PLAINTEXT' "
         "or 'SASL_SSL', got 'TLS'\n"
-        f"  {path}: dev_broker.brokers: expected a number >= 1, got 0"
+        f"  {path}: local_broker.nodes: expected a number >= 1, got 0"
     )
 
 

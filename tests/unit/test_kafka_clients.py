@@ -34,7 +34,7 @@ def test_security_settings_and_extra_properties_reach_the_client():
     }
 
 
-def test_dev_without_a_running_broker_says_how_to_start_one(tmp_path):
+def test_local_without_a_running_broker_says_how_to_start_one(tmp_path):
     settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path)})
     with pytest.raises(BrokerNotRunning, match="fraudguard broker start --detach"):
         bootstrap_servers(settings)

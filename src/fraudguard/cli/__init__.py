@@ -11,16 +11,18 @@ from fraudguard.cli.alerts import alerts
 from fraudguard.cli.broker import broker
 from fraudguard.cli.config import config
 from fraudguard.cli.context import CliError
+from fraudguard.cli.jars import jars
 from fraudguard.cli.model import evaluate, model, train
 from fraudguard.cli.run import run
 from fraudguard.cli.simulate import simulate
 from fraudguard.cli.stream import stream
 from fraudguard.cli.topics import topics
 from fraudguard.config import CONFIG_PATH_VAR
+from fraudguard.jvm import JvmError
 from fraudguard.kafka.clients import BrokerNotRunning
-from fraudguard.kafka.devbroker.control import BrokerError
+from fraudguard.kafka.local_broker.control import BrokerError
 
-EXPECTED_ERRORS = (CliError, BrokerNotRunning, BrokerError)
+EXPECTED_ERRORS = (CliError, BrokerNotRunning, BrokerError, JvmError)
 """Failures a user can act on: shown as one line, without a traceback."""
 
 
@@ -44,6 +46,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 cli.add_command(config)
+cli.add_command(jars)
 cli.add_command(broker)
 cli.add_command(topics)
 cli.add_command(run)

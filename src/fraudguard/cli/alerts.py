@@ -103,23 +103,35 @@ def tail(
 
 
 @alerts.command()
-@click.option("--from", "start", default="earliest", show_default=True,
-              help="'earliest' (the oldest alert the topic keeps) or an offset.")  # fmt: skip
+@click.option(
+    "--from",
+    "start",
+    default=None,
+    help="'earliest' (the oldest alert the topic keeps, the default) or an offset.",
+)
+@click.option(
+    "--from-time",
+    "start_time",
+    default=None,
+    help="The first alert published at or after this ISO 8601 time (no zone: UTC).",
+)
 @click.option("--partition", "partitions", type=int, multiple=True, help="Only this partition (repeatable).")
 @click.pass_obj
-def replay(obj: CliContext, start: str, partitions: tuple[int, ...]) -> None:
+def replay(obj: CliContext, start: str | None, start_time: str | None, partitions: tuple[int, ...]) -> None:
     """Move the service's position on the alerts topic back, so that its next start reads the alerts
     again from there: stored ones are counted as duplicates (one row per alert), missing ones stored and
     notified. E.g. after restoring the store from a backup. The service must be stopped."""
     from rich.table import Table
 
     from fraudguard.alerts import control
-    from fraudguard.kafka.group_offsets import parse_start, rewind_group
+    from fraudguard.kafka.group_offsets import EARLIEST, parse_start, parse_time, rewind_group
 
+    if start is not None and start_time is not None:
+        raise CliError("give --from or --from-time, not both")
     try:
-        offset = parse_start(start)
+        offset = parse_time(start_time) if start_time else parse_start(start or EARLIEST)
     except ValueError as error:
-        raise CliError(f"--from: {error}") from None
+        raise CliError(f"{'--from-time' if start_time else '--from'}: {error}") from None
     if control.service(obj.settings).pid() or control.health(obj.settings) is not None:
         raise CliError("the alert service is running: stop it first (fraudguard alerts stop)")
     topic = obj.settings.topics.get(TopicRole.ALERTS).name

@@ -2,12 +2,12 @@
 
 from fraudguard.config.errors import ConfigError
 from fraudguard.config.loader import CONFIG_PATH_VAR, ENV_PREFIX, default_config_path, load_settings
-from fraudguard.config.model import DEV_BROKER, Settings, TopicRole, TopicSettings
+from fraudguard.config.model import LOCAL_BROKER, Settings, TopicRole, TopicSettings
 
 __all__ = [
     "CONFIG_PATH_VAR",
-    "DEV_BROKER",
     "ENV_PREFIX",
+    "LOCAL_BROKER",
     "ConfigError",
     "Settings",
     "TopicRole",

@@ -77,9 +77,17 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             "dags_folder": _resolve(base, settings.airflow.dags_folder),
         }
     )
+    java_home = settings.jvm.java_home
+    jvm = settings.jvm.model_copy(
+        update={
+            "jars_dir": _resolve(base, settings.jvm.jars_dir),
+            "java_home": _resolve(base, java_home) if java_home else None,
+        }
+    )
     return settings.model_copy(
         update={
             "runtime_dir": runtime_dir,
+            "jvm": jvm,
             "model": model,
             "stream": stream,
             "alerts": alerts,

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-DEV_BROKER = "dev"
-"""`kafka.bootstrap_servers` value meaning: the development broker's published address."""
+LOCAL_BROKER = "local"
+"""`kafka.bootstrap_servers` value meaning: the platform's local Kafka broker (`local_broker`)."""
 
 
 class Section(BaseModel):
@@ -22,11 +22,11 @@ class Section(BaseModel):
 
 
 class KafkaSettings(Section):
-    """How every client reaches Kafka; the same keys work for the development broker and a cluster."""
+    """How every client reaches Kafka; the same keys work for the local broker and any cluster."""
 
     bootstrap_servers: str = Field(
-        DEV_BROKER,
-        description="'dev' for the development broker, else host:port[,host:port...]",
+        LOCAL_BROKER,
+        description="'local' for the platform's local Kafka broker, else host:port[,host:port...]",
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
@@ -42,8 +42,8 @@ class KafkaSettings(Section):
     )
 
     @property
-    def uses_dev_broker(self) -> bool:
-        return self.bootstrap_servers == DEV_BROKER
+    def uses_local_broker(self) -> bool:
+        return self.bootstrap_servers == LOCAL_BROKER
 
     @model_validator(mode="after")
     def _sasl_needs_a_mechanism(self) -> KafkaSettings:
@@ -71,6 +71,23 @@ class TopicSettings(Section):
         -1, description="-1 means the cluster's default"
     )
     compacted: bool = Field(False, description="latest record per key wins (tables)")
+    retention_hours: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="how long messages are kept; null = the cluster's default (not for compacted)"
+    )
+
+    @model_validator(mode="after")
+    def _compacted_topics_keep_every_key(self) -> TopicSettings:
+        if self.compacted and self.retention_hours is not None:
+            raise ValueError("expected retention_hours to be null for a compacted topic (it keeps every key)")
+        return self
+
+    def kafka_config(self) -> dict[str, str]:
+        """The topic-level Kafka configs this entry asks for."""
+        if self.compacted:
+            return {"cleanup.policy": "compact"}
+        if self.retention_hours is not None:
+            return {"retention.ms": str(round(self.retention_hours * 3_600_000))}
+        return {}
 
 
 class TopicsSettings(Section):
@@ -97,15 +114,32 @@ class TopicsSettings(Section):
         return self
 
 
-class DevBrokerSettings(Section):
-    """The embedded development broker (librdkafka's in-memory mock cluster)."""
+class JvmSettings(Section):
+    """Java and the pinned Maven Central artifacts (the local Kafka broker's jars), fetched once."""
 
-    brokers: Annotated[int, Field(ge=1, le=9)] = 3
-    start_timeout_s: Annotated[float, Field(gt=0)] = 30.0
-    consumer_session_timeout_ms: Annotated[int, Field(ge=1000)] = Field(
-        6000,
-        description="the mock coordinator ignores LeaveGroup, so a group rebalances only after the "
-        "departed member's session times out: keep it short on the development broker",
+    java_home: Path | None = Field(None, description="null = $JAVA_HOME, else `java` on the PATH")
+    jars_dir: Path = Field(
+        Path("../.cache/jars"), description="where the pinned jars are copied (one folder per set)"
+    )
+
+
+class LocalBrokerSettings(Section):
+    """The platform's local Apache Kafka (KRaft, each node a combined broker and controller)."""
+
+    nodes: Annotated[int, Field(ge=1, le=5)] = Field(
+        1, description="nodes of a new cluster (3 for fault tests); fixed once its storage is formatted"
+    )
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        9092,
+        description="node N's client port is port+2(N-1), its controller's the next one; "
+        "0 = free ports chosen when the storage is formatted, then kept",
+    )
+    heap: Annotated[str, Field(pattern=r"^[1-9][0-9]*[mMgG]$")] = Field(
+        "512m", description="maximum Java heap per node (-Xmx)"
+    )
+    start_timeout_s: Annotated[float, Field(gt=0)] = 90.0
+    stop_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="a node not stopped this long after SIGTERM is killed"
     )
 
 
@@ -330,7 +364,8 @@ class Settings(Section):
     )
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicsSettings = TopicsSettings()
-    dev_broker: DevBrokerSettings = DevBrokerSettings()
+    jvm: JvmSettings = JvmSettings()
+    local_broker: LocalBrokerSettings = LocalBrokerSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     spark: SparkSettings = SparkSettings()
     features: FeatureSettings = FeatureSettings()

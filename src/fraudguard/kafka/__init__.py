@@ -1,1 +1,1 @@
-"""Kafka plumbing: client factories, the topic registry on a cluster, the development broker."""
+"""Kafka plumbing: client factories, the topic registry and consumer groups on a cluster, the local broker."""

@@ -9,8 +9,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from fraudguard.config import Settings
-from fraudguard.kafka.devbroker.state import running_broker
-from fraudguard.paths import RuntimePaths
+from fraudguard.kafka.local_broker import control as local_broker
 
 _client_log = logging.getLogger("fraudguard.kafka.client")
 PRODUCER_DEFAULTS = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
@@ -18,21 +17,20 @@ PRODUCER_DEFAULTS = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
 
 
 class BrokerNotRunning(RuntimeError):
-    """`bootstrap_servers: dev` was asked for, but no development broker runs."""
+    """`bootstrap_servers: local` was asked for, but no node of the local Kafka cluster runs."""
 
 
 def bootstrap_servers(settings: Settings) -> str:
-    """The configured address, or for `dev` the development broker's published one."""
-    if not settings.kafka.uses_dev_broker:
+    """The configured address, or for `local` the local Kafka cluster's."""
+    if not settings.kafka.uses_local_broker:
         return settings.kafka.bootstrap_servers
-    state = running_broker(RuntimePaths(settings.runtime_dir).broker_state)
-    if state is None:
+    address = local_broker.bootstrap_servers(settings)
+    if address is None:
         raise BrokerNotRunning(
-            "kafka.bootstrap_servers is 'dev' but the development broker is not running "
-            f"(no live broker in {RuntimePaths(settings.runtime_dir).broker_state}); start it "
+            "kafka.bootstrap_servers is 'local' but the local Kafka broker is not running; start it "
             "with `fraudguard broker start --detach`, or point kafka.bootstrap_servers at a cluster"
         )
-    return state.bootstrap_servers
+    return address
 
 
 def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -70,8 +68,6 @@ def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consum
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
     }
-    if settings.kafka.uses_dev_broker:
-        defaults["session.timeout.ms"] = settings.dev_broker.consumer_session_timeout_ms
     return Consumer(client_config(settings, **{**defaults, **overrides}))
 
 

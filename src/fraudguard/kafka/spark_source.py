@@ -25,7 +25,7 @@ offsets Spark checkpoints are the only record of progress (no consumer group, no
 Kafka), so a restarted query resumes exactly where its last committed batch ended. Offsets that
 retention removed before they were read are skipped: reading resumes at the earliest available offset,
 and the gap is counted and logged (never an error). A partition that ends before the checkpointed
-offset (the topic was recreated, or the in-memory development broker restarted) is read again from
+offset (the topic was recreated, or the cluster formatted anew) is read again from
 its earliest offset, also counted and logged. Compacted topics leave holes in the offsets; a
 range ends at its end offset or at the end of the partition, whichever comes first.
 
@@ -221,7 +221,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 self.resets += 1
                 log.warning(
                     "the partition ends before the checkpointed offset (the topic was recreated, or the "
-                    "development broker restarted); reading it again from its earliest offset",
+                    "cluster was formatted anew); reading it again from its earliest offset",
                     extra={
                         "partition": key,
                         "checkpointed": offset,

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 
 from fraudguard.config import Settings, TopicRole, TopicSettings
 from fraudguard.kafka.clients import make_admin, make_consumer
-from fraudguard.kafka.devbroker import control as devbroker_control
 
 METADATA_TIMEOUT_S = 10.0
-CreateTopics = Callable[[list[TopicSettings]], dict[str, str | None]]
-"""Creates topics; returns, per topic name, None on success or the reason it failed."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +32,8 @@ class TopicReport:
 class PartitionInfo:
     partition: int
     leader: int
+    replicas: list[int]
+    isr: list[int]
     low: int
     high: int
 
@@ -60,29 +59,27 @@ def existing_topics(admin: AdminClient) -> dict[str, int]:
     }
 
 
-def ensure_topics(settings: Settings, create: CreateTopics | None = None) -> list[TopicReport]:
-    """Create the registry topics that are missing; report each one.
+def ensure_topics(settings: Settings) -> list[TopicReport]:
+    """Create the registry topics that are missing (Admin API), with their partitions, replication,
+    compaction and retention from config; report each one.
 
-    Existing topics are never altered: a partition count below the configured one is reported,
-    because adding partitions re-maps keys and is an operator's decision.
+    Existing topics are never altered: fewer partitions than configured, or a different cleanup
+    policy, is reported, because changing either re-maps keys or drops data: an operator's decision.
     """
     admin = make_admin(settings)
     existing = existing_topics(admin)
     registry = settings.topics.all()
     missing = [topic for topic in registry.values() if topic.name not in existing]
-    if create is None:
-        create = _dev_broker_create(settings) if settings.kafka.uses_dev_broker else _admin_create(admin)
-    failures = create(missing) if missing else {}
+    failures = create_topics(settings, missing, admin) if missing else {}
+    policies = _cleanup_policies(admin, [t.name for t in registry.values() if t.name in existing])
     reports = []
     for role, topic in registry.items():
         if topic.name in existing:
             actual = existing[topic.name]
-            detail = (
-                f"has {actual} partitions, fewer than the configured {topic.partitions}"
-                if actual < topic.partitions
-                else ""
-            )
-            reports.append(TopicReport(role, topic.name, topic.partitions, actual, "exists", detail))
+            reports.append(
+                TopicReport(role, topic.name, topic.partitions, actual, "exists",
+                            _drift(topic, actual, policies.get(topic.name)))
+            )  # fmt: skip
         elif failures.get(topic.name):
             reports.append(
                 TopicReport(role, topic.name, topic.partitions, None, "failed", failures[topic.name])
@@ -92,56 +89,90 @@ def ensure_topics(settings: Settings, create: CreateTopics | None = None) -> lis
     return reports
 
 
-def _admin_create(admin: AdminClient) -> CreateTopics:
-    def create(topics: list[TopicSettings]) -> dict[str, str | None]:
-        new_topics = [
-            NewTopic(
-                topic.name,
-                num_partitions=topic.partitions,
-                replication_factor=topic.replication_factor,
-                config={"cleanup.policy": "compact"} if topic.compacted else {},
-            )
-            for topic in topics
-        ]
-        results: dict[str, str | None] = {}
-        for name, future in admin.create_topics(new_topics, operation_timeout=30).items():
-            try:
-                future.result()
-                results[name] = None
-            except KafkaException as error:
-                kafka_error = error.args[0]
-                already = kafka_error.code() == KafkaError.TOPIC_ALREADY_EXISTS
-                results[name] = None if already else kafka_error.str()
-        return results
-
-    return create
+def _drift(topic: TopicSettings, partitions: int, policy: str | None) -> str:
+    problems = []
+    if partitions < topic.partitions:
+        problems.append(f"has {partitions} partitions, fewer than the configured {topic.partitions}")
+    wanted = "compact" if topic.compacted else "delete"
+    if policy is not None and policy != wanted:
+        problems.append(f"cleanup.policy is {policy}, configured {wanted}")
+    return "; ".join(problems)
 
 
-def _dev_broker_create(settings: Settings) -> CreateTopics:
-    return lambda topics: devbroker_control.create_topics(settings, topics)
+def create_topics(
+    settings: Settings, topics: list[TopicSettings], admin: AdminClient | None = None
+) -> dict[str, str | None]:
+    """Create topics through the Admin API with their partitions, replication and configs.
+    Topic name -> None when created (or created meanwhile by someone else), else the reason."""
+    admin = admin or make_admin(settings)
+    new_topics = [
+        NewTopic(
+            topic.name,
+            num_partitions=topic.partitions,
+            replication_factor=topic.replication_factor,
+            config=topic.kafka_config(),
+        )
+        for topic in topics
+    ]
+    results: dict[str, str | None] = {}
+    for name, future in admin.create_topics(new_topics, operation_timeout=30).items():
+        try:
+            future.result()
+            results[name] = None
+        except KafkaException as error:
+            kafka_error = error.args[0]
+            already = kafka_error.code() == KafkaError.TOPIC_ALREADY_EXISTS
+            results[name] = None if already else kafka_error.str()
+    return results
+
+
+def _cleanup_policies(admin: AdminClient, names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
+    policies = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=METADATA_TIMEOUT_S).items():
+        entry = future.result().get("cleanup.policy")
+        if entry is not None:
+            policies[resource.name] = entry.value
+    return policies
 
 
 def describe_topics(settings: Settings, names: Iterable[str] | None = None) -> list[TopicInfo]:
-    """Partitions, leaders and watermarks of the given topics (default: the registry's)."""
+    """Partitions, leaders, replicas, in-sync replicas and watermarks of the given topics (default:
+    the registry's), through the Admin API."""
     wanted = list(names) if names is not None else [t.name for t in settings.topics.all().values()]
-    metadata = make_admin(settings).list_topics(timeout=METADATA_TIMEOUT_S)
-    consumer = make_consumer(settings, group_id="fraudguard-inspector")
-    try:
-        infos = []
-        for name in wanted:
-            topic = metadata.topics.get(name)
-            if topic is None or topic.error is not None:
-                continue
-            partitions = []
-            for partition_id, partition in sorted(topic.partitions.items()):
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(name, partition_id), timeout=METADATA_TIMEOUT_S
-                )
-                partitions.append(PartitionInfo(partition_id, partition.leader, low, high))
-            infos.append(TopicInfo(name, partitions))
-        return infos
-    finally:
-        consumer.close()
+    admin = make_admin(settings)
+    metadata = admin.list_topics(timeout=METADATA_TIMEOUT_S)
+    found = {
+        name: metadata.topics[name]
+        for name in wanted
+        if name in metadata.topics and metadata.topics[name].error is None
+    }
+    partitions = [TopicPartition(name, p) for name, topic in found.items() for p in topic.partitions]
+    low, high = watermarks(admin, partitions)
+    infos = []
+    for name, topic in found.items():
+        rows = [
+            PartitionInfo(p, part.leader, list(part.replicas), list(part.isrs), low[name, p], high[name, p])
+            for p, part in sorted(topic.partitions.items())
+        ]
+        infos.append(TopicInfo(name, rows))
+    return infos
+
+
+def watermarks(
+    admin: AdminClient, partitions: list[TopicPartition]
+) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    """(earliest, latest) offset per (topic, partition), asked of each partition's leader."""
+    ends = []
+    for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
+        if not partitions:
+            ends.append({})
+            continue
+        futures = admin.list_offsets({tp: spec for tp in partitions}, request_timeout=METADATA_TIMEOUT_S)
+        ends.append({(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()})
+    return ends[0], ends[1]
 
 
 def read_topic(settings: Settings, name: str, timeout_s: float = 60.0) -> list[Message]:

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from fraudguard.alerts import control as alerts
 from fraudguard.config import CONFIG_PATH_VAR, Settings
-from fraudguard.kafka.devbroker import control as broker
-from fraudguard.kafka.devbroker.state import running_broker
+from fraudguard.kafka.local_broker import control as broker
 from fraudguard.kafka.topics import ensure_topics
 from fraudguard.orchestration.local_airflow import ADMIN_USER, LocalAirflow
 from fraudguard.paths import RuntimePaths
@@ -43,12 +42,12 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
     paths = RuntimePaths(settings.runtime_dir)
     airflow, ui = LocalAirflow(settings, config_path), mlflow_ui.server(settings)
     found: list[Part] = []
-    if settings.kafka.uses_dev_broker:
+    if settings.kafka.uses_local_broker:
         found.append(
-            Part("development broker", lambda: _broker(settings), paths.broker_log,
-                 lambda: broker.stop(settings), lambda: _broker_alive(settings))
+            Part("Kafka", lambda: _broker(settings), paths.kafka_log(1),
+                 lambda: broker.stop(settings), lambda: bool(broker.running_nodes(settings)))
         )  # fmt: skip
-    found.append(Part("topics", lambda: _topics(settings), paths.broker_log))
+    found.append(Part("topics", lambda: _topics(settings), paths.kafka_log(1)))
     if settings.mlflow.ui_port:
         found.append(
             Part(
@@ -98,15 +97,11 @@ def ensure_champion(settings: Settings, config_path: Path) -> Started:
 
 
 def _broker(settings: Settings) -> Started:
-    """A new development broker is empty (it keeps messages in memory): the stream starts afresh."""
-    state, started = broker.start_detached(settings)
-    if started:
+    """A newly formatted cluster has none of the offsets the stream's checkpoint holds: it starts afresh."""
+    report = broker.start(settings)
+    if report.formatted:
         stream.reset(settings)
-    return Started(f"at {state.bootstrap_servers}", started)
-
-
-def _broker_alive(settings: Settings) -> bool:
-    return running_broker(RuntimePaths(settings.runtime_dir).broker_state) is not None
+    return Started(f"at {report.layout.bootstrap_servers}", bool(report.started))
 
 
 def _topics(settings: Settings) -> Started:

@@ -121,8 +121,8 @@ def restart(settings: Settings, config_path: str) -> StreamStatus:
 
 
 def reset(settings: Settings) -> None:
-    """Forget the job's checkpoint, per-user state and tables (the scored history stays): for a new,
-    empty development broker, whose offsets and records the old state no longer describes."""
+    """Forget the job's checkpoint, per-user state and tables (the scored history stays): for a newly
+    formatted Kafka cluster, whose offsets and records the old state no longer describes."""
     if running(settings):
         raise StreamError("the stream is running; stop it before resetting its state")
     shutil.rmtree(RuntimePaths(settings.runtime_dir).stream, ignore_errors=True)
