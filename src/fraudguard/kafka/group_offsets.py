@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from fraudguard.config import Settings
 from fraudguard.kafka.clients import make_admin, make_consumer
@@ -78,14 +78,27 @@ def parse_time(value: str) -> datetime:
 
 
 def group_lags(settings: Settings) -> list[GroupLag]:
-    """Every consumer group with committed offsets: per partition, committed offset, end and lag."""
+    """Every consumer group with committed offsets: per partition, committed offset, end and lag.
+
+    Committed offsets are read by a consumer in each group that never joins it: librdkafka's Admin
+    ListConsumerGroupOffsets crashes the process when a coordinator answers NOT_COORDINATOR
+    (confluentinc/librdkafka#5040), as it does while a cluster starts or a node fails over."""
     admin = make_admin(settings)
     listings = admin.list_consumer_groups(request_timeout=TIMEOUT_S).result(TIMEOUT_S).valid
+    metadata = admin.list_topics(timeout=TIMEOUT_S).topics
+    every = [
+        TopicPartition(name, p)
+        for name, topic in sorted(metadata.items())
+        if not name.startswith("__")
+        for p in topic.partitions
+    ]
     groups: list[tuple[str, str, list[TopicPartition]]] = []
-    for listing in sorted(listings, key=lambda g: g.group_id):
-        request = [ConsumerGroupTopicPartitions(listing.group_id)]
-        future = admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT_S)[listing.group_id]
-        committed = [tp for tp in future.result(TIMEOUT_S).topic_partitions if tp.offset >= 0]
+    for listing in sorted(listings, key=lambda g: g.group_id) if every else []:
+        consumer = make_consumer(settings, listing.group_id)
+        try:
+            committed = [tp for tp in consumer.committed(every, timeout=TIMEOUT_S) if tp.offset >= 0]
+        finally:
+            consumer.close()
         if committed:
             groups.append((listing.group_id, listing.state.name.lower(), committed))
     wanted = {(tp.topic, tp.partition) for *_, committed in groups for tp in committed}

@@ -190,8 +190,9 @@ def _start_node(settings: Settings, cluster: ClusterLayout, node: Node) -> bool:
 
 
 def _wait_for(settings: Settings, cluster: ClusterLayout, node_ids: list[int], began: float) -> None:
-    """Until every listed node listens and is registered with the controller; a node that exits,
-    or the timeout, raises naming the node's log."""
+    """Until every listed node listens and is registered with the controller, and consumer groups can
+    commit (the group coordinator has loaded its topic); a node that exits, or the timeout, raises
+    naming the node's log."""
     timeout = settings.local_broker.start_timeout_s
     admin = None
     while True:
@@ -206,10 +207,10 @@ def _wait_for(settings: Settings, cluster: ClusterLayout, node_ids: list[int], b
                 admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
             try:
                 registered = set(admin.list_topics(timeout=2).brokers)
-            except Exception:  # the cluster may not answer metadata requests yet
-                registered = set()
-            if set(node_ids) <= registered:
-                return
+                if set(node_ids) <= registered and _groups_served(cluster):
+                    return
+            except Exception:  # the cluster may not answer these requests yet
+                pass
         if time.monotonic() - began > timeout:
             logs = ", ".join(str(node_service(settings, n).log_file) for n in node_ids)
             raise BrokerError(
@@ -217,6 +218,22 @@ def _wait_for(settings: Settings, cluster: ClusterLayout, node_ids: list[int], b
                 f"(local_broker.start_timeout_s); see {logs}"
             )
         time.sleep(0.25)
+
+
+def _groups_served(cluster: ClusterLayout) -> bool:
+    """Whether a group's committed offsets can be read (the first request creates `__consumer_offsets`).
+    Asked through a consumer: librdkafka's Admin ListConsumerGroupOffsets crashes the process when the
+    coordinator answers NOT_COORDINATOR (confluentinc/librdkafka#5040)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "fraudguard-readiness"})
+    try:
+        consumer.committed([TopicPartition("__consumer_offsets", 0)], timeout=2)
+        return True
+    except KafkaException:
+        return False
+    finally:
+        consumer.close()
 
 
 def _listening(port: int) -> bool:
