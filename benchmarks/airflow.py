@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,12 +25,7 @@ import psutil
 
 from fraudguard.config import default_config_path, load_settings
 from fraudguard.orchestration.local_airflow import LocalAirflow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from fraudguard.ports import free_ports
 
 
 def training_dag(runtime: Path) -> dict:
@@ -69,7 +63,7 @@ def training_dag(runtime: Path) -> dict:
 
 def airflow_at_rest(runtime: Path, rest_s: float) -> dict:
     os.environ["FRAUDGUARD__RUNTIME_DIR"] = str(runtime)
-    os.environ["FRAUDGUARD__AIRFLOW__PORT"] = str(free_port())
+    os.environ["FRAUDGUARD__AIRFLOW__PORT"] = str(free_ports(1)[0])
     settings = load_settings()
     local = LocalAirflow(settings, default_config_path())
     started = time.perf_counter()

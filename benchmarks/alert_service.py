@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,12 +30,7 @@ from fraudguard.alerts.samples import sample_alerts
 from fraudguard.config import TopicRole, default_config_path, load_settings
 from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.topics import describe_topics
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from fraudguard.ports import free_ports
 
 
 def publish(settings, count: int) -> tuple[float, int]:
@@ -75,7 +69,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as runtime:
-        port = free_port()
+        port = free_ports(1)[0]
         environ = {
             "FRAUDGUARD__RUNTIME_DIR": runtime,
             "FRAUDGUARD__ALERTS__PORT": str(port),

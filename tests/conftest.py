@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ import pytest
 
 from fraudguard.config import Settings, TopicRole, load_settings
 from fraudguard.kafka.local_broker import control as local_broker
+from fraudguard.ports import free_ports
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE = PROJECT_ROOT / "config" / "platform.yaml"
@@ -37,9 +37,7 @@ def run_cli(
 
 def free_port() -> int:
     """A loopback port nothing listens on now (for a service a test starts)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_ports(1)[0]
 
 
 @pytest.fixture(scope="session")

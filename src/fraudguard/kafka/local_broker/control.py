@@ -19,7 +19,6 @@ from fraudguard import jvm
 from fraudguard.background import Background, BackgroundError
 from fraudguard.config import Settings
 from fraudguard.kafka.local_broker.layout import (
-    HOST,
     ClusterLayout,
     Node,
     layout_file,
@@ -28,6 +27,7 @@ from fraudguard.kafka.local_broker.layout import (
     server_properties,
 )
 from fraudguard.paths import RuntimePaths
+from fraudguard.ports import HOST
 
 LOG4J2 = """\
 status = warn

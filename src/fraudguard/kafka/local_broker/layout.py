@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fraudguard.config import Settings
 from fraudguard.paths import RuntimePaths
-
-HOST = "127.0.0.1"
+from fraudguard.ports import HOST, free_ports, in_use
 
 
 @dataclass(frozen=True)
@@ -71,8 +69,8 @@ class ClusterLayout:
 def new_layout(nodes: int, first_port: int) -> ClusterLayout:
     """Node N listens on first_port + 2(N-1) and its controller on the next port; first_port 0 picks
     free ports. A port already in use is refused here, naming it, rather than in a broker's log."""
-    ports = _free_ports(2 * nodes) if first_port == 0 else list(range(first_port, first_port + 2 * nodes))
-    busy = [port for port in ports if _in_use(port)]
+    ports = free_ports(2 * nodes) if first_port == 0 else list(range(first_port, first_port + 2 * nodes))
+    busy = [port for port in ports if in_use(port)]
     if busy:
         raise ValueError(
             f"port {busy[0]} on {HOST} is already in use (another Kafka?): set local_broker.port to a "
@@ -126,24 +124,3 @@ def _kafka_uuid() -> str:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not text.startswith("-"):
             return text
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for probe in sockets:
-            probe.bind((HOST, 0))
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
-
-
-def _in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Kafka's own listeners bind
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return True
-        return False
