@@ -107,8 +107,8 @@ class LivePublisher:
                 sent_transactions += len(values[low : low + step])
                 self.report.transactions = sent_transactions
                 self.report.simulated_until = str(batch.day)
-                ahead = started + sent_transactions / rate - time.perf_counter()
-                if ahead > 0:
+                # poll() returns as soon as it served a delivery report: wait out the whole lead.
+                while (ahead := started + sent_transactions / rate - time.perf_counter()) > 0:
                     self.producer.poll(ahead)
                 if on_progress and time.perf_counter() >= next_progress:
                     self.report.elapsed_s = time.perf_counter() - started
