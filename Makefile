@@ -1,7 +1,8 @@
 # The README's two commands: `make run` (the platform's main job) and `make test` (the test suite).
 # Each creates .venv when missing and installs the pinned requirements first; when nothing changed
 # since the last install the install step is skipped (make compares the stamp's time). Then
-# `fraudguard jars fetch` copies the pinned Maven Central jars (Apache Kafka) into .cache/jars once.
+# `fraudguard jars fetch` copies the pinned Maven Central jars (Apache Kafka, Spark's Kafka connector)
+# into .cache/jars once.
 
 PYTHON ?= python3
 VENV := .venv

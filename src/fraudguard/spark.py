@@ -7,12 +7,14 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from fraudguard import jvm
 from fraudguard.config import Settings
 
 
 def spark_session(settings: Settings, app_name: str) -> SparkSession:
-    """Get or create the session. Python workers run this interpreter (so they see the package), and
-    time is UTC everywhere so event times mean the same in Spark, Parquet and Kafka."""
+    """Get or create the session. Python workers run this interpreter (so they see the package), time
+    is UTC everywhere so event times mean the same in Spark, Parquet and Kafka, and Spark's own Kafka
+    connector is on the classpath (`spark.jars`: the driver ships the jars to every executor)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     spark = settings.spark
@@ -27,6 +29,7 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")
+        .config("spark.jars", ",".join(jvm.jar_paths(settings, jvm.SPARK_KAFKA)))
     )
     for key, value in spark.conf.items():
         builder = builder.config(key, value)

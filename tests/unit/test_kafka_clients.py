@@ -6,6 +6,7 @@ import pytest
 
 from fraudguard.config import load_settings
 from fraudguard.kafka.clients import BrokerNotRunning, bootstrap_servers, client_config
+from fraudguard.kafka.java_client import spark_kafka_options
 from tests.conftest import CONFIG_FILE
 
 CLUSTER = {
@@ -38,3 +39,30 @@ def test_local_without_a_running_broker_says_how_to_start_one(tmp_path):
     settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path)})
     with pytest.raises(BrokerNotRunning, match="fraudguard broker start --detach"):
         bootstrap_servers(settings)
+
+
+def test_the_same_settings_reach_the_java_clients_of_sparks_connector(tmp_path):
+    certificate, key = tmp_path / "client.pem", tmp_path / "client.key"
+    certificate.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    key.write_text("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")
+    environ = {
+        **CLUSTER,
+        "FRAUDGUARD__KAFKA__SASL_PASSWORD": 'with "quotes"',
+        "FRAUDGUARD__KAFKA__SSL_CERTIFICATE_LOCATION": str(certificate),
+        "FRAUDGUARD__KAFKA__SSL_KEY_LOCATION": str(key),
+        "FRAUDGUARD__KAFKA__JAVA_CLIENT_PROPERTIES": '{"max.poll.records": 5000}',
+    }
+    options = spark_kafka_options(load_settings(CONFIG_FILE, environ=environ))
+    assert options == {
+        "kafka.bootstrap.servers": "kafka-1:9093,kafka-2:9093",
+        "kafka.security.protocol": "SASL_SSL",
+        "kafka.sasl.mechanism": "SCRAM-SHA-512",
+        "kafka.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="fraudguard" password="with \\"quotes\\"";',
+        "kafka.ssl.truststore.type": "PEM",
+        "kafka.ssl.truststore.location": "/etc/ssl/ca.pem",
+        "kafka.ssl.keystore.type": "PEM",
+        "kafka.ssl.keystore.certificate.chain": certificate.read_text(),
+        "kafka.ssl.keystore.key": key.read_text(),
+        "kafka.max.poll.records": "5000",
+    }

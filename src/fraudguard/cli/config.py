@@ -17,10 +17,10 @@ MASK = "**********"
 def masked(settings: Settings) -> dict:
     """The effective settings as plain data, every secret replaced by a mask."""
     data = settings.model_dump(mode="json")
-    properties = data["kafka"]["client_properties"]
-    for key in properties:
-        if any(word in key.lower() for word in _SECRET_WORDS):
-            properties[key] = MASK
+    for properties in (data["kafka"]["client_properties"], data["kafka"]["java_client_properties"]):
+        for key in properties:
+            if any(word in key.lower() for word in _SECRET_WORDS):
+                properties[key] = MASK
     return data
 
 

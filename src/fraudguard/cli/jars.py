@@ -10,7 +10,7 @@ from fraudguard.cli.context import CliContext, console
 
 @click.group()
 def jars() -> None:
-    """The pinned JVM artifacts (Apache Kafka's jars) the platform runs."""
+    """The pinned JVM artifacts: Apache Kafka's broker, Spark's Kafka connector."""
 
 
 @jars.command()

@@ -40,6 +40,10 @@ class KafkaSettings(Section):
         default_factory=dict,
         description="extra librdkafka properties passed to every client, e.g. {linger.ms: 5}",
     )
+    java_client_properties: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="extra Java client properties for Spark's Kafka connector, e.g. {max.poll.records: 5000}",
+    )
 
     @property
     def uses_local_broker(self) -> bool:

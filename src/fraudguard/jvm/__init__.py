@@ -20,7 +20,8 @@ from pathlib import Path
 from fraudguard.config import Settings
 
 KAFKA_BROKER = "kafka-broker"
-ARTIFACT_SETS = (KAFKA_BROKER,)
+SPARK_KAFKA = "spark-kafka"
+ARTIFACT_SETS = (KAFKA_BROKER, SPARK_KAFKA)
 _MARKER = ".fetched"
 _DEPENDENCY_PLUGIN = "dependency:copy-dependencies"
 
@@ -79,6 +80,11 @@ def fetch(settings: Settings, name: str) -> Fetched:
 def classpath(settings: Settings, name: str) -> str:
     """The set's classpath (a wildcard over its folder), fetching it first if needed."""
     return str(fetch(settings, name).folder / "*")
+
+
+def jar_paths(settings: Settings, name: str) -> list[str]:
+    """The set's jars one by one (for `spark.jars`), fetching them first if needed."""
+    return sorted(str(jar) for jar in fetch(settings, name).folder.glob("*.jar"))
 
 
 def java_executable(settings: Settings) -> str:
