@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,14 +54,23 @@ def make_runtime(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tupl
     return make
 
 
+@contextmanager
+def own_kafka(make_runtime, *start_args: str, **overrides: str) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A local Kafka of its own in a fresh runtime folder, started and stopped with the real CLI."""
+    settings, env = make_runtime(**overrides)
+    run_cli("broker", "start", "--detach", *start_args, env=env, timeout=180)
+    assert local_broker.running_nodes(settings)
+    try:
+        yield settings, env
+    finally:
+        run_cli("broker", "stop", env=env, timeout=180)
+
+
 @pytest.fixture(scope="session")
 def broker(make_runtime) -> Iterator[tuple[Settings, dict[str, str]]]:
     """The local Kafka broker as a real separate process, shared by the whole test session."""
-    settings, env = make_runtime()
-    run_cli("broker", "start", "--detach", env=env)
-    assert local_broker.running_nodes(settings)
-    yield settings, env
-    run_cli("broker", "stop", env=env)
+    with own_kafka(make_runtime) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -10,17 +10,15 @@ from confluent_kafka import TopicPartition
 from fraudguard.config import TopicRole
 from fraudguard.kafka.clients import make_consumer
 from fraudguard.kafka.topics import describe_topics
-from tests.conftest import run_cli
+from tests.conftest import own_kafka, run_cli
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def fresh_broker(make_runtime):
-    settings, env = make_runtime()
-    run_cli("broker", "start", "--detach", env=env)
-    yield settings, env
-    run_cli("broker", "stop", env=env)
+    with own_kafka(make_runtime) as running:
+        yield running
 
 
 def test_live_mode_delivers_every_record_and_publishes_entities_before_their_use(fresh_broker):

@@ -24,7 +24,7 @@ from fraudguard.config import TopicRole, TopicSettings
 from fraudguard.kafka.clients import client_config, make_admin, make_consumer, make_producer
 from fraudguard.kafka.local_broker import control
 from fraudguard.kafka.topics import create_topics, describe_topics, ensure_topics
-from tests.conftest import FRAUDGUARD, PROJECT_ROOT, run_cli
+from tests.conftest import FRAUDGUARD, PROJECT_ROOT, own_kafka, run_cli
 
 pytestmark = pytest.mark.integration
 PEER = Path(__file__).with_name("kafka_peer.py")
@@ -274,10 +274,8 @@ def test_clients_name_the_missing_broker_when_none_runs(make_runtime):
 
 @pytest.fixture(scope="module")
 def own_broker(make_runtime):
-    settings, env = make_runtime()
-    run_cli("broker", "start", "--detach", env=env)
-    yield settings, env
-    run_cli("broker", "stop", env=env)
+    with own_kafka(make_runtime) as running:
+        yield running
 
 
 def test_data_survives_a_restart_and_stop_leaves_nothing_running(own_broker):
@@ -332,10 +330,8 @@ def test_a_foreground_broker_stops_on_ctrl_c_and_leaves_nothing(make_runtime):
 
 @pytest.fixture(scope="module")
 def three_nodes(make_runtime):
-    settings, env = make_runtime(FRAUDGUARD__LOCAL_BROKER__HEAP="256m")
-    run_cli("broker", "start", "--detach", "--nodes", "3", env=env, timeout=180)
-    yield settings, env
-    run_cli("broker", "stop", env=env, timeout=180)
+    with own_kafka(make_runtime, "--nodes", "3", FRAUDGUARD__LOCAL_BROKER__HEAP="256m") as running:
+        yield running
 
 
 @pytest.mark.slow
