@@ -66,3 +66,24 @@ def test_the_same_settings_reach_the_java_clients_of_sparks_connector(tmp_path):
         "kafka.ssl.keystore.key": key.read_text(),
         "kafka.max.poll.records": "5000",
     }
+
+
+def test_calls_are_retried_while_a_leader_moves_but_not_on_other_errors():
+    from confluent_kafka import KafkaError, KafkaException
+
+    from fraudguard.kafka.clients import retry_transient
+
+    calls = []
+
+    @retry_transient
+    def flaky(code):
+        calls.append(code)
+        if len(calls) < 3:
+            raise KafkaException(KafkaError(code))
+        return "done"
+
+    assert flaky(KafkaError.NOT_LEADER_FOR_PARTITION) == "done" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(KafkaException):
+        flaky(KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    assert len(calls) == 1

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from fraudguard.config import Settings
 from fraudguard.kafka.local_broker import control as local_broker
@@ -14,6 +15,34 @@ from fraudguard.kafka.local_broker import control as local_broker
 _client_log = logging.getLogger("fraudguard.kafka.client")
 PRODUCER_DEFAULTS = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
 """Idempotent: acks=all, no duplicates on retry, order kept per partition."""
+
+
+_MOVED = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError._TRANSPORT,
+}
+
+
+def _is_retriable(error: BaseException) -> bool:
+    if not isinstance(error, KafkaException) or not error.args:
+        return False
+    kafka_error = error.args[0]
+    return kafka_error.retriable() or kafka_error.code() in _MOVED
+
+
+retry_transient = retry(
+    retry=retry_if_exception(_is_retriable),
+    stop=stop_after_attempt(6),
+    wait=wait_exponential(multiplier=0.2, max=3),
+    reraise=True,
+)
+"""Retry a short client call on errors Kafka marks retriable (a leader or coordinator that moved
+while a node restarted), as the Java client does on its own."""
 
 
 class BrokerNotRunning(RuntimeError):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from confluent_kafka import KafkaException, TopicPartition
 
 from fraudguard.config import Settings
-from fraudguard.kafka.clients import make_admin, make_consumer
+from fraudguard.kafka.clients import make_admin, make_consumer, retry_transient
 from fraudguard.kafka.topics import watermarks
 
 TIMEOUT_S = 10.0
@@ -116,6 +116,7 @@ def group_lags(settings: Settings) -> list[GroupLag]:
     ]
 
 
+@retry_transient
 def rewind_group(
     settings: Settings,
     group_id: str,

@@ -11,7 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Messag
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 
 from fraudguard.config import Settings, TopicRole, TopicSettings
-from fraudguard.kafka.clients import make_admin, make_consumer
+from fraudguard.kafka.clients import make_admin, make_consumer, retry_transient
 
 METADATA_TIMEOUT_S = 10.0
 
@@ -161,6 +161,7 @@ def describe_topics(settings: Settings, names: Iterable[str] | None = None) -> l
     return infos
 
 
+@retry_transient
 def watermarks(
     admin: AdminClient, partitions: list[TopicPartition]
 ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
@@ -175,6 +176,7 @@ def watermarks(
     return ends[0], ends[1]
 
 
+@retry_transient
 def read_topic(settings: Settings, name: str, timeout_s: float = 60.0) -> list[Message]:
     """Every message a topic holds now, read from the start to each partition's end (no group
     commits): for inspecting a topic, e.g. the dead letters, and for tests."""
