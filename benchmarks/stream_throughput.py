@@ -13,6 +13,7 @@ was about one micro-batch high: 1,521 then 2,027 at 1,000 tx/s, drained in 1.5 s
 alert's produce timestamp minus its transaction's (from the scored history), per step.
 
     .venv/bin/python benchmarks/stream_throughput.py [--rates 1000 2500 5000] [--seconds 60]
+        [--standalone-workers N]   # on a local Spark standalone cluster of N one-core workers
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.live import LivePublisher
 from fraudguard.simulate.timeline import FakerWorldTimeline
 from fraudguard.spark import spark_session
+from fraudguard.spark_standalone import StandaloneCluster
 from fraudguard.stream import control as stream_control
 from fraudguard.train.job import Dataset, run_training
 
@@ -88,6 +90,9 @@ def main() -> None:
     parser.add_argument("--warm-up", type=float, default=20, help="seconds of unmeasured traffic first")
     parser.add_argument("--users", type=int, default=20_000, help="users of each traffic world")
     parser.add_argument("--runtime", type=Path, help="keep the runtime (logs, history) here")
+    parser.add_argument(
+        "--standalone-workers", type=int, help="run on a standalone cluster of N 1-core workers"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         runtime = args.runtime or Path(scratch)
@@ -100,7 +105,7 @@ def main() -> None:
         os.environ.update(overrides)  # the job's process inherits them
         config = default_config_path()
         settings = load_settings(config)
-        with local_kafka(settings):
+        with local_kafka(settings), standalone(settings, runtime, args.standalone_workers) as settings:
             try:
                 steps, peak_rss_mb = run(settings, config, runtime, args)
             finally:
@@ -116,6 +121,21 @@ def main() -> None:
             indent=2,
         )
     )
+
+
+@contextlib.contextmanager
+def standalone(settings, runtime: Path, workers: int | None):
+    """Settings whose Spark master is a local standalone cluster of `workers` one-core workers (the
+    job's process inherits it through the environment); unchanged without `workers`."""
+    if not workers:
+        yield settings
+        return
+    cluster = StandaloneCluster.on_free_ports(runtime / "spark-cluster", workers=workers)
+    try:
+        os.environ["FRAUDGUARD__SPARK__MASTER"] = cluster.start(settings)
+        yield load_settings(default_config_path())
+    finally:
+        cluster.stop()
 
 
 def traffic(settings, world: ContinuingWorld, rate: float, seconds: float) -> dict:

@@ -1,7 +1,7 @@
 """The scoring job end to end, in this test process's Spark, against the real local Kafka broker and a
 real MLflow store: a simulated world (with 1% malformed messages in every input topic) is published,
 the job consumes it in several micro-batches (Trigger.AvailableNow), and its outputs are checked
-against the same model scoring the same data in batch."""
+against batch training's features and the same model scoring the same data in batch."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pyspark.ml.functions import vector_to_array
 
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.features.batch import build_features
+from fraudguard.features.user_history import PREVIOUS_STORE
 from fraudguard.kafka.clients import bootstrap_servers, make_producer
 from fraudguard.kafka.dead_letter import REASON, SOURCE_TOPIC, read_headers
 from fraudguard.kafka.local_broker.control import node_down, node_up
@@ -29,11 +30,13 @@ from fraudguard.schemas import ALERT, MERCHANT, USER
 from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.live import LivePublisher
 from fraudguard.simulate.timeline import FakerWorldTimeline
+from fraudguard.spark_standalone import StandaloneCluster
 from fraudguard.stream import control as stream_control
 from fraudguard.stream.champion import ChampionSource
 from fraudguard.stream.job import StreamJob
 from fraudguard.train import registry
 from fraudguard.train.job import Dataset, run_training
+from fraudguard.train.pipeline import FEATURE_SETS
 from tests.conftest import CONFIG_FILE, consume_all, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -121,22 +124,37 @@ def test_every_transaction_is_scored_once_and_alerts_match_batch_scoring(scored_
 
     model = ChampionSource(settings).current()
     batch_features = build_features(*dataset.frames(spark), settings.features)
+    expected = batch_features.toPandas().set_index("transaction_id").sort_index()
+    streamed = history.set_index("transaction_id").sort_index()
+    numeric, categorical = FEATURE_SETS["behaviour"]
+    assert (streamed["merchant_fraud_rate_28d"] > 0).any(), "no label reached the risk window: a weak check"
+    assert (streamed["km_from_previous_store"] > 0).any()
+    pd.testing.assert_frame_equal(
+        streamed[list(numeric)].astype(float), expected[list(numeric)].astype(float),
+        check_exact=False, rtol=0, atol=1e-6,
+    )  # fmt: skip
+    for column in [*categorical, PREVIOUS_STORE]:
+        pd.testing.assert_series_equal(
+            streamed[column].astype(object).fillna("-"), expected[column].astype(object).fillna("-"),
+            check_dtype=False,
+        )  # fmt: skip
+
     batch_scores = (
         model.pipeline.transform(batch_features)
         .select("transaction_id", vector_to_array("probability")[1].alias("score"))
         .toPandas()
         .set_index("transaction_id")["score"]
     )
-    streamed = history.set_index("transaction_id")["score"].reindex(batch_scores.index)
-    assert (streamed - batch_scores).abs().max() < 1e-9
+    streamed_scores = history.set_index("transaction_id")["score"].reindex(batch_scores.index)
+    assert (streamed_scores - batch_scores).abs().max() < 1e-9
 
     alerts = consume_all(settings, TopicRole.ALERTS)
     decoded = [ALERT.decode(message.value()) for message in alerts]
     assert [m.key().decode() for m in alerts] == [a["transaction_id"] for a in decoded]
-    expected = set(batch_scores[batch_scores >= model.threshold].index)
-    assert expected, "the model raised no alert at all: the check would be empty"
-    assert {a["transaction_id"] for a in decoded} == expected
-    assert len(decoded) == len(expected)
+    alerted = set(batch_scores[batch_scores >= model.threshold].index)
+    assert alerted, "the model raised no alert at all: the check would be empty"
+    assert {a["transaction_id"] for a in decoded} == alerted
+    assert len(decoded) == len(alerted)
     for alert in decoded:
         assert alert["model_version"] == model.version and alert["reasons"]
         assert alert["score"] == pytest.approx(batch_scores[alert["transaction_id"]], abs=1e-9)
@@ -249,3 +267,38 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
     later_alerts = [ALERT.decode(next(iter(by_key[key]))) for key in set(by_key) & later_ids]
     assert later_alerts, "no alert after the swap: the version check would be empty"
     assert {alert["model_version"] for alert in later_alerts} == {second.version}
+
+
+def test_the_same_job_runs_on_a_spark_standalone_cluster(scored_world, broker, spark, tmp_path):
+    """The job submitted to a standalone master with two one-core workers (executor JVMs, Python workers
+    beside them): the same world is scored as in local mode, identically."""
+    first, _, first_report, _ = scored_world
+    broker_settings, _ = broker
+    cluster = StandaloneCluster.on_free_ports(tmp_path / "spark-cluster")
+    master = cluster.start(first)
+    try:
+        settings, env = stream_settings(
+            broker_settings, tmp_path / "runtime", uuid.uuid4().hex[:8],
+            FRAUDGUARD__MLFLOW__TRACKING_URI=registry.tracking_uri(first),
+            FRAUDGUARD__MODEL__EXPORT_DIR=str(first.model.export_dir),
+            FRAUDGUARD__SPARK__MASTER=master,
+        )  # fmt: skip
+        create_topics(broker_settings, list(settings.topics.all().values()))
+        LivePublisher(settings).run(FakerWorldTimeline(settings.simulator), rate=1e7, duration_s=None)
+        run_cli("stream", "start", "--available-now", env=env, timeout=600)
+        applications = cluster.applications()
+    finally:
+        cluster.stop()
+
+    assert [app["cores"] for app in applications] == [2], applications
+    executors = list((tmp_path / "spark-cluster").glob("worker-*/app-*/*/stderr"))
+    assert {path.parts[-4] for path in executors} == {"worker-1", "worker-2"}, executors
+
+    local, remote = (
+        spark.read.parquet(str(s.stream.scored_history_dir)).toPandas().set_index("transaction_id")
+        for s in (first, settings)
+    )
+    assert len(remote) == first_report.transactions and remote.index.is_unique
+    assert (remote["score"] - local["score"].reindex(remote.index)).abs().max() < 1e-9
+    alerts = {ALERT.decode(m.value())["transaction_id"] for m in consume_all(settings, TopicRole.ALERTS)}
+    assert alerts == set(remote.index[remote["alerted"]]) == set(local.index[local["alerted"]])

@@ -23,16 +23,27 @@ def variant(**changes) -> bytes:
 
 CASES = [  # (topic, message, expected problem: None or a fragment of it)
     ("tx", variant(), None),
-    ("tx", variant(amount=7, extra_field="ignored"), None),
+    ("tx", variant(amount=7, timestamp="2026-01-01T11:00:00+01:00"), None),
+    ("tx", variant(extra_field="x", other=1), "transaction.v1: unknown fields: extra_field, other"),
     ("tx", b"{not json", "transaction.v1: not valid JSON"),
     ("tx", b"", "not valid JSON"),
+    ("tx", b'{"user_id": "\xff\xfe"}', "not valid UTF-8"),
     ("tx", b"[1, 2]", "expected a JSON object"),
     ("tx", variant(user_id=...), "user_id: missing"),
     ("tx", variant(user_id=None), "user_id: missing"),
-    ("tx", variant(amount="12.5"), "amount: expected a finite number, got 12.5"),
-    ("tx", variant(timestamp="yesterday"), "timestamp: expected timestamp, got yesterday"),
+    ("tx", variant(user_id=7), "user_id: expected string, got 7"),
+    ("tx", variant(user_id="u\x001"), "user_id: contains a NUL character"),
+    ("tx", variant(amount="12.5"), 'amount: expected a finite number, got "12.5"'),
+    ("tx", b'{"amount": 1e400}', "amount: expected a finite number"),
+    (
+        "tx",
+        variant(timestamp="yesterday"),
+        'timestamp: expected an ISO-8601 time with a zone, got "yesterday"',
+    ),
+    ("tx", variant(timestamp="2026-01-01T10:00:00"), "timestamp: expected an ISO-8601 time with a zone"),
     ("tx", variant(is_fraud="no"), "is_fraud: expected bool"),
     ("users", variant(), "user.v1: age: missing"),
+    ("users", json.dumps({"age": 1.5}).encode(), "age: expected an integer, got 1.5"),
     ("elsewhere", variant(), "unknown topic"),
 ]
 

@@ -16,9 +16,9 @@ from fraudguard.alerts.store import AlertStore, ReviewStatus
 from fraudguard.config import load_settings
 from fraudguard.config.model import SimulatorSettings
 from fraudguard.orchestration import training
-from fraudguard.paths import RuntimePaths
-from fraudguard.schemas import ALERT
-from fraudguard.stream.tables import Tables, TableStore
+from fraudguard.schemas import ALERT, MERCHANT, USER
+from fraudguard.stream.scoring import RecordTables
+from fraudguard.stream.storage import Storage
 from fraudguard.train.assemble import HISTORY_PREFIX
 from fraudguard.train.job import Dataset
 from fraudguard.train.validate import DataValidationError, require_valid, validate
@@ -56,7 +56,9 @@ def assembled(spark, tmp_path_factory):
     history = transactions.assign(score=0.1, alerted=False, model_version="1",
                                   day=transactions["timestamp"].dt.strftime("%Y-%m-%d"), batch=0)  # fmt: skip
     history.to_parquet(settings.stream.scored_history_dir, partition_cols=["day", "batch"])
-    TableStore(RuntimePaths(runtime).stream / "tables").save(0, Tables(users=users, merchants=merchants))
+    tables = RecordTables(Storage(spark, settings.stream.state_uri))
+    for schema, frame in ((USER, users), (MERCHANT, merchants)):
+        tables.records[schema.name].add(0, spark.createDataFrame(frame[schema.names], schema.spark()))
 
     # Analysts reviewed four alerts: a fraud they call a false positive, a legit one they confirm.
     frauds = transactions.loc[transactions["is_fraud"] & (transactions["timestamp"] < END), "transaction_id"]

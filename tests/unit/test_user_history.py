@@ -111,15 +111,15 @@ def test_state_stays_bounded():
     assert len(state.history_ts) < 2000 and len(state.devices) <= 4
 
 
-def test_the_stream_state_codec_round_trips_a_state():
-    from fraudguard.stream.user_store import decode_state, encode_state
+def test_the_state_store_row_round_trips_a_state():
+    from fraudguard.stream.user_state import from_row, to_row
 
     rows = pd.DataFrame(
         {"ts": [10.0, 20.0, 4000.0], "amount": [5.0, 7.5, 100.0], "device_ip": ["a", "b", "a"],
          "in_store": [True, False, False], "merchant_id": ["m1", "m2", "m3"]}
     )  # fmt: skip
     _, state = update(UserState(), rows)
-    decoded = decode_state(encode_state(state))
+    decoded = from_row(to_row(state))
     assert (
         np.array_equal(decoded.history_ts, state.history_ts)
         and np.array_equal(decoded.history_amount, state.history_amount)

@@ -57,7 +57,10 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     model = settings.model.model_copy(update={"export_dir": _resolve(base, settings.model.export_dir)})
     history = settings.stream.scored_history_dir
     stream = settings.stream.model_copy(
-        update={"scored_history_dir": _resolve(base, history) if history else runtime_dir / "scored"}
+        update={
+            "scored_history_dir": _resolve(base, history) if history else runtime_dir / "scored",
+            "state_uri": settings.stream.state_uri or (runtime_dir / "stream" / "state").as_uri(),
+        }
     )
     labels = settings.alerts.labels_path
     alerts = settings.alerts.model_copy(

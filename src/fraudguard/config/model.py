@@ -209,6 +209,14 @@ class StreamSettings(Section):
     scored_history_dir: Path | None = Field(
         None, description="every scored transaction, Parquet by day; null = <runtime_dir>/scored"
     )
+    state_uri: str | None = Field(
+        None,
+        description="checkpoint, per-user state, record tables and batch plans: a location every Spark "
+        "node sees (file:, hdfs:, s3a:); null = <runtime_dir>/stream/state",
+    )
+    user_state_ttl_days: Annotated[float, Field(gt=0)] = Field(
+        45, description="a user not seen for this long (processing time) is forgotten by the state store"
+    )
 
 
 class WebhookSettings(Section):

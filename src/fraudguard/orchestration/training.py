@@ -22,7 +22,6 @@ from typing import Any
 
 from fraudguard.config import Settings
 from fraudguard.config.model import SimulatorSettings
-from fraudguard.paths import RuntimePaths
 
 log = logging.getLogger("fraudguard.training")
 SPARK_APP = "fraudguard-training"
@@ -115,20 +114,21 @@ def generate(settings: Settings, run: TrainingRun) -> dict[str, Any]:
 def assemble_training_set(settings: Settings, run: TrainingRun) -> dict[str, Any]:
     """Synthetic data + the stream's scored history + analysts' verdicts, as one dataset."""
     from fraudguard.spark import spark_session
-    from fraudguard.stream.tables import TableStore
+    from fraudguard.stream.scoring import record_tables
     from fraudguard.train.assemble import Sources, assemble
 
     folder = run.folder(settings)
+    spark = spark_session(settings, SPARK_APP)
     history = settings.stream.scored_history_dir if run.include_scored_history else None
-    tables = TableStore(RuntimePaths(settings.runtime_dir).stream / "tables").latest() if history else None
+    users, merchants = record_tables(spark, settings) if history else (None, None)
     sources = Sources(
         synthetic=folder / "synthetic",
         history=history,
-        history_users=tables.users if tables else None,
-        history_merchants=tables.merchants if tables else None,
+        history_users=users.toPandas() if users is not None else None,
+        history_merchants=merchants.toPandas() if merchants is not None else None,
         labels=export_confirmed_labels(settings) if run.include_confirmed_labels else None,
     )
-    summary = assemble(spark_session(settings, SPARK_APP), sources, run.interval_end, folder / "training_set")
+    summary = assemble(spark, sources, run.interval_end, folder / "training_set")
     log.info("training set assembled", extra=asdict(summary))
     return {"path": str(folder / "training_set"), **asdict(summary)}
 

@@ -8,23 +8,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
 from mlflow import MlflowClient
 from pyspark.ml import PipelineModel
-from pyspark.ml.functions import vector_to_array
-from pyspark.sql import SparkSession
 
 from fraudguard.config import Settings
-from fraudguard.stream.local_model import LocalPipeline
 from fraudguard.train import registry
-from fraudguard.train.pipeline import feature_columns
 
 log = logging.getLogger("fraudguard.stream.model")
-
-SCORE_ROUNDING = 1e-12
-"""How far numpy's score may be from Spark's for the same row (tested: `stream.local_model`)."""
 
 
 class NoChampion(RuntimeError):
@@ -40,25 +30,6 @@ class ScoringModel:
     pipeline: PipelineModel
     importances: dict[str, float]
     source: str  # "registry" or "export"
-    local: LocalPipeline | None = None
-    """The pipeline evaluated with numpy (None: a stage it does not know; Spark scores)."""
-
-    def alerted(self, scores: np.ndarray) -> np.ndarray:
-        """Scores that reach the threshold. The threshold is one of Spark's scores (of a training
-        transaction) and numpy's differ from Spark's by rounding, so the same transaction scored
-        exactly at the threshold alerts here too."""
-        return scores >= self.threshold - SCORE_ROUNDING
-
-    def score(self, spark: SparkSession, rows: pd.DataFrame) -> np.ndarray:
-        """The class-1 probability of each row (the `transform` of the pipeline)."""
-        if rows.empty:
-            return np.zeros(0)
-        if self.local is not None:
-            return self.local.score(rows)
-        inputs = pa.Table.from_pandas(rows[feature_columns(self.feature_set)], preserve_index=False)
-        frame = spark.createDataFrame(inputs.append_column("_row", pa.array(np.arange(len(rows)))))
-        scored = self.pipeline.transform(frame).select("_row", vector_to_array("probability")[1].alias("p"))
-        return scored.toPandas().sort_values("_row")["p"].to_numpy(dtype=float)
 
 
 class ChampionSource:
@@ -131,7 +102,6 @@ class ChampionSource:
             pipeline=pipeline,
             importances=registry.feature_importances(pipeline, feature_set),
             source="registry",
-            local=LocalPipeline.of(pipeline),
         )
 
     def _load_export(self) -> ScoringModel:
@@ -151,5 +121,4 @@ class ChampionSource:
             pipeline=pipeline,
             importances=registry.feature_importances(pipeline, metadata["feature_set"]),
             source="export",
-            local=LocalPipeline.of(pipeline),
         )

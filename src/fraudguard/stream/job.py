@@ -1,12 +1,13 @@
 """The streaming scoring job: one Structured Streaming query, kept running, reporting its progress.
 
-    Kafka (transactions, users, merchants) ─ parse ─ foreachBatch(MicroBatchScorer)
+    Kafka (transactions; users, merchants) ─ parse ─ per-user state ─ foreachBatch(MicroBatchScorer)
 
-The query's checkpoint (offsets) and the scorer's per-user state and tables live in the runtime
-folder, so a restarted job resumes after its last committed micro-batch. A failed query (e.g. the
-broker unreachable for longer than the client timeouts) is restarted from the checkpoint with a
-growing pause; the job only ends when asked to, or for `available_now`, when the input is consumed
-(such a one-off run fails instead of retrying).
+Everything is read with Spark's own Kafka connector and processed on the executors. The checkpoint
+(offsets and the per-user state store) and the scorer's tables live under `stream.state_uri`, so a
+restarted job, on this machine or another, resumes after its last committed micro-batch. A failed
+query (e.g. the broker unreachable for longer than the client timeouts) is restarted from the
+checkpoint with a growing pause; the job only ends when asked to, or for `available_now`, when the
+input is consumed (such a one-off run fails instead of retrying).
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.errors import StreamingQueryException
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from fraudguard.config import Settings, TopicRole
-from fraudguard.kafka.spark_source import NAME, KafkaDataSource, kafka_options
+from fraudguard.kafka.java_client import spark_kafka_options
 from fraudguard.paths import RuntimePaths
 from fraudguard.schemas import MERCHANT, TRANSACTION, USER
 from fraudguard.spark import spark_session
 from fraudguard.stream.parse import parse_inputs
 from fraudguard.stream.scoring import MicroBatchScorer
+from fraudguard.stream.user_state import with_user_history
 
 log = logging.getLogger("fraudguard.stream")
 
@@ -38,34 +40,44 @@ QUERY_NAME = "fraudguard-scoring"
 RESTART_PAUSES_S = (1, 2, 5, 10, 30)
 
 
-def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScorer, available_now: bool):
-    """Start the scoring query (Trigger.AvailableNow: consume what is there, then end)."""
-    spark.dataSource.register(KafkaDataSource)
-    topics = settings.topics
-    schemas = {
-        topics.get(TopicRole.TRANSACTIONS).name: TRANSACTION,
-        topics.get(TopicRole.USERS).name: USER,
-        topics.get(TopicRole.MERCHANTS).name: MERCHANT,
-    }
-    stream = settings.stream
-    raw = (
-        spark.readStream.format(NAME)
-        .options(**kafka_options(settings))
-        .option("topics", ",".join(schemas))
-        .option("startingOffsets", stream.starting_offsets)
-        .option("maxRowsPerBatch", str(stream.max_rows_per_batch))
-        .option("maxTasks", str(spark.sparkContext.defaultParallelism))  # one consumer per core
-        # Records before the transactions that use them: the (small) table topics are read in full.
-        .option(
-            "uncappedTopics", f"{topics.get(TopicRole.USERS).name},{topics.get(TopicRole.MERCHANTS).name}"
-        )
-        .load()
+def kafka_source(spark: SparkSession, settings: Settings, topics: list[str], cap: int | None) -> DataFrame:
+    reader = (
+        spark.readStream.format("kafka")
+        .options(**spark_kafka_options(settings))
+        .option("subscribe", ",".join(topics))
+        .option("startingOffsets", settings.stream.starting_offsets)
+        .option("failOnDataLoss", "false")
     )
+    if cap is not None:
+        reader = reader.option("maxOffsetsPerTrigger", str(cap))
+    return reader.load()
+
+
+def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScorer, available_now: bool):
+    """Start the scoring query (Trigger.AvailableNow: consume what is there, then end).
+
+    Two Kafka sources: the transactions, capped at `max_rows_per_batch` (admission control), and the
+    (small, compacted) record topics, read in full every micro-batch so that the records come before
+    the transactions that use them."""
+    topics = settings.topics
+    names = {
+        role: topics.get(role).name for role in (TopicRole.TRANSACTIONS, TopicRole.USERS, TopicRole.MERCHANTS)
+    }
+    schemas = {names[TopicRole.TRANSACTIONS]: TRANSACTION, names[TopicRole.USERS]: USER,
+               names[TopicRole.MERCHANTS]: MERCHANT}  # fmt: skip
+    stream = settings.stream
+    raw = kafka_source(
+        spark, settings, [names[TopicRole.TRANSACTIONS]], stream.max_rows_per_batch
+    ).unionByName(kafka_source(spark, settings, [names[TopicRole.USERS], names[TopicRole.MERCHANTS]], None))
+    ttl_ms = int(stream.user_state_ttl_days * 86_400_000)
+    # A processing-time stateful operator would otherwise ask for a batch without data after every
+    # batch, forever (AvailableNow never ends); state expiry also happens in batches with data.
+    spark.conf.set("spark.sql.streaming.noDataMicroBatches.enabled", "false")
     writer = (
-        parse_inputs(raw, schemas)
+        with_user_history(parse_inputs(raw, schemas), ttl_ms)
         .writeStream.queryName(QUERY_NAME)
         .foreachBatch(scorer)
-        .option("checkpointLocation", str(RuntimePaths(settings.runtime_dir).stream / "checkpoint"))
+        .option("checkpointLocation", scorer.storage.checkpoint)
     )
     if available_now:
         writer = writer.trigger(availableNow=True)
@@ -174,8 +186,10 @@ class StreamJob:
 
 def query_progress(last: dict[str, Any]) -> dict[str, Any]:
     """The figures `stream status` shows, from Spark's last progress report."""
-    source = (last.get("sources") or [{}])[0]
-    end, latest = _offsets(source.get("endOffset")), _offsets(source.get("latestOffset"))
+    end, latest = {}, {}
+    for source in last.get("sources") or []:
+        end.update(_offsets(source.get("endOffset")))
+        latest.update(_offsets(source.get("latestOffset")))
     return {
         "batch_id": last.get("batchId"),
         "timestamp": last.get("timestamp"),
@@ -188,5 +202,6 @@ def query_progress(last: dict[str, Any]) -> dict[str, Any]:
 
 
 def _offsets(value: Any) -> dict[str, int]:
+    """The connector's `{"topic": {"partition": offset}}` as `{"topic:partition": offset}`."""
     parsed = json.loads(value) if isinstance(value, str) else value
-    return {str(k): int(v) for k, v in (parsed or {}).items()}
+    return {f"{topic}:{p}": int(o) for topic, parts in (parsed or {}).items() for p, o in parts.items()}

@@ -1,78 +1,91 @@
-"""One micro-batch of the scoring job (Spark's foreachBatch): records in, alerts and history out.
+"""One micro-batch of the scoring job (Spark's foreachBatch): Spark DataFrame operations that run on
+the executors; the driver only plans them and reads a few counts.
 
-Spark reads and parses the micro-batch (one job: `rows.toArrow()`); the rest runs on the driver with
-pandas and numpy, because a Spark job per step cost ~2.3 s for a 1,000-row micro-batch (measured):
+    rows (parsed, with per-user features from the state store)
+      ├─ rejects ───────────────────────────────────────────────→ dead-letter topic (Kafka sink)
+      ├─ user / merchant records ─→ record tables (every version)
+      └─ transactions ─ as-of user/merchant join ─ label-delayed risk ─ row and travel features
+           (`features.batch`, the functions training uses) ─ champion PipelineModel ─┬→ scored history
+                                                                                     └→ alerts topic
 
-    rows ─┬─ rejects ──────────────────────────────────────────────→ dead-letter topic
-          ├─ user / merchant records ─→ tables (every version)
-          └─ transactions ─ per-user state ─ as-of user/merchant join ─ label-delayed risk
-               ─ row and travel features ─ champion ─┬→ scored history
-                                                     └→ alerts topic
-
-Exactly once, by replay: Spark replays an uncommitted micro-batch with the same id and the same input.
-Everything this step writes is keyed by that id or by the transaction, so a replay rewrites the same
-things: the per-user state and the tables go back to what they were before the batch, the scored
-history overwrites its (day, batch) partitions, and the alerts and dead letters are produced again
-with the same key and content, because the batch's plan (when it was scored and by which model
-version) is saved before anything is written and reused.
+Exactly once, by replay: Spark replays an uncommitted micro-batch with the same id, the same input
+and the per-user state from before it. Everything written here is keyed by that id or by the
+transaction: the record tables and the history replace the batch's partitions, and the alerts and
+dead letters are produced again with the same key and content, because the batch's plan (when it was
+scored, by which model version) is stored before anything is written, and reused.
 
 Late dimensions: a transaction whose user or merchant record has not arrived is scored with those
-features missing (the model's missing-value path) and `user_known` / `merchant_known` false; the job
-counts such transactions. Records are produced before the transactions that use them (the simulator
-flushes them first), and a micro-batch takes every topic's offsets at the same moment, so this only
-happens when a producer sends them out of order.
+features missing (the model's missing-value path) and `user_known` / `merchant_known` false, and
+counted.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from confluent_kafka import Producer
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from fraudguard.config import Settings, TopicRole
-from fraudguard.kafka.clients import make_producer
-from fraudguard.kafka.dead_letter import DeadLetter
-from fraudguard.paths import RuntimePaths
-from fraudguard.schemas import ALERT, MERCHANT, SCHEMA_HEADER, TRANSACTION, USER
+from fraudguard.features.batch import (
+    MERCHANT_COLUMNS,
+    RISK_FEATURES,
+    USER_COLUMNS,
+    daily_label_totals,
+    with_entities,
+    with_risk,
+    with_row_features,
+    with_travel,
+)
+from fraudguard.features.row import ROW_FEATURES, TRAVEL_FEATURES
+from fraudguard.features.user_history import PREVIOUS_STORE, feature_names
+from fraudguard.kafka import dead_letter
+from fraudguard.kafka.java_client import spark_kafka_options
+from fraudguard.schemas import ALERT, MERCHANT, SCHEMA_HEADER, TRANSACTION, USER, RecordSchema
 from fraudguard.stream.champion import ChampionSource, ScoringModel
-from fraudguard.stream.features import micro_batch_features
-from fraudguard.stream.parse import KIND, PROBLEM
+from fraudguard.stream.parse import KIND, PROBLEM, records
 from fraudguard.stream.reasons import top_reasons
-from fraudguard.stream.tables import TableStore, records_frame
-from fraudguard.stream.user_store import UserStateStore
+from fraudguard.stream.storage import Storage
 
 log = logging.getLogger("fraudguard.stream")
 
 ALERT_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4b8e-9d52-3f7c1d0a9e11")
-_TIME = pa.timestamp("us", tz="UTC")
-HISTORY_SCHEMA = pa.schema(
-    [
-        *(pa.field(f.name, _TIME) if pa.types.is_timestamp(f.type) else f for f in TRANSACTION.arrow()),
-        ("kafka_ts", _TIME),
-        ("topic", pa.string()),
-        ("partition", pa.int32()),
-        ("offset", pa.int64()),
-        ("user_known", pa.bool_()),
-        ("merchant_known", pa.bool_()),
-        ("score", pa.float64()),
-        ("threshold", pa.float64()),
-        ("alerted", pa.bool_()),
-        ("model_version", pa.string()),
-        ("scored_at", _TIME),
-    ]
+LABEL_KEYS = ("merchant_id", "merchant_category")
+HISTORY_COLUMNS = tuple(
+    dict.fromkeys(
+        [
+            *TRANSACTION.names,
+            "kafka_ts",
+            "topic",
+            "partition",
+            "offset",
+            *USER_COLUMNS.values(),
+            *MERCHANT_COLUMNS.values(),
+            *feature_names(),
+            PREVIOUS_STORE,
+            *ROW_FEATURES,
+            *TRAVEL_FEATURES,
+            *RISK_FEATURES,
+            "user_known",
+            "merchant_known",
+            "score",
+            "threshold",
+            "alerted",
+            "model_version",
+            "scored_at",
+        ]
+    )
 )
-HISTORY_COLUMNS = tuple(HISTORY_SCHEMA.names)
+"""What the scored history keeps of each transaction: its fields, where it came from, every feature
+value behind its score (for reviewers and audits), the score and the decision."""
 
 
 @dataclass(frozen=True)
@@ -91,192 +104,284 @@ class BatchReport:
     dead_letters: int
     late_users: int
     late_merchants: int
+    user_records: int
+    merchant_records: int
     model_version: str
     duration_s: float
     steps_s: dict[str, float]
     """Where the time went (Spark is lazy: a step includes the work its action triggered)."""
 
 
+COUNTERS = ("transactions", "alerts", "dead_letters", "late_users", "late_merchants", "user_records",
+            "merchant_records")  # fmt: skip
+
+
+def _sum(condition: Column) -> Column:
+    return F.coalesce(F.sum(condition.cast("long")), F.lit(0))
+
+
 class MicroBatchScorer:
-    """Spark calls it with each micro-batch (`foreachBatch`); it keeps the tables and the model."""
+    """Spark calls it with each micro-batch (`foreachBatch`)."""
 
     def __init__(self, spark: SparkSession, settings: Settings, models: ChampionSource | None = None) -> None:
         self.spark, self.settings = spark, settings
         self.models = models or ChampionSource(settings)
-        folder = RuntimePaths(settings.runtime_dir).stream
-        self.tables = TableStore(folder / "tables")
-        self.user_states = UserStateStore(folder / "user_state.sqlite")
-        self.plans = folder / "plans"
-        self.history = settings.stream.scored_history_dir
+        self.storage = Storage(spark, settings.stream.state_uri)
+        self.tables = RecordTables(self.storage)
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
-        self.delivery: _Delivery | None = None
+        self.kafka = spark_kafka_options(settings)
         self.last: BatchReport | None = None
+        self._totals: dict[str, int] | None = None
 
     def __call__(self, rows: DataFrame, batch_id: int) -> None:
-        laps = _Laps()
         plan = self._plan(batch_id)
         model = self.models.version(plan.model_version)
-        frame = rows.toArrow().to_pandas()
+        rows = rows.persist()
+        try:
+            report = self._score(rows, batch_id, plan, model)
+        finally:
+            rows.unpersist()
+        totals = {key: self.totals().get(key, 0) + getattr(report, key) for key in COUNTERS}
+        self.storage.write_document(f"batches/{batch_id:012d}.report.json", {"report": asdict(report),
+                                                                             "totals": totals})  # fmt: skip
+        self.storage.prune_documents("batches")
+        self._totals, self.last = totals, report
+        log.info("micro-batch scored", extra=asdict(report))
+
+    def _score(self, rows: DataFrame, batch_id: int, plan: Plan, model: ScoringModel) -> BatchReport:
+        laps = _Laps()
+        valid = F.col(PROBLEM).isNull()
+        counts = rows.agg(
+            _sum((F.col(KIND) == TRANSACTION.name) & valid).alias("transactions"),
+            _sum(~valid).alias("dead_letters"),
+            _sum((F.col(KIND) == USER.name) & valid).alias("user_records"),
+            _sum((F.col(KIND) == MERCHANT.name) & valid).alias("merchant_records"),
+        ).first()
         laps.lap("input")
-        report = self._score(frame, batch_id, plan, model, laps)
-        self.last = report
-        log.info("micro-batch scored", extra=vars(report))
-
-    def _score(self, frame: pd.DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: _Laps):
-        tables = self.tables.before(batch_id)
-        self.user_states.before(batch_id)
-        valid_transaction = (frame[KIND] == TRANSACTION.name) & frame[PROBLEM].isna()
-        others = frame[~valid_transaction]
-        rejects = others[others[PROBLEM].notna()]
-        self._send_dead_letters(rejects, plan)
+        if counts["dead_letters"]:
+            self._send(dead_letters(rows.where(~valid), plan.scored_at), TopicRole.DEAD_LETTER)
         laps.lap("dead_letters")
-        records = others[others[PROBLEM].isna()]
-        tables = tables.with_records(self._records(records, USER.name), self._records(records, MERCHANT.name))
+        for schema, count in ((USER, counts["user_records"]), (MERCHANT, counts["merchant_records"])):
+            table = self.tables.records[schema.name]
+            if count:
+                table.add(batch_id, rows.where((F.col(KIND) == schema.name) & valid)
+                          .select(records(schema, F.col("value"))))  # fmt: skip
+            table.compact(batch_id, schema.spark())
         laps.lap("records")
-
-        delay_days = self.settings.features.label_delay_days
-        rows, tables = micro_batch_features(
-            frame[valid_transaction], tables, self.user_states, batch_id, delay_days
-        )
-        laps.lap("features")
-        score = model.score(self.spark, rows)
-        rows = rows.assign(
-            score=score,
-            threshold=model.threshold,
-            alerted=model.alerted(score),
-            model_version=model.version,
-            scored_at=pd.Timestamp(plan.scored_at),
-        )
-        laps.lap("score")
-        self._write_history(rows, batch_id)
-        laps.lap("history")
-        alerts = rows[rows["alerted"]]
-        self._send_alerts(alerts, model, plan)
-        laps.lap("alerts_send")
-        figures = {
-            "transactions": len(rows),
-            "alerts": len(alerts),
-            "dead_letters": len(rejects),
-            "late_users": int((~rows["user_known"]).sum()),
-            "late_merchants": int((~rows["merchant_known"]).sum()),
-        }
-        tables.count(
-            **figures,
-            user_records=int((records[KIND] == USER.name).sum()),
-            merchant_records=int((records[KIND] == MERCHANT.name).sum()),
-        )
-        self.tables.save(batch_id, tables)
-        laps.lap("tables_save")
+        figures = dict.fromkeys(("alerts", "late_users", "late_merchants"), 0)
+        if counts["transactions"]:
+            transactions = rows.where((F.col(KIND) == TRANSACTION.name) & valid)
+            scored = self._featurized(transactions, batch_id).transform(_scored_with(model, plan))
+            scored = scored.select(*HISTORY_COLUMNS).persist()
+            try:
+                self._write_history(scored, batch_id)
+                laps.lap("score_and_history")
+                figures = (
+                    scored.agg(
+                        _sum(F.col("alerted")).alias("alerts"),
+                        _sum(~F.col("user_known")).alias("late_users"),
+                        _sum(~F.col("merchant_known")).alias("late_merchants"),
+                    )
+                    .first()
+                    .asDict()
+                )
+                if figures["alerts"]:
+                    alert = AlertMaker.of(model, plan)
+                    alerts = scored.where("alerted").mapInPandas(alert, KAFKA_ROWS)
+                    self._send(alerts, TopicRole.ALERTS)
+                laps.lap("alerts")
+            finally:
+                scored.unpersist()
         return BatchReport(
             batch_id=batch_id,
+            transactions=counts["transactions"],
+            dead_letters=counts["dead_letters"],
+            user_records=counts["user_records"],
+            merchant_records=counts["merchant_records"],
             **figures,
             model_version=model.version,
             duration_s=laps.total(),
             steps_s=laps.seconds,
         )
 
-    def totals(self) -> dict[str, int]:
-        """Counters over the job's whole life (they survive restarts with the tables)."""
-        return dict(self.tables.latest().counters)
+    def _featurized(self, transactions: DataFrame, batch_id: int) -> DataFrame:
+        """`features.batch.build_features` on a micro-batch: the record tables as of this batch, and
+        the daily label totals of every batch so far (this one's included) for the risk rates."""
+        users, merchants = self.tables.users(batch_id), self.tables.merchants(batch_id)
+        joined = with_entities(transactions, users, merchants).withColumns(
+            {
+                "user_known": F.col("user_age").isNotNull(),
+                "merchant_known": F.col("merchant_category").isNotNull(),
+            }
+        )
+        labels = self.tables.labels
+        labels.add(batch_id, daily_label_totals(joined, *LABEL_KEYS))
+        labels.compact(batch_id, LABEL_TOTALS_SCHEMA)
+        totals = labels.read(batch_id, LABEL_TOTALS_SCHEMA)
+        joined = with_risk(joined, _totals_by(totals, "merchant_id"), _totals_by(totals, "merchant_category"),
+                           self.settings.features.label_delay_days)  # fmt: skip
+        return with_travel(with_row_features(joined), merchants)
+
+    def _write_history(self, scored: DataFrame, batch_id: int) -> None:
+        """Parquet partitioned by day and micro-batch; a replay replaces its own partitions only."""
+        (
+            scored.withColumns({"day": F.date_format("timestamp", "yyyy-MM-dd"), "batch": F.lit(batch_id)})
+            .write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy("day", "batch")
+            .parquet(str(self.settings.stream.scored_history_dir))
+        )
+
+    def _send(self, messages: DataFrame, role: TopicRole) -> None:
+        """Produce from the executors (Kafka sink); a failure fails the micro-batch, which Spark replays."""
+        messages.write.format("kafka").options(**self.kafka).option("topic", self.topics[role]).save()
 
     def _plan(self, batch_id: int) -> Plan:
-        path = self.plans / f"{batch_id:012d}.json"
-        if path.exists():
-            saved = json.loads(path.read_text())
+        name = f"batches/{batch_id:012d}.plan.json"
+        saved = self.storage.read_document(name)
+        if saved is not None:
             return Plan(datetime.fromisoformat(saved["scored_at"]), saved["model_version"])
         plan = Plan(datetime.now(UTC).replace(microsecond=0), self.models.current().version)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(
-            json.dumps({"scored_at": plan.scored_at.isoformat(), "model_version": plan.model_version})
+        self.storage.write_document(
+            name, {"scored_at": plan.scored_at.isoformat(), "model_version": plan.model_version}
         )
-        temporary.replace(path)
-        for old in sorted(self.plans.glob("*.json"))[:-100]:
-            old.unlink(missing_ok=True)
         return plan
 
-    @staticmethod
-    def _records(records: pd.DataFrame, kind: str) -> pd.DataFrame:
-        schema = USER if kind == USER.name else MERCHANT
-        values = records.loc[records[KIND] == kind, "value"]
-        return records_frame(schema, [schema.decode(bytes(value)) for value in values])
-
-    def _write_history(self, rows: pd.DataFrame, batch_id: int) -> None:
-        """Parquet partitioned by day and micro-batch, the layout (and INT96 timestamps) of Spark's
-        `partitionBy("day", "batch")`, written from the driver, which holds the rows. A replay replaces
-        its own partitions only; a file gets its final name only when complete (readers skip names
-        starting with a dot)."""
-        history = pa.Table.from_pandas(
-            rows[list(HISTORY_COLUMNS)], schema=HISTORY_SCHEMA, preserve_index=False
-        )
-        days = pc.strftime(history["timestamp"], format="%Y-%m-%d")
-        for day in pc.unique(days).to_pylist():
-            folder = self.history / f"day={day}" / f"batch={batch_id}"
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-            partial = folder / ".part-00000.parquet"
-            pq.write_table(history.filter(pc.equal(days, day)), partial, use_deprecated_int96_timestamps=True)
-            partial.rename(folder / "part-00000.parquet")
-
-    def _delivery(self) -> _Delivery:
-        if self.delivery is None:
-            self.delivery = _Delivery(make_producer(self.settings))
-        return self.delivery
-
-    def _send_dead_letters(self, rejects: pd.DataFrame, plan: Plan) -> None:
-        delivery = self._delivery()
-        for row in rejects.itertuples(index=False):
-            letter = DeadLetter(
-                key=None if row.key is None else bytes(row.key),
-                value=None if row.value is None else bytes(row.value),
-                reason=row.problem,
-                topic=row.topic,
-                partition=int(row.partition),
-                offset=int(row.offset),
-                component="stream",
-            )
-            delivery.send(self.topics[TopicRole.DEAD_LETTER], letter.key, letter.value,
-                          letter.headers(plan.scored_at))  # fmt: skip
-        delivery.flush()
-
-    def _send_alerts(self, alerts: pd.DataFrame, model: ScoringModel, plan: Plan) -> None:
-        if alerts.empty:
-            return
-        rows = alerts.to_dict("records")
-        table = pa.Table.from_pylist([_alert(row, model, plan) for row in rows], schema=ALERT.arrow())
-        keys, values = ALERT.encode(table)
-        delivery = self._delivery()
-        headers = [(SCHEMA_HEADER, ALERT.tag.encode())]
-        for key, value in zip(keys, values, strict=True):
-            delivery.send(self.topics[TopicRole.ALERTS], key.encode(), value, headers)
-        delivery.flush()
+    def totals(self) -> dict[str, int]:
+        """Counters over the job's whole life (they survive restarts with the batch reports)."""
+        if self._totals is None:
+            reports = [
+                n for n in self.storage.children(f"{self.storage.base}/batches") if n.endswith(".report.json")
+            ]
+            document = self.storage.read_document(f"batches/{reports[-1]}") if reports else None
+            self._totals = document["totals"] if document else dict.fromkeys(COUNTERS, 0)
+        return dict(self._totals)
 
     def close(self) -> None:
-        if self.delivery is not None:
-            self.delivery.producer.flush(30)
-        self.user_states.close()
+        pass
 
 
-def _alert(row: dict, model: ScoringModel, plan: Plan) -> dict:
-    return {
-        "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{row['transaction_id']}/{model.version}")),
-        "transaction_id": row["transaction_id"],
-        "user_id": row["user_id"],
-        "merchant_id": row["merchant_id"],
-        "amount": float(row["amount"]),
-        "currency": row["currency"],
-        "event_time": row["timestamp"],
-        "score": float(row["score"]),
-        "threshold": model.threshold,
-        "model_name": model.name,
-        "model_version": model.version,
-        "reasons": top_reasons(row, model.importances),
-        "merchant_category": row.get("merchant_category"),
-        "country": row.get("merchant_country"),
-        "lat": _optional(row.get("merchant_lat")),
-        "lon": _optional(row.get("merchant_lon")),
-        "scored_at": plan.scored_at,
+KAFKA_ROWS = "key binary, value binary, headers array<struct<key: string, value: binary>>"
+LABEL_TOTALS_SCHEMA = "merchant_id string, merchant_category string, _day int, _count double, _frauds double"
+
+
+def _totals_by(totals: DataFrame, key: str) -> DataFrame:
+    return totals.groupBy(key, "_day").agg(F.sum("_count").alias("_count"), F.sum("_frauds").alias("_frauds"))
+
+
+class RecordTables:
+    """The stream's tables: user and merchant record versions, daily label totals."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.records = {
+            schema.name: storage.table(f"{schema.name}s", _versions(schema)) for schema in (USER, MERCHANT)
+        }
+        self.labels = storage.table(
+            "label_totals",
+            lambda rows: rows.groupBy(*LABEL_KEYS, "_day").agg(
+                F.sum("_count").alias("_count"), F.sum("_frauds").alias("_frauds")
+            ),
+        )
+
+    def users(self, batch_id: int) -> DataFrame:
+        return _versions(USER)(self.records[USER.name].read(batch_id, USER.spark()))
+
+    def merchants(self, batch_id: int) -> DataFrame:
+        return _versions(MERCHANT)(self.records[MERCHANT.name].read(batch_id, MERCHANT.spark()))
+
+
+def _versions(schema: RecordSchema):
+    """One row per record version (a producer may send the same version again)."""
+    return lambda rows: rows.dropDuplicates([schema.key, "updated_at"])
+
+
+def record_tables(spark: SparkSession, settings: Settings) -> tuple[DataFrame, DataFrame]:
+    """Every user and merchant record version the stream has seen (for the training set)."""
+    tables = RecordTables(Storage(spark, settings.stream.state_uri))
+    return tables.users(2**62), tables.merchants(2**62)
+
+
+def _scored_with(model: ScoringModel, plan: Plan):
+    def scored(features: DataFrame) -> DataFrame:
+        score = vector_to_array(F.col("probability"))[1]
+        return model.pipeline.transform(features).withColumns(
+            {
+                "score": score,
+                "threshold": F.lit(model.threshold),
+                "alerted": score >= F.lit(model.threshold),
+                "model_version": F.lit(model.version),
+                "scored_at": F.lit(plan.scored_at).cast("timestamp"),
+            }
+        )
+
+    return scored
+
+
+def dead_letters(rejects: DataFrame, failed_at: datetime) -> DataFrame:
+    """Kafka sink rows: the rejected message's key and value untouched, the reason and origin in the
+    dead-letter headers (`kafka.dead_letter`)."""
+    values = {
+        dead_letter.REASON: F.col(PROBLEM),
+        dead_letter.SOURCE_TOPIC: F.col("topic"),
+        dead_letter.SOURCE_PARTITION: F.col("partition").cast("string"),
+        dead_letter.SOURCE_OFFSET: F.col("offset").cast("string"),
+        dead_letter.COMPONENT: F.lit("stream"),
+        dead_letter.FAILED_AT: F.lit(failed_at.isoformat(timespec="milliseconds")),
     }
+    headers = F.array(
+        *(F.struct(F.lit(k).alias("key"), v.cast("binary").alias("value")) for k, v in values.items())
+    )
+    return rejects.select(
+        "key", F.coalesce("value", F.lit(b"").cast("binary")).alias("value"), headers.alias("headers")
+    )
+
+
+@dataclass(frozen=True)
+class AlertMaker:
+    """Builds the alert messages on the executors (what it needs of the model travels with it)."""
+
+    name: str
+    version: str
+    threshold: float
+    importances: dict[str, float]
+    scored_at: datetime
+
+    @classmethod
+    def of(cls, model: ScoringModel, plan: Plan) -> AlertMaker:
+        return cls(model.name, model.version, model.threshold, dict(model.importances), plan.scored_at)
+
+    def __call__(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        header = [(SCHEMA_HEADER, ALERT.tag.encode())]
+        for frame in frames:
+            if frame.empty:
+                continue
+            table = pa.Table.from_pylist(
+                [self.alert(row) for row in frame.to_dict("records")], schema=ALERT.arrow()
+            )
+            keys, values = ALERT.encode(table)
+            yield pd.DataFrame({"key": [k.encode() for k in keys], "value": values,
+                                "headers": [header] * len(keys)})  # fmt: skip
+
+    def alert(self, row: dict) -> dict:
+        return {
+            "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{row['transaction_id']}/{self.version}")),
+            "transaction_id": row["transaction_id"],
+            "user_id": row["user_id"],
+            "merchant_id": row["merchant_id"],
+            "amount": float(row["amount"]),
+            "currency": row["currency"],
+            "event_time": row["timestamp"],
+            "score": float(row["score"]),
+            "threshold": self.threshold,
+            "model_name": self.name,
+            "model_version": self.version,
+            "reasons": top_reasons(row, self.importances),
+            "merchant_category": row.get("merchant_category"),
+            "country": row.get("merchant_country"),
+            "lat": _optional(row.get("merchant_lat")),
+            "lon": _optional(row.get("merchant_lon")),
+            "scored_at": self.scored_at,
+        }
 
 
 def _optional(value) -> float | None:
@@ -295,32 +400,3 @@ class _Laps:
 
     def total(self) -> float:
         return round(time.monotonic() - self.started, 3)
-
-
-class _Delivery:
-    """Produces and flushes; a message the broker did not take fails the micro-batch (Spark replays it)."""
-
-    def __init__(self, producer: Producer) -> None:
-        self.producer, self.failures = producer, []
-
-    def send(self, topic: str, key: bytes | None, value: bytes | None, headers: list) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, key=key, value=value, headers=headers, on_delivery=self._done)
-                self.producer.poll(0)
-                return
-            except BufferError:
-                self.producer.poll(0.1)
-
-    def _done(self, error, _message) -> None:
-        if error is not None:
-            self.failures.append(str(error))
-
-    def flush(self, timeout_s: float = 60.0) -> None:
-        remaining = self.producer.flush(timeout_s)
-        failures, self.failures = self.failures, []
-        if remaining or failures:
-            raise RuntimeError(
-                f"{remaining} messages undelivered after {timeout_s:.0f} s and {len(failures)} failed "
-                f"(first: {failures[0] if failures else 'timeout'}); the micro-batch will be replayed"
-            )

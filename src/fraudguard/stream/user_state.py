@@ -1,0 +1,134 @@
+"""Per-user behavioural state in Spark's state store: the stream's side of `features.user_history`.
+
+`UserHistoryProcessor` runs in `transformWithStateInPandas`, grouped by user: Spark hands it each
+user's transactions of the micro-batch on an executor, it advances the user's `UserState` (kept in the
+state store, checkpointed with the query's offsets, so a replayed micro-batch starts from the state
+before it) and emits the transactions with their per-user features. A user not seen for
+`stream.user_state_ttl_days` (processing time) is forgotten.
+
+Other rows (dimension records, rejects) pass through unchanged under keys of their own (`ROUTE`), so
+the one query carries everything the micro-batch step needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
+
+from fraudguard.features.row import epoch_seconds
+from fraudguard.features.user_history import PREVIOUS_STORE, UserState, advance, feature_names
+from fraudguard.schemas import TRANSACTION
+from fraudguard.stream.parse import KIND, PROBLEM
+
+ROUTE = "_route"
+PASS_THROUGH = "~"
+"""Prefix of the route of rows that are not valid transactions (no user state is kept for them)."""
+
+STATE_SCHEMA = T.StructType(
+    [
+        T.StructField("history_ts", T.ArrayType(T.DoubleType())),
+        T.StructField("history_amount", T.ArrayType(T.DoubleType())),
+        T.StructField("count", T.LongType()),
+        T.StructField("amount_total", T.DoubleType()),
+        T.StructField("last_ts", T.DoubleType()),
+        T.StructField("device_ips", T.ArrayType(T.StringType())),
+        T.StructField("device_first", T.ArrayType(T.DoubleType())),
+        T.StructField("device_last", T.ArrayType(T.DoubleType())),
+        T.StructField("store_ts", T.DoubleType()),
+        T.StructField("store_merchant_id", T.StringType()),
+    ]
+)
+
+
+def to_row(state: UserState) -> tuple:
+    devices = list(state.devices.items())
+    return (
+        state.history_ts.tolist(),
+        state.history_amount.tolist(),
+        state.count,
+        state.amount_total,
+        state.last_ts,
+        [device for device, _ in devices],
+        [first for _, (first, _) in devices],
+        [last for _, (_, last) in devices],
+        state.store_ts,
+        state.store_merchant_id,
+    )
+
+
+def from_row(row: tuple) -> UserState:
+    (history_ts, history_amount, count, amount_total, last_ts, ips, first, last, store_ts, store_id) = row
+    return UserState(
+        history_ts=np.asarray(history_ts, dtype=float),
+        history_amount=np.asarray(history_amount, dtype=float),
+        count=int(count),
+        amount_total=float(amount_total),
+        last_ts=last_ts,
+        devices={ip: (a, b) for ip, a, b in zip(ips, first, last, strict=True)},
+        store_ts=store_ts,
+        store_merchant_id=store_id,
+    )
+
+
+class UserHistoryProcessor(StatefulProcessor):
+    """Advances each user's state over their transactions of the micro-batch (event-time order)."""
+
+    def __init__(self, ttl_ms: int) -> None:
+        self.ttl_ms = ttl_ms
+
+    def init(self, handle: StatefulProcessorHandle) -> None:
+        self.state = handle.getValueState("user", STATE_SCHEMA, self.ttl_ms)
+
+    def handleInputRows(self, key, rows: Iterator[pd.DataFrame], timerValues) -> Iterator[pd.DataFrame]:
+        frame = pd.concat(list(rows), ignore_index=True)
+        names = feature_names()
+        if str(key[0]).startswith(PASS_THROUGH):
+            yield frame.assign(**dict.fromkeys(names, np.nan), **{PREVIOUS_STORE: None})
+            return
+        frame = frame.sort_values(["timestamp", "transaction_id"], kind="stable", ignore_index=True)
+        state = from_row(self.state.get()) if self.state.exists() else UserState()
+        values, previous_store, state = advance(
+            state,
+            epoch_seconds(frame["timestamp"]),
+            frame["amount"].to_numpy(dtype=float),
+            frame["device_ip"].to_numpy(dtype=object),
+            (frame["channel"] == "in_store").to_numpy(dtype=bool),
+            frame["merchant_id"].to_numpy(dtype=object),
+        )
+        self.state.update(to_row(state))
+        yield frame.assign(**values, **{PREVIOUS_STORE: previous_store})
+
+    def close(self) -> None:
+        pass
+
+
+def route(rows: DataFrame) -> Column:
+    """The grouping key: the user of a valid transaction; for other rows one key per kind and Kafka
+    partition, so they cost a handful of calls and no state."""
+    is_transaction = (F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull()
+    other = F.concat(F.lit(PASS_THROUGH), F.coalesce(F.col(KIND), F.lit("unknown")), F.lit(":"),
+                     F.col("partition").cast("string"))  # fmt: skip
+    return F.when(is_transaction, F.col("user_id")).otherwise(other)
+
+
+def with_user_history(rows: DataFrame, ttl_ms: int) -> DataFrame:
+    """`rows` (from `parse.parse_inputs`) plus the per-user features and `PREVIOUS_STORE`, computed in
+    the state store (null for rows that are not valid transactions)."""
+    schema = T.StructType(
+        [
+            *rows.schema.fields,
+            *(T.StructField(name, T.DoubleType()) for name in feature_names()),
+            T.StructField(PREVIOUS_STORE, T.StringType()),
+        ]
+    )
+    return (
+        rows.withColumn(ROUTE, route(rows))
+        .groupBy(ROUTE)
+        .transformWithStateInPandas(UserHistoryProcessor(ttl_ms), schema, "Append", "ProcessingTime")
+    )
