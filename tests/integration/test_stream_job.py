@@ -66,17 +66,28 @@ def stream_settings(broker_settings, runtime, suffix: str, **extra: str):
     return load_settings(CONFIG_FILE, environ=environ), environ
 
 
-POISON = (
-    b"{not json",
-    b"[1, 2, 3]",
-    b'{"transaction_id": "x"}',
-    b"",
-)
+def poison_for(sample: dict, key_field: str) -> list[bytes]:
+    """Malformed messages of every kind, some of them a real record of the topic's schema spoiled once."""
+    spoiled = [
+        {**sample, "added_by_a_newer_producer": 1},  # an unknown field
+        {**sample, key_field: 12345},  # a number where text is expected
+        {**sample, key_field: "id\u0000"},  # a NUL character
+    ]
+    return [
+        b"{not json",
+        b"[1, 2, 3]",
+        b'{"transaction_id": "x"}',
+        b"",
+        b'{"user_id": "\xff\xfe"}',  # not UTF-8
+        *(json.dumps(record, default=str).encode() for record in spoiled),
+    ]
 
 
-def publish_poison(settings, topic: str, count: int) -> list[bytes]:
+def publish_poison(settings, role: TopicRole, count: int, sample: dict, key_field: str) -> list[bytes]:
+    topic = settings.topics.get(role).name
+    kinds = poison_for(sample, key_field)
+    values = [kinds[i % len(kinds)] for i in range(count)]
     producer = make_producer(settings)
-    values = [POISON[i % len(POISON)] for i in range(count)]
     for value in values:
         producer.produce(topic, key=b"poison", value=value)
     assert producer.flush(30) == 0
@@ -105,9 +116,14 @@ def scored_world(broker, spark, tmp_path_factory):
     StreamJob(settings, available_now=True, spark=spark).run()
 
     report = LivePublisher(settings).run(FakerWorldTimeline(settings.simulator), rate=1e7, duration_s=None)
-    counts = {TopicRole.TRANSACTIONS: report.transactions // 100, TopicRole.USERS: 4, TopicRole.MERCHANTS: 2}
+    samples = {
+        role: json.loads(consume_all(settings, role)[0].value())
+        for role in (TopicRole.TRANSACTIONS, TopicRole.USERS, TopicRole.MERCHANTS)
+    }
+    keys = {TopicRole.TRANSACTIONS: "user_id", TopicRole.USERS: "user_id", TopicRole.MERCHANTS: "merchant_id"}
+    counts = {TopicRole.TRANSACTIONS: report.transactions // 100, TopicRole.USERS: 8, TopicRole.MERCHANTS: 8}
     poison = {
-        settings.topics.get(role).name: publish_poison(settings, settings.topics.get(role).name, count)
+        settings.topics.get(role).name: publish_poison(settings, role, count, samples[role], keys[role])
         for role, count in counts.items()
     }
     StreamJob(settings, available_now=True, spark=spark).run()
@@ -175,6 +191,10 @@ def test_malformed_messages_go_to_the_dead_letter_topic_with_reasons(scored_worl
     assert any("not valid JSON" in reason for reason in reasons)
     assert any("expected a JSON object" in reason for reason in reasons)
     assert any("user_id: missing" in reason for reason in reasons)
+    kinds = ("not valid UTF-8", "unknown fields: added_by_a_newer_producer", "user_id: expected string",
+             "merchant_id: expected string", "contains a NUL character")  # fmt: skip
+    for fragment in kinds:
+        assert any(fragment in reason for reason in reasons), fragment
 
 
 def test_the_progress_file_accounts_for_everything(scored_world):
@@ -271,8 +291,8 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
 
 def test_the_same_job_runs_on_a_spark_standalone_cluster(scored_world, broker, spark, tmp_path):
     """The job submitted to a standalone master with two one-core workers (executor JVMs, Python workers
-    beside them): the same world is scored as in local mode, identically."""
-    first, _, first_report, _ = scored_world
+    beside them) scores the same world as batch scoring with the same champion, identically."""
+    first, dataset, first_report, _ = scored_world
     broker_settings, _ = broker
     cluster = StandaloneCluster.on_free_ports(tmp_path / "spark-cluster")
     master = cluster.start(first)
@@ -294,11 +314,22 @@ def test_the_same_job_runs_on_a_spark_standalone_cluster(scored_world, broker, s
     executors = list((tmp_path / "spark-cluster").glob("worker-*/app-*/*/stderr"))
     assert {path.parts[-4] for path in executors} == {"worker-1", "worker-2"}, executors
 
-    local, remote = (
-        spark.read.parquet(str(s.stream.scored_history_dir)).toPandas().set_index("transaction_id")
-        for s in (first, settings)
+    model = ChampionSource(settings).current()
+    batch_scores = (
+        model.pipeline.transform(build_features(*dataset.frames(spark), settings.features))
+        .select("transaction_id", vector_to_array("probability")[1].alias("score"))
+        .toPandas()
+        .set_index("transaction_id")["score"]
     )
-    assert len(remote) == first_report.transactions and remote.index.is_unique
-    assert (remote["score"] - local["score"].reindex(remote.index)).abs().max() < 1e-9
+    history = (
+        spark.read.parquet(str(settings.stream.scored_history_dir)).toPandas().set_index("transaction_id")
+    )
+    assert len(history) == first_report.transactions and history.index.is_unique
+    assert set(history["model_version"]) == {model.version}
+    assert (history["score"] - batch_scores.reindex(history.index)).abs().max() < 1e-9
     alerts = {ALERT.decode(m.value())["transaction_id"] for m in consume_all(settings, TopicRole.ALERTS)}
-    assert alerts == set(remote.index[remote["alerted"]]) == set(local.index[local["alerted"]])
+    assert (
+        alerts
+        == set(history.index[history["alerted"]])
+        == set(batch_scores.index[batch_scores >= model.threshold])
+    )

@@ -6,9 +6,8 @@ transactions ─┬─ point-in-time join: the user and merchant record versions
               ├─ per-user behaviour (`features.user_history.update`, per user via applyInPandas)
               └─ distance and speed from the previous in-store payment
 
-The streaming job computes the same features on its micro-batch with pandas on the driver
-(`stream.features`): the same row, travel and per-user definitions, the same label window
-(`label_window`), and the same as-of rule (the record version in force at the transaction's time).
+The streaming job calls these same functions on each micro-batch (`stream.scoring`), with the per-user
+features from `features.user_history` advanced in Spark's state store (`stream.user_state`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Features of one transaction joined with its user and merchant, defined once with numpy over a pandas
 frame: training applies them in Spark (`features.batch.with_row_features`, through Arrow batches), the
-streaming job calls them on its micro-batch as they are. A value that cannot be computed (a user or
+streaming job through the same `features.batch` functions. A value that cannot be computed (a user or
 merchant record not known yet) is NaN, which Spark stores as null."""
 
 from __future__ import annotations

@@ -23,13 +23,9 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-import pandas as pd
-import pyarrow as pa
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -49,15 +45,14 @@ from fraudguard.features.row import ROW_FEATURES, TRAVEL_FEATURES
 from fraudguard.features.user_history import PREVIOUS_STORE, feature_names
 from fraudguard.kafka import dead_letter
 from fraudguard.kafka.java_client import spark_kafka_options
-from fraudguard.schemas import ALERT, MERCHANT, SCHEMA_HEADER, TRANSACTION, USER, RecordSchema
+from fraudguard.schemas import MERCHANT, TRANSACTION, USER, RecordSchema
+from fraudguard.stream.alerts import AlertMaker
 from fraudguard.stream.champion import ChampionSource, ScoringModel
 from fraudguard.stream.parse import KIND, PROBLEM, records
-from fraudguard.stream.reasons import top_reasons
 from fraudguard.stream.storage import Storage
 
 log = logging.getLogger("fraudguard.stream")
 
-ALERT_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4b8e-9d52-3f7c1d0a9e11")
 LABEL_KEYS = ("merchant_id", "merchant_category")
 HISTORY_COLUMNS = tuple(
     dict.fromkeys(
@@ -186,7 +181,9 @@ class MicroBatchScorer:
                     .asDict()
                 )
                 if figures["alerts"]:
-                    alert = AlertMaker.of(model, plan)
+                    alert = AlertMaker(
+                        model.name, model.version, model.threshold, dict(model.importances), plan.scored_at
+                    )
                     alerts = scored.where("alerted").mapInPandas(alert, KAFKA_ROWS)
                     self._send(alerts, TopicRole.ALERTS)
                 laps.lap("alerts")
@@ -334,58 +331,6 @@ def dead_letters(rejects: DataFrame, failed_at: datetime) -> DataFrame:
     return rejects.select(
         "key", F.coalesce("value", F.lit(b"").cast("binary")).alias("value"), headers.alias("headers")
     )
-
-
-@dataclass(frozen=True)
-class AlertMaker:
-    """Builds the alert messages on the executors (what it needs of the model travels with it)."""
-
-    name: str
-    version: str
-    threshold: float
-    importances: dict[str, float]
-    scored_at: datetime
-
-    @classmethod
-    def of(cls, model: ScoringModel, plan: Plan) -> AlertMaker:
-        return cls(model.name, model.version, model.threshold, dict(model.importances), plan.scored_at)
-
-    def __call__(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        header = [(SCHEMA_HEADER, ALERT.tag.encode())]
-        for frame in frames:
-            if frame.empty:
-                continue
-            table = pa.Table.from_pylist(
-                [self.alert(row) for row in frame.to_dict("records")], schema=ALERT.arrow()
-            )
-            keys, values = ALERT.encode(table)
-            yield pd.DataFrame({"key": [k.encode() for k in keys], "value": values,
-                                "headers": [header] * len(keys)})  # fmt: skip
-
-    def alert(self, row: dict) -> dict:
-        return {
-            "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{row['transaction_id']}/{self.version}")),
-            "transaction_id": row["transaction_id"],
-            "user_id": row["user_id"],
-            "merchant_id": row["merchant_id"],
-            "amount": float(row["amount"]),
-            "currency": row["currency"],
-            "event_time": row["timestamp"],
-            "score": float(row["score"]),
-            "threshold": self.threshold,
-            "model_name": self.name,
-            "model_version": self.version,
-            "reasons": top_reasons(row, self.importances),
-            "merchant_category": row.get("merchant_category"),
-            "country": row.get("merchant_country"),
-            "lat": _optional(row.get("merchant_lat")),
-            "lon": _optional(row.get("merchant_lon")),
-            "scored_at": self.scored_at,
-        }
-
-
-def _optional(value) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
 
 
 class _Laps:

@@ -1,0 +1,65 @@
+"""Alert messages built on the executors from scored rows: what a Python worker imports for them is
+kept light (no model registry, no Spark ML), since every worker that builds alerts imports this."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import pyarrow as pa
+
+from fraudguard.schemas import ALERT, SCHEMA_HEADER
+from fraudguard.stream.reasons import top_reasons
+
+ALERT_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4b8e-9d52-3f7c1d0a9e11")
+
+
+@dataclass(frozen=True)
+class AlertMaker:
+    """Builds the alert messages on the executors (what it needs of the model travels with it)."""
+
+    name: str
+    version: str
+    threshold: float
+    importances: dict[str, float]
+    scored_at: datetime
+
+    def __call__(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        header = [(SCHEMA_HEADER, ALERT.tag.encode())]
+        for frame in frames:
+            if frame.empty:
+                continue
+            table = pa.Table.from_pylist(
+                [self.alert(row) for row in frame.to_dict("records")], schema=ALERT.arrow()
+            )
+            keys, values = ALERT.encode(table)
+            yield pd.DataFrame({"key": [k.encode() for k in keys], "value": values,
+                                "headers": [header] * len(keys)})  # fmt: skip
+
+    def alert(self, row: dict) -> dict:
+        return {
+            "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{row['transaction_id']}/{self.version}")),
+            "transaction_id": row["transaction_id"],
+            "user_id": row["user_id"],
+            "merchant_id": row["merchant_id"],
+            "amount": float(row["amount"]),
+            "currency": row["currency"],
+            "event_time": row["timestamp"],
+            "score": float(row["score"]),
+            "threshold": self.threshold,
+            "model_name": self.name,
+            "model_version": self.version,
+            "reasons": top_reasons(row, self.importances),
+            "merchant_category": row.get("merchant_category"),
+            "country": row.get("merchant_country"),
+            "lat": _optional(row.get("merchant_lat")),
+            "lon": _optional(row.get("merchant_lon")),
+            "scored_at": self.scored_at,
+        }
+
+
+def _optional(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
