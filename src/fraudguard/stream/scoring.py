@@ -127,6 +127,7 @@ class MicroBatchScorer:
         self.kafka = spark_kafka_options(settings)
         self.last: BatchReport | None = None
         self._totals: dict[str, int] | None = None
+        self._cached: list[DataFrame] = []
 
     def __call__(self, rows: DataFrame, batch_id: int) -> None:
         plan = self._plan(batch_id)
@@ -165,30 +166,13 @@ class MicroBatchScorer:
         laps.lap("records")
         figures = dict.fromkeys(("alerts", "late_users", "late_merchants"), 0)
         if counts["transactions"]:
-            transactions = rows.where((F.col(KIND) == TRANSACTION.name) & valid)
-            scored = self._featurized(transactions, batch_id).transform(_scored_with(model, plan))
-            scored = scored.select(*HISTORY_COLUMNS).persist()
             try:
-                self._write_history(scored, batch_id)
-                laps.lap("score_and_history")
-                figures = (
-                    scored.agg(
-                        _sum(F.col("alerted")).alias("alerts"),
-                        _sum(~F.col("user_known")).alias("late_users"),
-                        _sum(~F.col("merchant_known")).alias("late_merchants"),
-                    )
-                    .first()
-                    .asDict()
-                )
-                if figures["alerts"]:
-                    alert = AlertMaker(
-                        model.name, model.version, model.threshold, dict(model.importances), plan.scored_at
-                    )
-                    alerts = scored.where("alerted").mapInPandas(alert, KAFKA_ROWS)
-                    self._send(alerts, TopicRole.ALERTS)
-                laps.lap("alerts")
+                figures = self._score_transactions(rows.where((F.col(KIND) == TRANSACTION.name) & valid),
+                                                   batch_id, plan, model, laps)  # fmt: skip
             finally:
-                scored.unpersist()
+                for frame in self._cached:
+                    frame.unpersist()
+                self._cached.clear()
         return BatchReport(
             batch_id=batch_id,
             transactions=counts["transactions"],
@@ -201,6 +185,26 @@ class MicroBatchScorer:
             steps_s=laps.seconds,
         )
 
+    def _score_transactions(
+        self, transactions: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: _Laps
+    ) -> dict[str, int]:
+        scored = self._featurized(transactions, batch_id).transform(_scored_with(model, plan))
+        scored = scored.select(*HISTORY_COLUMNS).persist()
+        self._cached.append(scored)
+        self._write_history(scored, batch_id)
+        laps.lap("score_and_history")
+        figures = scored.agg(
+            _sum(F.col("alerted")).alias("alerts"),
+            _sum(~F.col("user_known")).alias("late_users"),
+            _sum(~F.col("merchant_known")).alias("late_merchants"),
+        ).first()
+        if figures["alerts"]:
+            importances = dict(model.importances)
+            alert = AlertMaker(model.name, model.version, model.threshold, importances, plan.scored_at)
+            self._send(scored.where("alerted").mapInPandas(alert, KAFKA_ROWS), TopicRole.ALERTS)
+        laps.lap("alerts")
+        return figures.asDict()
+
     def _featurized(self, transactions: DataFrame, batch_id: int) -> DataFrame:
         """`features.batch.build_features` on a micro-batch: the record tables as of this batch, and
         the daily label totals of every batch so far (this one's included) for the risk rates."""
@@ -211,6 +215,8 @@ class MicroBatchScorer:
                 "merchant_known": F.col("merchant_category").isNotNull(),
             }
         )
+        joined = joined.persist()  # read by the label totals, then by the rest
+        self._cached.append(joined)
         labels = self.tables.labels
         labels.add(batch_id, daily_label_totals(joined, *LABEL_KEYS))
         labels.compact(batch_id, LABEL_TOTALS_SCHEMA)
