@@ -3,8 +3,9 @@
 `update(state, rows)` takes a user's state and their next transactions (in event-time order) and
 returns each transaction's features plus the new state. Training calls it once per user with an
 empty state over the whole history; the streaming job calls it per micro-batch with the state it
-keeps for that user in Spark's state store (`stream.user_state`). The same code on the same transactions gives the same
-values, whatever the split into batches (tested), which is the parity the platform relies on.
+keeps for that user in Spark's state store (`stream.user_state`). The same code on the same
+transactions gives the same values, whatever the split into batches (tested), which is the parity
+the platform relies on.
 
 Only the user's earlier transactions and the current one are used, never later ones and never labels.
 """
