@@ -132,8 +132,6 @@ class StreamJob:
             )
             raise
         finally:
-            if self.scorer is not None:
-                self.scorer.close()
             if self.spark is None:
                 spark.stop()
 

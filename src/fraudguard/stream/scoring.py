@@ -260,9 +260,6 @@ class MicroBatchScorer:
             self._totals = document["totals"] if document else dict.fromkeys(COUNTERS, 0)
         return dict(self._totals)
 
-    def close(self) -> None:
-        pass
-
 
 KAFKA_ROWS = "key binary, value binary, headers array<struct<key: string, value: binary>>"
 LABEL_TOTALS_SCHEMA = "merchant_id string, merchant_category string, _day int, _count double, _frauds double"
@@ -301,7 +298,8 @@ def _versions(schema: RecordSchema):
 def record_tables(spark: SparkSession, settings: Settings) -> tuple[DataFrame, DataFrame]:
     """Every user and merchant record version the stream has seen (for the training set)."""
     tables = RecordTables(Storage(spark, settings.stream.state_uri))
-    return tables.users(2**62), tables.merchants(2**62)
+    latest = 2**62  # a batch id after every batch
+    return tables.users(latest), tables.merchants(latest)
 
 
 def _scored_with(model: ScoringModel, plan: Plan):

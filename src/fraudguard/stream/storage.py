@@ -78,6 +78,9 @@ class Storage:
     def delete(self, uri: str) -> None:
         self._fs.delete(self._path(uri), True)
 
+    def rename(self, source: str, target: str) -> None:
+        self._fs.rename(self._path(source), self._path(target))
+
 
 class BatchTable:
     """Rows added by micro-batches; read as of a batch (its own rows included)."""
@@ -120,7 +123,7 @@ class BatchTable:
         partial = f"{target}.partial"
         self.fold(self.read(batch_id - 1, schema)).write.mode("overwrite").parquet(partial)
         self.storage.delete(target)
-        self.storage._fs.rename(self.storage._path(partial), self.storage._path(target))
+        self.storage.rename(partial, target)
         for name in self.storage.children(self.uri):
             kind, _, number = name.partition("=")
             if (kind == "batch" and int(number) < batch_id) or (
