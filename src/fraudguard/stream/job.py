@@ -59,16 +59,13 @@ def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScore
     Two Kafka sources: the transactions, capped at `max_rows_per_batch` (admission control), and the
     (small, compacted) record topics, read in full every micro-batch so that the records come before
     the transactions that use them."""
-    topics = settings.topics
-    names = {
-        role: topics.get(role).name for role in (TopicRole.TRANSACTIONS, TopicRole.USERS, TopicRole.MERCHANTS)
-    }
-    schemas = {names[TopicRole.TRANSACTIONS]: TRANSACTION, names[TopicRole.USERS]: USER,
-               names[TopicRole.MERCHANTS]: MERCHANT}  # fmt: skip
+    roles = (TopicRole.TRANSACTIONS, TopicRole.USERS, TopicRole.MERCHANTS)
+    transactions, users, merchants = (settings.topics.get(role).name for role in roles)
+    schemas = {transactions: TRANSACTION, users: USER, merchants: MERCHANT}
     stream = settings.stream
-    raw = kafka_source(
-        spark, settings, [names[TopicRole.TRANSACTIONS]], stream.max_rows_per_batch
-    ).unionByName(kafka_source(spark, settings, [names[TopicRole.USERS], names[TopicRole.MERCHANTS]], None))
+    raw = kafka_source(spark, settings, [transactions], stream.max_rows_per_batch).unionByName(
+        kafka_source(spark, settings, [users, merchants], None)
+    )
     ttl_ms = int(stream.user_state_ttl_days * 86_400_000)
     # A processing-time stateful operator would otherwise ask for a batch without data after every
     # batch, forever (AvailableNow never ends); state expiry also happens in batches with data.
