@@ -33,6 +33,22 @@ def alive(pid: object) -> bool:
         return False
 
 
+def identity() -> dict[str, float | int]:
+    """This process's pid and start time, as a pid file records them."""
+    return {"pid": os.getpid(), "started": psutil.Process().create_time()}
+
+
+def is_running(record: object) -> bool:
+    """Whether the process a pid file `record` ({"pid", "started"}) names still runs: the same pid
+    with the same start time, so a pid reused after a crash or reboot is not taken for it."""
+    try:
+        pid, started = int(record["pid"]), float(record["started"])  # type: ignore[index]
+        process = psutil.Process(pid)
+        return abs(process.create_time() - started) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, TypeError, ValueError, KeyError):
+        return False
+
+
 def signal_group(pid: int, signal_number: int) -> None:
     """Signal the process group `pid` leads (a service started in its own session leads one)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -76,12 +92,9 @@ class Background:
         """The pid of the running service; None when it is not running (a stale pid file is ignored)."""
         try:
             record = json.loads(self.pid_file.read_text())
-            pid, started = int(record["pid"]), float(record["started"])
-            process = psutil.Process(pid)
-            same = abs(process.create_time() - started) < 1.0
-            return pid if same and process.status() != psutil.STATUS_ZOMBIE else None
-        except (OSError, ValueError, TypeError, KeyError, psutil.Error):
+        except (OSError, ValueError):
             return None
+        return int(record["pid"]) if is_running(record) else None
 
     def start(
         self,

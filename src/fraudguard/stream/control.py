@@ -1,7 +1,8 @@
 """Start the scoring job in the background, stop it gracefully, read its status, from any process.
 
-The job's progress file (`<runtime>/stream/progress.json`) carries its pid and state; it is the only
-link between the job and these commands.
+The job's progress file (`<runtime>/stream/progress.json`) carries its pid, the pid's start time and
+its state; it is the only link between the job and these commands, which signal the pid only while it
+is still the job (a pid reused after a crash or reboot is left alone).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from fraudguard.background import alive, signal_group
+from fraudguard.background import is_running, signal_group
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.paths import RuntimePaths
 
@@ -42,7 +43,7 @@ def status(settings: Settings) -> StreamStatus | None:
         progress = json.loads(RuntimePaths(settings.runtime_dir).stream_progress.read_text())
     except (OSError, ValueError):
         return None
-    return StreamStatus(alive=alive(progress.get("pid")), progress=progress)
+    return StreamStatus(alive=is_running(progress.get("process")), progress=progress)
 
 
 def scored_total(settings: Settings) -> int:

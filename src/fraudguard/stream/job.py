@@ -25,6 +25,7 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from fraudguard.background import identity
 from fraudguard.config import Settings, TopicRole
 from fraudguard.kafka.java_client import spark_kafka_options
 from fraudguard.paths import RuntimePaths
@@ -92,6 +93,7 @@ class StreamJob:
         self.available_now = available_now
         self.stop_requested = threading.Event()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.process = identity()
         self.scorer: MicroBatchScorer | None = None
 
     def request_stop(self) -> None:
@@ -156,6 +158,7 @@ class StreamJob:
         progress: dict[str, Any] = {
             "state": state,
             "pid": os.getpid(),
+            "process": self.process,
             "started_at": self.started_at,
             "updated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "error": error,
