@@ -16,6 +16,8 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import psutil
 
@@ -126,4 +128,11 @@ def reset(settings: Settings) -> None:
     formatted Kafka cluster, whose offsets and records the old state no longer describes."""
     if running(settings):
         raise StreamError("the stream is running; stop it before resetting its state")
+    state = urlparse(settings.stream.state_uri)
+    if state.scheme != "file":
+        raise StreamError(
+            f"stream.state_uri is {settings.stream.state_uri}: delete it with that storage's tools, "
+            "then start again"
+        )
+    shutil.rmtree(url2pathname(state.path), ignore_errors=True)
     shutil.rmtree(RuntimePaths(settings.runtime_dir).stream, ignore_errors=True)
