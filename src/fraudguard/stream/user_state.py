@@ -27,8 +27,9 @@ from fraudguard.schemas import TRANSACTION
 from fraudguard.stream.parse import KIND, PROBLEM
 
 ROUTE = "_route"
-PASS_THROUGH = "~"
-"""Prefix of the route of rows that are not valid transactions (no user state is kept for them)."""
+PASS_THROUGH, USER_ROUTE = "~", "u:"
+"""Prefixes of the routes of rows that are not valid transactions (no user state is kept for them)
+and of users."""
 
 STATE_SCHEMA = T.StructType(
     [
@@ -120,12 +121,13 @@ def _with(frame: pd.DataFrame, features: dict[str, np.ndarray], previous_store: 
 
 
 def route(rows: DataFrame) -> Column:
-    """The grouping key: the user of a valid transaction; for other rows one key per kind and Kafka
-    partition, so they cost a handful of calls and no state."""
+    """The grouping key: the user of a valid transaction (prefixed, so no user id can look like a
+    pass-through key); for other rows one key per kind and Kafka partition, so they cost a handful of
+    calls and no state."""
     is_transaction = (F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull()
     other = F.concat(F.lit(PASS_THROUGH), F.coalesce(F.col(KIND), F.lit("unknown")), F.lit(":"),
                      F.col("partition").cast("string"))  # fmt: skip
-    return F.when(is_transaction, F.col("user_id")).otherwise(other)
+    return F.when(is_transaction, F.concat(F.lit(USER_ROUTE), F.col("user_id"))).otherwise(other)
 
 
 def with_user_history(rows: DataFrame, ttl_ms: int) -> DataFrame:
