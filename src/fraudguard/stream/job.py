@@ -57,22 +57,24 @@ def kafka_source(spark: SparkSession, settings: Settings, topics: list[str], cap
 def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScorer, available_now: bool):
     """Start the scoring query (Trigger.AvailableNow: consume what is there, then end).
 
-    Two Kafka sources: the transactions, capped at `max_rows_per_batch` (admission control), and the
-    (small, compacted) record topics, read in full every micro-batch so that the records come before
-    the transactions that use them."""
-    roles = (TopicRole.TRANSACTIONS, TopicRole.USERS, TopicRole.MERCHANTS)
-    transactions, users, merchants = (settings.topics.get(role).name for role in roles)
-    schemas = {transactions: TRANSACTION, users: USER, merchants: MERCHANT}
+    One Kafka source per topic: the transactions capped at `max_rows_per_batch` (admission control),
+    the (small, compacted) record topics read in full every micro-batch, so that the records come
+    before the transactions that use them."""
     stream = settings.stream
-    raw = kafka_source(spark, settings, [transactions], stream.max_rows_per_batch).unionByName(
-        kafka_source(spark, settings, [users, merchants], None)
-    )
+    sources = [
+        (kafka_source(spark, settings, [settings.topics.get(role).name], cap), schema)
+        for role, schema, cap in (
+            (TopicRole.TRANSACTIONS, TRANSACTION, stream.max_rows_per_batch),
+            (TopicRole.USERS, USER, None),
+            (TopicRole.MERCHANTS, MERCHANT, None),
+        )
+    ]
     ttl_ms = int(stream.user_state_ttl_days * 86_400_000)
     # A processing-time stateful operator would otherwise ask for a batch without data after every
     # batch, forever (AvailableNow never ends); state expiry also happens in batches with data.
     spark.conf.set("spark.sql.streaming.noDataMicroBatches.enabled", "false")
     writer = (
-        with_user_history(parse_inputs(raw, schemas), ttl_ms)
+        with_user_history(parse_inputs(sources), ttl_ms)
         .writeStream.queryName(QUERY_NAME)
         .foreachBatch(scorer)
         .option("checkpointLocation", scorer.storage.checkpoint)

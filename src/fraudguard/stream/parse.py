@@ -37,32 +37,30 @@ def _json(value: Column) -> Column:
     return F.try_parse_json(value.cast("string"))
 
 
-def _raw(document: Column, name: str) -> Column:
-    return F.try_variant_get(document, f"$.{name}", "variant")
+def _as(raw: Column, field: Field) -> Column:
+    """The field's value in its Spark type (null where missing or of another type), from its VARIANT."""
+    value = F.try_variant_get(raw, "$", _SPARK_TYPES[field.type])
+    return F.to_timestamp(value) if field.type == "timestamp" else value
 
 
 def typed(document: Column, field: Field) -> Column:
     """The field's value in its Spark type (null where missing or of another type)."""
-    value = F.try_variant_get(document, f"$.{field.name}", _SPARK_TYPES[field.type])
-    return F.to_timestamp(value) if field.type == "timestamp" else value
+    return _as(F.try_variant_get(document, f"$.{field.name}", "variant"), field)
 
 
-def _field_problem(document: Column, field: Field) -> Column:
-    raw = _raw(document, field.name)
+def _field_problem(raw: Column, field: Field) -> Column:
     kind = F.schema_of_variant(raw)
     missing = raw.isNull() | (kind == "VOID")
     accepted = F.lit(False)
     for name in _JSON_TYPES[field.type]:
         accepted = accepted | (kind.startswith(name + "(") if name == "DECIMAL" else kind == name)
-    value = typed(document, field)
+    value = _as(raw, field)
     if field.type == "int":
-        accepted = accepted & F.try_variant_get(document, f"$.{field.name}", "bigint").between(
-            -_INT32, _INT32 - 1
-        )
+        accepted = accepted & F.try_variant_get(raw, "$", "bigint").between(-_INT32, _INT32 - 1)
     if field.type == "double":
         accepted = accepted & ~F.isnan(value) & (F.abs(value) != float("inf"))
     if field.type == "timestamp":
-        text = F.try_variant_get(document, f"$.{field.name}", "string")
+        text = F.try_variant_get(raw, "$", "string")
         accepted = accepted & text.rlike(_ISO_WITH_ZONE) & value.isNotNull()
     shown = F.substring(F.to_json(raw), 1, 80)
     expected = _EXPECTED.get(field.type, field.type)
@@ -75,15 +73,14 @@ def _field_problem(document: Column, field: Field) -> Column:
     return checks
 
 
-def problem(schema: RecordSchema, value: Column) -> Column:
-    """Null for a valid message (`value`: its bytes), else every reason it is not, prefixed with the
-    schema tag."""
-    document = _json(value)
+def _problem(schema: RecordSchema, value: Column, document: Column, keys: Column) -> Column:
+    """Null for a valid message, else every reason it is not, prefixed with the schema tag. The
+    fields' VARIANTs are the columns `_raw(name)`."""
     known = F.array(*(F.lit(name) for name in schema.names))
-    unknown = F.array_except(_keys(document), known)
+    unknown = F.array_except(keys, known)
     fields = F.concat_ws(
         "; ",
-        *(_field_problem(document, field) for field in schema.fields),
+        *(_field_problem(F.col(_raw(field.name)), field) for field in schema.fields),
         F.when(F.size(unknown) > 0, F.concat(F.lit("unknown fields: "), F.array_join(unknown, ", "))),
     )
     reason = (
@@ -96,6 +93,10 @@ def problem(schema: RecordSchema, value: Column) -> Column:
     return F.when(reason.isNotNull(), F.concat(F.lit(f"{schema.tag}: "), reason))
 
 
+def _raw(name: str) -> str:
+    return f"_raw_{name}"
+
+
 def _keys(document: Column) -> Column:
     return F.coalesce(F.json_object_keys(F.to_json(document)), F.array().cast("array<string>"))
 
@@ -106,28 +107,49 @@ def records(schema: RecordSchema, value: Column) -> list[Column]:
     return [typed(document, field).alias(field.name) for field in schema.fields]
 
 
-def parse_inputs(raw: DataFrame, schemas: dict[str, RecordSchema]) -> DataFrame:
-    """Rows of the Kafka source (`schemas` maps topic name to record schema) as: the source columns,
-    `kafka_ts`, `kind` (the schema name), `problem`, `value` (the bytes, kept where later steps need
-    them: dimension records and rejects) and the transaction fields (null unless a valid transaction)."""
-    kind, reason = F.lit(None).cast("string"), F.lit("unknown topic")
-    for topic, schema in schemas.items():
-        kind = F.when(F.col("topic") == topic, F.lit(schema.name)).otherwise(kind)
-        reason = F.when(F.col("topic") == topic, problem(schema, F.col("value"))).otherwise(reason)
-    rows = raw.select(
+def parse_topic(raw: DataFrame, schema: RecordSchema) -> DataFrame:
+    """Rows of one topic's Kafka source as: the source columns, `kafka_ts`, `kind` (the schema
+    name), `problem`, `value` (the bytes, kept where later steps need them: records other than
+    transactions, and rejects) and the transaction fields (null unless a valid transaction).
+
+    Each message is parsed once and each field extracted once, in projections of their own (Spark
+    does not inline an expression used more than once into the next projection)."""
+    document = raw.select(
         *SOURCE_COLUMNS,
         F.col("timestamp").alias("kafka_ts"),
         "value",
-        kind.alias(KIND),
-        reason.alias(PROBLEM),
+        _json(F.col("value")).alias("_document"),
     )
-    is_transaction = (F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull()
-    document = _json(F.col("value"))
-    return rows.select(
+    fields = document.select(
+        "*",
+        *(
+            F.try_variant_get("_document", f"$.{f.name}", "variant").alias(_raw(f.name))
+            for f in schema.fields
+        ),
+        _keys(F.col("_document")).alias("_keys"),
+    )
+    checked = fields.withColumn(PROBLEM, _problem(schema, F.col("value"), F.col("_document"), F.col("_keys")))
+    is_transaction = F.lit(schema is TRANSACTION) & F.col(PROBLEM).isNull()
+    types = TRANSACTION.spark()
+
+    def transaction_field(field: Field) -> Column:
+        value = _as(F.col(_raw(field.name)), field) if schema is TRANSACTION else F.lit(None)
+        return F.when(is_transaction, value).cast(types[field.name].dataType).alias(field.name)
+
+    return checked.select(
         *SOURCE_COLUMNS,
         "kafka_ts",
-        KIND,
+        F.lit(schema.name).alias(KIND),
         PROBLEM,
         F.when(~is_transaction, F.col("value")).alias("value"),
-        *(F.when(is_transaction, typed(document, field)).alias(field.name) for field in TRANSACTION.fields),
+        *(transaction_field(field) for field in TRANSACTION.fields),
     )
+
+
+def parse_inputs(sources: list[tuple[DataFrame, RecordSchema]]) -> DataFrame:
+    """Every topic's rows (`parse_topic`), in one frame."""
+    parsed = [parse_topic(raw, schema) for raw, schema in sources]
+    frame = parsed[0]
+    for other in parsed[1:]:
+        frame = frame.unionByName(other)
+    return frame
