@@ -21,12 +21,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 
-from fraudguard.features.row import epoch_seconds
 from fraudguard.features.user_history import PREVIOUS_STORE, UserState, advance, feature_names
 from fraudguard.schemas import TRANSACTION
 from fraudguard.stream.parse import KIND, PROBLEM
 
-ROUTE = "_route"
+ROUTE, ENVELOPE, FEATURES = "_route", "row_json", "feature_values"
+"""Column names inside the processor do not start with `_`: Arrow hands those over renamed."""
+ENVELOPE_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "ignoreNullFields": "false"}
+"""JSON options under which a row survives `to_json` then `from_json` exactly (microseconds, bytes as
+base64, nulls kept)."""
 PASS_THROUGH, USER_ROUTE = "~", "u:"
 """Prefixes of the routes of rows that are not valid transactions (no user state is kept for them)
 and of users."""
@@ -87,15 +90,14 @@ class UserHistoryProcessor(StatefulProcessor):
         self.state = handle.getValueState("user", STATE_SCHEMA, self.ttl_ms)
 
     def handleInputRows(self, key, rows: Iterator[pd.DataFrame], timerValues) -> Iterator[pd.DataFrame]:
-        # Called once per user and micro-batch: kept to a few vectorised steps (a pandas `assign` of
-        # the feature columns alone cost twice all the rest).
+        # Called once per user and micro-batch, where each column in or out costs more than the
+        # features themselves: the row travels packed (`ENVELOPE`), the features as one array.
         frames = list(rows)
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         if str(key[0]).startswith(PASS_THROUGH):
-            empty = np.full(len(frame), np.nan)
-            yield _with(frame, dict.fromkeys(feature_names(), empty), np.full(len(frame), None, dtype=object))
+            yield pd.DataFrame({ENVELOPE: frame[ENVELOPE], FEATURES: None, PREVIOUS_STORE: None})
             return
-        ts = epoch_seconds(frame["timestamp"])
+        ts = frame["ts"].to_numpy(dtype=float)
         order = np.lexsort((frame["transaction_id"].to_numpy(dtype=object), ts))
         if (order != np.arange(len(order))).any():
             frame, ts = frame.take(order), ts[order]
@@ -105,19 +107,17 @@ class UserHistoryProcessor(StatefulProcessor):
             ts,
             frame["amount"].to_numpy(dtype=float),
             frame["device_ip"].to_numpy(dtype=object),
-            (frame["channel"] == "in_store").to_numpy(dtype=bool),
+            frame["in_store"].to_numpy(dtype=bool),
             frame["merchant_id"].to_numpy(dtype=object),
         )
         self.state.update(to_row(state))
-        yield _with(frame, values, previous_store)
+        features = np.column_stack([values[name] for name in feature_names()])
+        yield pd.DataFrame(
+            {ENVELOPE: frame[ENVELOPE].array, FEATURES: list(features), PREVIOUS_STORE: previous_store}
+        )
 
     def close(self) -> None:
         pass
-
-
-def _with(frame: pd.DataFrame, features: dict[str, np.ndarray], previous_store: np.ndarray) -> pd.DataFrame:
-    columns = {name: frame[name].array for name in frame.columns}
-    return pd.DataFrame({**columns, **features, PREVIOUS_STORE: previous_store}, copy=False)
 
 
 def route(rows: DataFrame) -> Column:
@@ -132,16 +132,35 @@ def route(rows: DataFrame) -> Column:
 
 def with_user_history(rows: DataFrame, ttl_ms: int) -> DataFrame:
     """`rows` (from `parse.parse_inputs`) plus the per-user features and `PREVIOUS_STORE`, computed in
-    the state store (null for rows that are not valid transactions)."""
+    the state store (null for rows that are not valid transactions).
+
+    Each row crosses into Python as its `advance` inputs and an exact JSON copy of itself, and comes
+    back as that copy, its features in one array and `PREVIOUS_STORE`; Spark unpacks them."""
+    inputs = rows.select(
+        route(rows).alias(ROUTE),
+        F.to_json(F.struct(*rows.columns), ENVELOPE_JSON).alias(ENVELOPE),
+        "transaction_id",
+        F.col("timestamp").cast("double").alias("ts"),  # as `features.batch` computes it
+        "amount",
+        "device_ip",
+        (F.col("channel") == "in_store").alias("in_store"),
+        "merchant_id",
+    )
     schema = T.StructType(
         [
-            *rows.schema.fields,
-            *(T.StructField(name, T.DoubleType()) for name in feature_names()),
+            T.StructField(ENVELOPE, T.StringType()),
+            T.StructField(FEATURES, T.ArrayType(T.DoubleType())),
             T.StructField(PREVIOUS_STORE, T.StringType()),
         ]
     )
-    return (
-        rows.withColumn(ROUTE, route(rows))
-        .groupBy(ROUTE)
-        .transformWithStateInPandas(UserHistoryProcessor(ttl_ms), schema, "Append", "ProcessingTime")
+    advanced = inputs.groupBy(ROUTE).transformWithStateInPandas(
+        UserHistoryProcessor(ttl_ms), schema, "Append", "ProcessingTime"
+    )
+    value = F.col(FEATURES)
+    return advanced.select(
+        F.from_json(ENVELOPE, rows.schema, ENVELOPE_JSON).alias("_row"), FEATURES, PREVIOUS_STORE
+    ).select(
+        "_row.*",
+        *(F.nanvl(value[i], F.lit(None)).alias(name) for i, name in enumerate(feature_names())),
+        PREVIOUS_STORE,
     )
