@@ -8,6 +8,7 @@ import json
 import shutil
 import tempfile
 from dataclasses import dataclass
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 DATA_KEY_TAG = "fraudguard.data_key"
 THRESHOLD_TAG = "fraudguard.threshold"
 MODEL_ARTIFACT = "model"
-PIP_REQUIREMENTS = ["pyspark==4.3.0", "mlflow==3.17.2", "pandas==3.1.1", "pyarrow==25.0.1", "numpy==2.4.6"]
-"""Explicit, so logging does not spend ~25 s inferring them."""
+SERVING_PACKAGES = ("pyspark", "mlflow", "pandas", "pyarrow", "numpy")
+"""What a logged model needs, at the installed (pinned) versions: explicit, so logging does not spend
+~25 s inferring them."""
 
 
 def tracking_uri(settings: Settings) -> str:
@@ -117,7 +119,7 @@ def log_run(
             result.model,
             artifact_path=MODEL_ARTIFACT,
             signature=signature,
-            pip_requirements=PIP_REQUIREMENTS,
+            pip_requirements=[f"{name}=={package_version(name)}" for name in SERVING_PACKAGES],
             metadata=_metadata(result),
         )
     return run.info.run_id
