@@ -101,9 +101,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             data = Path(scratch) / "handbook"
             write_batch(HandbookTimeline(seed=seed), data, settings_json={"world": "handbook", "seed": seed})
-            transactions, users, merchants = Dataset(data).frames(spark)
+            transactions, users, merchants, labels = Dataset(data).frames(spark)
             book = handbook_features(transactions).select("transaction_id", *BOOK_FEATURES[1:])
-            features = build_features(transactions, users, merchants, settings.features).join(
+            features = build_features(transactions, users, merchants, labels, settings.features).join(
                 book, "transaction_id"
             )
             features = features.cache()

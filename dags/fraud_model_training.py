@@ -25,7 +25,7 @@ interval is the day before. Trigger it from the UI to retrain now: the form's ch
 - `fraud_rate`: share of the synthetic transactions that are fraud.
 - `classifier`: `gbt`, `random_forest` or `logistic_regression`.
 - `include_scored_history`: add the stream's scored history.
-- `include_confirmed_labels`: apply analysts' verdicts from the alert service.
+- `include_confirmed_labels`: count analysts' verdicts from the labels topic.
 """
 
 from __future__ import annotations

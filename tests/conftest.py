@@ -84,7 +84,8 @@ def spark():
 
 
 def simulated_world(settings) -> tuple:
-    """A Faker world's transactions, user versions and merchant versions as pandas DataFrames."""
+    """A Faker world's transactions, user versions, merchant versions and labels (those reported
+    after the last day included) as pandas DataFrames."""
     import pyarrow as pa
 
     from fraudguard.simulate.timeline import FakerWorldTimeline
@@ -96,16 +97,21 @@ def simulated_world(settings) -> tuple:
         pa.concat_tables([d.transactions for d in days]).to_pandas(),
         pa.concat_tables([users, *(d.users for d in days)]).to_pandas(),
         pa.concat_tables([merchants, *(d.merchants for d in days)]).to_pandas(),
+        pa.concat_tables([*(d.labels for d in days), timeline.labels.remaining()]).to_pandas(),
     )
 
 
-def spark_frames(spark, transactions, users, merchants) -> tuple:
-    from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+def spark_frames(spark, transactions, users, merchants, labels) -> tuple:
+    """As `Dataset.frames` returns them: the transactions labelled from `labels`."""
+    from fraudguard.features.batch import with_labels
+    from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER
 
+    labels = spark.createDataFrame(labels, LABEL.spark())
     return (
-        spark.createDataFrame(transactions, TRANSACTION.spark()),
+        with_labels(spark.createDataFrame(transactions, TRANSACTION.spark()), labels),
         spark.createDataFrame(users, USER.spark()),
         spark.createDataFrame(merchants, MERCHANT.spark()),
+        labels,
     )
 
 

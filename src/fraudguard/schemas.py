@@ -221,7 +221,13 @@ TRANSACTION = RecordSchema(
         Field("currency", "string", "ISO 4217 code"),
         Field("channel", "string", "`in_store` (card present, at the merchant's location) or `online`"),
         Field("device_ip", "string", "IP address of the paying device"),
-        Field("is_fraud", "bool", "ground truth label (known only later in real life)"),
+        Field(
+            "is_fraud",
+            "bool",
+            "ground truth where the source knows it (the simulator); for evaluation only, never a label "
+            "or a feature: labels come from the `labels` topic",
+            nullable=True,
+        ),
         Field(
             "fraud_scenario",
             "string",
@@ -230,6 +236,24 @@ TRANSACTION = RecordSchema(
         ),
     ),
 )
+
+CHARGEBACK, REVIEW = "chargeback", "review"
+"""The sources of a label: the card holder's bank, or an analyst reviewing an alert."""
+
+LABEL = RecordSchema(
+    name="label",
+    version=1,
+    key="transaction_id",
+    fields=(
+        *TRANSACTION.fields_named("transaction_id", "merchant_id"),
+        Field("event_time", "timestamp", "the transaction's event time"),
+        Field("is_fraud", "bool", "fraud (true) or legitimate (false); the latest report wins"),
+        Field("source", "string", "`chargeback` (from the card holder's bank) or `review` (an analyst)"),
+        Field("reported_at", "timestamp", "when the label became known: features use it from then on"),
+    ),
+)
+"""A transaction's label, reported after the fact. The risk features and the training sets read labels
+from here, never from the transaction."""
 
 ALERT = RecordSchema(
     name="alert",

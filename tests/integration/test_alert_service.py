@@ -25,7 +25,7 @@ from fraudguard.kafka.clients import bootstrap_servers, make_consumer, make_prod
 from fraudguard.kafka.dead_letter import COMPONENT, REASON, read_headers
 from fraudguard.kafka.local_broker.control import node_down, node_up
 from fraudguard.kafka.topics import create_topics
-from fraudguard.schemas import ALERT
+from fraudguard.schemas import ALERT, LABEL, REVIEW
 from tests.conftest import CONFIG_FILE, FRAUDGUARD, PROJECT_ROOT, consume_all, free_port, run_cli
 from tests.notification_peers import smtp_server, webhook_server
 
@@ -109,6 +109,7 @@ def service_environment(broker_settings, runtime: Path, suffix: str, **extra: st
         "FRAUDGUARD__KAFKA__CLIENT_PROPERTIES": '{"session.timeout.ms": 6000}',
         "FRAUDGUARD__TOPICS__ALERTS__NAME": f"fraud-alerts-{suffix}",
         "FRAUDGUARD__TOPICS__DEAD_LETTER__NAME": f"dead-letter-{suffix}",
+        "FRAUDGUARD__TOPICS__LABELS__NAME": f"labels-{suffix}",
         "FRAUDGUARD__ALERTS__CONSUMER_GROUP": f"alerts-{suffix}",
         "FRAUDGUARD__ALERTS__PORT": str(free_port()),
         "FRAUDGUARD__ALERTS__BATCH_SIZE": "200",
@@ -125,9 +126,8 @@ def published(broker, tmp_path_factory):
     runtime = tmp_path_factory.mktemp("alerts")
     environ = service_environment(broker_settings, runtime, uuid.uuid4().hex[:8])
     settings = load_settings(CONFIG_FILE, environ=environ)
-    create_topics(
-        broker_settings, [settings.topics.get(TopicRole.ALERTS), settings.topics.get(TopicRole.DEAD_LETTER)]
-    )
+    roles = (TopicRole.ALERTS, TopicRole.DEAD_LETTER, TopicRole.LABELS)
+    create_topics(broker_settings, [settings.topics.get(role) for role in roles])
     keys, values = sample_alerts(UNIQUE, seed=3)
     encoded = [key.encode() for key in keys]
     publish(settings, [*values, *MALFORMED[:2]], [*encoded, b"bad-1", b"bad-2"])
@@ -245,10 +245,23 @@ def test_the_api_filters_reviews_and_exports(served, published):
     import pyarrow.parquet as pq
 
     labels = pq.read_table(settings.alerts.labels_path).to_pylist()
-    assert {(row["transaction_id"], row["is_fraud"]) for row in labels} == {
-        (one["transaction_id"], True),
-        (other, False),
-    }
+    verdicts = {(one["transaction_id"], True), (other, False)}
+    assert {(row["transaction_id"], row["is_fraud"]) for row in labels} == verdicts
+
+    # Each verdict reaches the labels topic, where the risk features and the nightly training read it.
+    deadline = time.monotonic() + 30
+    while (
+        len(published_labels := [LABEL.decode(m.value()) for m in consume_all(settings, TopicRole.LABELS)])
+        < 2
+    ):
+        assert time.monotonic() < deadline, published_labels
+        time.sleep(0.5)
+    assert {(label["transaction_id"], label["is_fraud"]) for label in published_labels} == verdicts
+    assert all(label["source"] == REVIEW for label in published_labels)
+    reviewed_alert = next(
+        label for label in published_labels if label["transaction_id"] == one["transaction_id"]
+    )
+    assert reviewed_alert["merchant_id"] == one["merchant_id"]
 
 
 def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_path):

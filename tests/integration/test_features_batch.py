@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from fraudguard.config.model import FeatureSettings, SimulatorSettings
-from fraudguard.features.batch import as_of_join, build_features
+from fraudguard.features.batch import as_of_join, build_features, with_labels
 from fraudguard.features.user_history import FEATURES, PREVIOUS_STORE, UserState, update
 from fraudguard.geo import haversine_km
-from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+from fraudguard.schemas import CHARGEBACK, LABEL, MERCHANT, REVIEW, TRANSACTION, USER
 from tests.conftest import simulated_world, spark_frames
 
 pytestmark = pytest.mark.integration
@@ -37,11 +37,11 @@ def tx(spark, rows):
 @pytest.fixture(scope="module")
 def world(spark):
     """A small simulated world as pandas DataFrames, and its features."""
-    transactions, users, merchants = simulated_world(
+    transactions, users, merchants, labels = simulated_world(
         SimulatorSettings(users=300, merchants=80, days=8, seed=5)
     )
     features = build_features(
-        *spark_frames(spark, transactions, users, merchants), FeatureSettings()
+        *spark_frames(spark, transactions, users, merchants, labels), FeatureSettings()
     ).toPandas()
     return transactions, users, merchants, features
 
@@ -115,34 +115,64 @@ def test_the_user_and_merchant_versions_in_force_at_the_time_are_joined(spark):
     assert np.isnan(joined.loc["unknown", "user_lat"])
 
 
-def test_merchant_fraud_rate_uses_only_labels_older_than_the_delay(spark, world):
+def label(spark, rows):
+    base = {"is_fraud": True, "source": CHARGEBACK}
+    return spark.createDataFrame([{**base, **row} for row in rows], LABEL.spark())
+
+
+def test_merchant_fraud_rate_uses_labels_outside_the_delay_once_reported(spark, world):
     _, users, merchants, _ = world
     settings = FeatureSettings(label_delay_days=7)
     user, merchant = users["user_id"].iloc[0], merchants["merchant_id"].iloc[0]
-    # Labels are known by whole days: a fraud on day X counts from day X + delay + 1 on.
+    # A fraud on day X counts from day X + delay + 1 on, and not before the day after its report.
+    # The transactions' own `is_fraud` is no label: it says the opposite here and changes nothing.
     rows = [
-        {"transaction_id": "fraud", "timestamp": at(0), "is_fraud": True},  # 2026-01-10
-        {"transaction_id": "inside-delay", "timestamp": at(7 * 24 + 23.9), "is_fraud": False},  # 01-17
-        {"transaction_id": "after-delay", "timestamp": at(8 * 24 + 0.01), "is_fraud": False},  # 01-18
-        {"transaction_id": "later-fraud", "timestamp": at(8 * 24 + 1), "is_fraud": True},
+        {"transaction_id": "fraud", "timestamp": at(0), "is_fraud": False},  # 2026-01-10
+        {"transaction_id": "reported-late", "timestamp": at(1), "is_fraud": False},  # 2026-01-10
+        {"transaction_id": "inside-delay", "timestamp": at(7 * 24 + 23.9), "is_fraud": True},  # 01-17
+        {"transaction_id": "after-delay", "timestamp": at(8 * 24 + 0.01), "is_fraud": True},  # 01-18
+        {"transaction_id": "after-report", "timestamp": at(10 * 24 + 1), "is_fraud": True},  # 01-20
     ]
     transactions = tx(spark, [{**r, "user_id": user, "merchant_id": merchant} for r in rows])
+    labels = label(spark, [
+        {"transaction_id": "fraud", "merchant_id": merchant, "event_time": at(0), "reported_at": at(48)},
+        {"transaction_id": "reported-late", "merchant_id": merchant, "event_time": at(1),
+         "reported_at": at(9 * 24 + 5)},  # 01-19
+        {"transaction_id": "reported-late", "merchant_id": merchant, "event_time": at(1),
+         "reported_at": at(9 * 24 + 6), "source": REVIEW},  # the same fraud again: counted once
+    ])  # fmt: skip
     features = (
         build_features(
             transactions,
             spark.createDataFrame(users, USER.spark()),
             spark.createDataFrame(merchants, MERCHANT.spark()),
+            labels,
             settings,
         )
         .toPandas()
         .set_index("transaction_id")
     )
     assert features.loc["inside-delay", "merchant_fraud_rate_28d"] == 0.0
-    assert (
-        features.loc["after-delay", "merchant_fraud_rate_28d"] == 1.0
-    )  # only the fraud 8 days earlier is known
-    assert features.loc["after-delay", "merchant_fraud_rate_1d"] == 1.0  # day X + 8 looks at day X exactly
-    assert features.loc["later-fraud", "merchant_labelled_count_28d"] == 1.0  # not the rows inside the delay
+    assert features.loc["after-delay", "merchant_fraud_rate_28d"] == 0.5  # one of day X's two is known
+    assert features.loc["after-delay", "merchant_fraud_rate_1d"] == 0.5  # day X + 8 looks at day X exactly
+    assert features.loc["after-delay", "merchant_labelled_count_28d"] == 2.0  # not the rows inside the delay
+    assert features.loc["after-report", "merchant_fraud_rate_28d"] == 1.0
+    assert features.loc["after-report", "category_fraud_rate_28d"] == 1.0
+
+
+def test_the_latest_label_is_the_training_label_and_no_label_means_legitimate(spark):
+    transactions = tx(spark, [
+        {"transaction_id": t, "user_id": "u1", "merchant_id": "m1", "timestamp": at(0), "is_fraud": truth}
+        for t, truth in (("charged-back", False), ("cleared", True), ("unreported", True))
+    ])  # fmt: skip
+    labels = label(spark, [
+        {"transaction_id": "charged-back", "merchant_id": "m1", "event_time": at(0), "reported_at": at(50)},
+        {"transaction_id": "cleared", "merchant_id": "m1", "event_time": at(0), "reported_at": at(50)},
+        {"transaction_id": "cleared", "merchant_id": "m1", "event_time": at(0), "reported_at": at(60),
+         "is_fraud": False, "source": REVIEW},
+    ])  # fmt: skip
+    labelled = dict(with_labels(transactions, labels).select("transaction_id", "is_fraud").collect())
+    assert labelled == {"charged-back": True, "cleared": False, "unreported": False}
 
 
 def test_spark_per_user_features_equal_the_shared_definition(world):

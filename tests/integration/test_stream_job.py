@@ -116,12 +116,11 @@ def scored_world(broker, spark, tmp_path_factory):
     StreamJob(settings, available_now=True, spark=spark).run()
 
     report = LivePublisher(settings).run(FakerWorldTimeline(settings.simulator), rate=1e7, duration_s=None)
-    samples = {
-        role: json.loads(consume_all(settings, role)[0].value())
-        for role in (TopicRole.TRANSACTIONS, TopicRole.USERS, TopicRole.MERCHANTS)
-    }
-    keys = {TopicRole.TRANSACTIONS: "user_id", TopicRole.USERS: "user_id", TopicRole.MERCHANTS: "merchant_id"}
-    counts = {TopicRole.TRANSACTIONS: report.transactions // 100, TopicRole.USERS: 8, TopicRole.MERCHANTS: 8}
+    keys = {TopicRole.TRANSACTIONS: "user_id", TopicRole.USERS: "user_id", TopicRole.MERCHANTS: "merchant_id",
+            TopicRole.LABELS: "transaction_id"}  # fmt: skip
+    samples = {role: json.loads(consume_all(settings, role)[0].value()) for role in keys}
+    counts = {TopicRole.TRANSACTIONS: report.transactions // 100, TopicRole.USERS: 8, TopicRole.MERCHANTS: 8,
+              TopicRole.LABELS: 8}  # fmt: skip
     poison = {
         settings.topics.get(role).name: publish_poison(settings, role, count, samples[role], keys[role])
         for role, count in counts.items()
@@ -192,7 +191,8 @@ def test_malformed_messages_go_to_the_dead_letter_topic_with_reasons(scored_worl
     assert any("expected a JSON object" in reason for reason in reasons)
     assert any("user_id: missing" in reason for reason in reasons)
     kinds = ("not valid UTF-8", "unknown fields: added_by_a_newer_producer", "user_id: expected string",
-             "merchant_id: expected string", "contains a NUL character")  # fmt: skip
+             "merchant_id: expected string", "transaction_id: expected string", "contains a NUL character",
+             "label.v1: ")  # fmt: skip
     for fragment in kinds:
         assert any(fragment in reason for reason in reasons), fragment
 
@@ -205,6 +205,8 @@ def test_the_progress_file_accounts_for_everything(scored_world):
     assert totals["transactions"] == report.transactions
     assert totals["dead_letters"] == sum(len(values) for values in poison.values())
     assert totals["late_users"] == totals["late_merchants"] == 0
+    chargebacks = report.delivered[settings.topics.get(TopicRole.LABELS).name]
+    assert chargebacks > 0 and totals["labels"] == chargebacks
     assert progress["model"]["version"] == "1"
 
 

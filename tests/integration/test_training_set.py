@@ -1,22 +1,28 @@
 """The nightly training set with real Spark: synthetic data for the window, the stream's scored history
-(another world, ids prefixed, rows after the interval left out), analysts' verdicts from a real alert
-store, and the validation checks that stop a bad set."""
+(another world, ids prefixed, rows after the interval left out), its labels from the labels topic
+(chargebacks, and analysts' verdicts from a real alert store), and the checks that stop a bad set."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
+from fraudguard.alerts.notify.dispatcher import Dispatcher
+from fraudguard.alerts.notify.labels import LabelChannel
 from fraudguard.alerts.samples import sample_alerts
 from fraudguard.alerts.store import AlertStore, ReviewStatus
-from fraudguard.config import load_settings
+from fraudguard.config import TopicRole, load_settings
 from fraudguard.config.model import SimulatorSettings
+from fraudguard.kafka.clients import bootstrap_servers, make_producer
+from fraudguard.kafka.topics import create_topics
 from fraudguard.orchestration import training
-from fraudguard.schemas import ALERT, MERCHANT, USER
+from fraudguard.schemas import ALERT, LABEL, MERCHANT, USER
 from fraudguard.stream.scoring import RecordTables
 from fraudguard.stream.storage import Storage
 from fraudguard.train.assemble import HISTORY_PREFIX
@@ -42,17 +48,23 @@ def small_run(**changes) -> training.TrainingRun:
 
 
 @pytest.fixture(scope="module")
-def assembled(spark, tmp_path_factory):
+def assembled(spark, broker, tmp_path_factory):
     runtime = tmp_path_factory.mktemp("training-runtime")
-    environ = {"FRAUDGUARD__RUNTIME_DIR": str(runtime), **{f"FRAUDGUARD__{k}": v for k, v in SMALL.items()}}
+    environ = {
+        "FRAUDGUARD__RUNTIME_DIR": str(runtime),
+        "FRAUDGUARD__KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers(broker[0]),
+        "FRAUDGUARD__TOPICS__LABELS__NAME": f"labels-{uuid.uuid4().hex[:8]}",
+        **{f"FRAUDGUARD__{k}": v for k, v in SMALL.items()},
+    }
     settings = load_settings(CONFIG_FILE, environ=environ)
+    create_topics(settings, [settings.topics.get(TopicRole.LABELS)])
     run = small_run()
     generated = training.generate(settings, run)
 
     # The stream's world: 4 days, the last one on or after the interval's end (not yet trainable).
     world = SimulatorSettings(users=100, merchants=30, days=4, seed=5, fraud_rate=0.05,
                               start_date=END.date() - timedelta(days=3))  # fmt: skip
-    transactions, users, merchants = simulated_world(world)
+    transactions, users, merchants, chargebacks = simulated_world(world)
     history = transactions.assign(score=0.1, alerted=False, model_version="1",
                                   day=transactions["timestamp"].dt.strftime("%Y-%m-%d"), batch=0)  # fmt: skip
     history.to_parquet(settings.stream.scored_history_dir, partition_cols=["day", "batch"])
@@ -73,19 +85,25 @@ def assembled(spark, tmp_path_factory):
     )
     for transaction_id, status in reviewed.items():
         store.review(transaction_id, status, note=None)
+    Dispatcher(store, [LabelChannel(settings, store)]).deliver_due()  # the verdicts to the labels topic
     store.close()
+    producer = make_producer(settings)  # the bank's chargebacks
+    keys, values = LABEL.encode(pa.Table.from_pandas(chargebacks, schema=LABEL.arrow(), preserve_index=False))
+    for key, value in zip(keys, values, strict=True):
+        producer.produce(settings.topics.get(TopicRole.LABELS).name, value, key)
+    assert producer.flush(30) == 0
 
     summary = training.assemble_training_set(settings, run)
-    return settings, run, generated, transactions, reviewed, summary, (users, merchants)
+    return settings, run, generated, transactions, reviewed, summary, (users, merchants, chargebacks)
 
 
 def test_the_set_is_synthetic_data_plus_history_before_the_interval_end(assembled, spark):
-    settings, run, generated, history, _, summary, (history_users, history_merchants) = assembled
+    settings, run, generated, history, _, summary, (history_users, history_merchants, _) = assembled
     before_end = history[history["timestamp"] < END]
     assert len(before_end) < len(history), "the fixture's history should reach past the interval"
     assert summary["synthetic_transactions"] == generated["transactions"]
     assert summary["history_transactions"] == len(before_end)
-    transactions, users, merchants = Dataset(run.folder(settings) / "training_set").frames(spark)
+    transactions, users, merchants, _ = Dataset(run.folder(settings) / "training_set").frames(spark)
     ids = set(transactions.select("transaction_id").toPandas()["transaction_id"])
     assert {HISTORY_PREFIX + t for t in before_end["transaction_id"]} <= ids
     assert len(ids) == summary["transactions"] == generated["transactions"] + len(before_end)
@@ -98,33 +116,36 @@ def test_the_set_is_synthetic_data_plus_history_before_the_interval_end(assemble
     assert users.count() == len(history_users) + pq.read_table(generated["path"] + "/users.parquet").num_rows
 
 
-def test_analyst_verdicts_replace_the_labels_they_cover(assembled, spark):
-    settings, run, _, _, reviewed, summary, _ = assembled
-    assert summary["labels_applied"] == 4 and summary["labels_changed"] == 2
-    transactions, _, _ = Dataset(run.folder(settings) / "training_set").frames(spark)
+def test_the_labels_topic_labels_the_history_and_the_latest_verdict_wins(assembled, spark):
+    settings, run, _, history, reviewed, summary, (*_, chargebacks) = assembled
+    assert summary["review_labels"] == 4 and summary["history_labels"] == 4 + len(chargebacks)
+    transactions, *_ = Dataset(run.folder(settings) / "training_set").frames(spark)
     labels = dict(
-        transactions.where(F.col("transaction_id").isin([HISTORY_PREFIX + t for t in reviewed]))
+        transactions.where(F.col("transaction_id").startswith(HISTORY_PREFIX))
         .select("transaction_id", "is_fraud")
         .collect()
     )
-    assert labels == {
-        HISTORY_PREFIX + t: status is ReviewStatus.CONFIRMED_FRAUD for t, status in reviewed.items()
-    }
-    assert settings.alerts.labels_path.exists()
+    charged_back = set(chargebacks["transaction_id"])
+    for transaction_id in history.loc[history["timestamp"] < END, "transaction_id"]:
+        status = reviewed.get(transaction_id)
+        expected = status is ReviewStatus.CONFIRMED_FRAUD if status else transaction_id in charged_back
+        assert labels[HISTORY_PREFIX + transaction_id] == expected, transaction_id
+    unreported = history["is_fraud"] & ~history["transaction_id"].isin(charged_back)
+    assert unreported.any(), "some frauds of the fixture's world are never reported"
 
 
 def test_a_valid_set_passes_every_check(assembled):
     settings, run, *_ = assembled
     checks = training.validate_training_set(settings, run)
     names = {check["name"] for check in checks}
-    assert names == {"schema_transaction", "schema_user", "schema_merchant", "row_count", "fraud_share",
-                     "nulls", "duplicates", "unknown_entities", "split"}  # fmt: skip
+    assert names == {"schema_transaction", "schema_user", "schema_merchant", "schema_label", "row_count",
+                     "fraud_share", "nulls", "duplicates", "unknown_entities", "split"}  # fmt: skip
     assert all(check["passed"] for check in checks)
 
 
 def test_a_bad_set_fails_naming_each_check_and_its_numbers(assembled, spark):
     settings, run, *_ = assembled
-    transactions, users, merchants = Dataset(run.folder(settings) / "training_set").frames(spark)
+    transactions, users, merchants, labels = Dataset(run.folder(settings) / "training_set").frames(spark)
     rows = transactions.count()
     ghosts = rows // 20  # 5% of the transactions from users nobody knows
     ghost = F.concat(F.lit("ghost-"), F.col("transaction_id"))
@@ -135,7 +156,7 @@ def test_a_bad_set_fails_naming_each_check_and_its_numbers(assembled, spark):
         .withColumn("is_fraud", F.lit(False))
     )
     with pytest.raises(DataValidationError) as raised:
-        require_valid(validate(broken, users, merchants, settings))
+        require_valid(validate(broken, users, merchants, labels, settings))
     failed = {check.name: check.detail for check in raised.value.failed}
     assert set(failed) == {"fraud_share", "nulls", "duplicates", "unknown_entities", "split"}
     assert failed["duplicates"] == "7 repeated transaction ids"
@@ -145,16 +166,16 @@ def test_a_bad_set_fails_naming_each_check_and_its_numbers(assembled, spark):
     assert "fraud_share" in str(raised.value) and "0 frauds" in failed["split"]
 
     wrong_schema = transactions.drop("device_ip").withColumn("amount", F.col("amount").cast("string"))
-    checks = validate(wrong_schema, users, merchants, settings)
+    checks = validate(wrong_schema, users, merchants, labels, settings)
     assert [c.name for c in checks if not c.passed] == ["schema_transaction"]
     assert "device_ip missing" in checks[0].detail and "amount is string" in checks[0].detail
 
 
 def test_too_few_days_fail_the_split_check(assembled, spark):
     settings, run, *_ = assembled
-    transactions, users, merchants = Dataset(run.folder(settings) / "training_set").frames(spark)
+    transactions, users, merchants, labels = Dataset(run.folder(settings) / "training_set").frames(spark)
     last_days = transactions.where(F.col("timestamp") >= F.lit(END - timedelta(days=3)))
-    checks = {c.name: c for c in validate(last_days, users, merchants, settings)}
+    checks = {c.name: c for c in validate(last_days, users, merchants, labels, settings)}
     assert not checks["split"].passed and "the split needs at least" in checks["split"].detail
 
 

@@ -1,4 +1,5 @@
-"""The Faker world: deterministic, schema-valid, each scenario at its share, entities before use."""
+"""The Faker world: deterministic, schema-valid, each scenario at its share, entities before use, frauds
+reported late or never."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fraudguard.config.model import ScenarioMix, SimulatorSettings
-from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+from fraudguard.schemas import CHARGEBACK, LABEL, MERCHANT, TRANSACTION, USER
 from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.scenarios import SCENARIOS
 from fraudguard.simulate.timeline import FakerWorldTimeline
@@ -53,7 +54,7 @@ def test_same_seed_and_settings_give_byte_identical_datasets(tmp_path):
     second = digest(generate(SMALL, tmp_path / "b"))
     other_seed = digest(generate(SMALL.model_copy(update={"seed": 8}), tmp_path / "c"))
     assert first == second
-    assert len(first) == 6 + 3  # six day partitions, users, merchants, manifest
+    assert len(first) == 6 + 4  # six day partitions, users, merchants, labels, manifest
     assert (
         first["transactions/day=2026-01-01/part-0.parquet"]
         != other_seed["transactions/day=2026-01-01/part-0.parquet"]
@@ -86,6 +87,34 @@ def test_fraud_prevalence_and_each_scenario_share_match_the_configuration(mixed)
     assert set(shares) == set(SCENARIOS)
     for name, wanted in MIX.model_dump().items():
         assert shares[name] == pytest.approx(wanted, abs=0.04), name
+
+
+def test_frauds_are_reported_as_chargebacks_after_a_delay_and_some_never(mixed):
+    transactions = ds.dataset(mixed / "transactions", format="parquet", partitioning="hive").to_table()
+    labels = pq.read_table(mixed / "labels.parquet").to_pandas()
+    assert pq.read_table(mixed / "labels.parquet").schema.equals(LABEL.arrow(), check_metadata=False)
+    frauds = transactions.filter(transactions["is_fraud"]).to_pandas().set_index("transaction_id")
+    assert set(labels["transaction_id"]) <= set(frauds.index), "only frauds get chargebacks"
+    assert labels["transaction_id"].is_unique and labels["is_fraud"].all()
+    assert (labels["source"] == CHARGEBACK).all()
+    assert 1 - len(labels) / len(frauds) == pytest.approx(
+        SimulatorSettings().unreported_fraud_share, abs=0.03
+    )
+    at = frauds.loc[labels["transaction_id"]]
+    assert (labels["event_time"].to_numpy() == at["timestamp"].to_numpy()).all()
+    assert (labels["merchant_id"].to_numpy() == at["merchant_id"].to_numpy()).all()
+    delay_days = (labels["reported_at"] - labels["event_time"]).dt.total_seconds() / 86_400
+    assert delay_days.min() >= 1 / 24
+    assert delay_days.mean() == pytest.approx(SimulatorSettings().chargeback_delay_days, rel=0.15)
+
+
+def test_each_day_hands_out_the_labels_reported_that_day():
+    timeline = FakerWorldTimeline(SMALL)
+    timeline.initial()
+    for batch in timeline.days():
+        reported = batch.labels["reported_at"].to_pandas()
+        assert reported.is_monotonic_increasing
+        assert (reported.dt.date == batch.day).all()
 
 
 def test_users_and_merchants_exist_before_their_first_transaction(mixed):

@@ -14,6 +14,7 @@ import uvicorn
 from fraudguard.alerts.api import create_app
 from fraudguard.alerts.consumer import AlertConsumer
 from fraudguard.alerts.notify.dispatcher import Dispatcher, configured_channels
+from fraudguard.alerts.notify.labels import LabelChannel
 from fraudguard.alerts.store import AlertStore
 from fraudguard.config import Settings
 
@@ -29,7 +30,7 @@ class AlertService:
         self.store = AlertStore(alerts.database_url or "")
         channels = configured_channels(alerts)
         self.consumer = AlertConsumer(settings, self.store, tuple(c.name for c in channels))
-        self.dispatcher = Dispatcher(self.store, channels)
+        self.dispatcher = Dispatcher(self.store, [*channels, LabelChannel(settings, self.store)])
         token = alerts.api_token.get_secret_value() if alerts.api_token else None
         self.app = create_app(self.store, token, self.health)
         self.stop = threading.Event()

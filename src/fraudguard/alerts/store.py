@@ -27,6 +27,11 @@ class ReviewStatus(StrEnum):
     FALSE_POSITIVE = "false_positive"
 
 
+VERDICTS = (ReviewStatus.CONFIRMED_FRAUD, ReviewStatus.FALSE_POSITIVE)
+LABELS_CHANNEL = "labels"
+"""The outbox channel that publishes verdicts to the labels topic (`alerts.notify.labels`)."""
+
+
 class UtcDateTime(sa.TypeDecorator):
     """Aware UTC datetimes in, aware UTC datetimes out, on databases with or without time zones."""
 
@@ -185,6 +190,17 @@ class AlertStore:
             )
             if updated.rowcount == 0:
                 return None
+            if status in VERDICTS:  # queued with the change: a verdict always reaches the labels topic
+                queued = (outbox.c.transaction_id == transaction_id) & (outbox.c.channel == LABELS_CHANNEL)
+                connection.execute(outbox.delete().where(queued))
+                connection.execute(
+                    outbox.insert().values(
+                        transaction_id=transaction_id,
+                        channel=LABELS_CHANNEL,
+                        attempts=0,
+                        next_attempt_at=values["reviewed_at"],
+                    )
+                )
         return self.get(transaction_id)
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -223,10 +239,9 @@ class AlertStore:
 
     def reviewed(self) -> list[dict[str, Any]]:
         """Alerts with a verdict (confirmed fraud or false positive), oldest verdict first."""
-        verdicts = (ReviewStatus.CONFIRMED_FRAUD.value, ReviewStatus.FALSE_POSITIVE.value)
         query = (
             sa.select(alerts.c.transaction_id, alerts.c.status, alerts.c.reviewed_at, alerts.c.model_version)
-            .where(alerts.c.status.in_(verdicts))
+            .where(alerts.c.status.in_([status.value for status in VERDICTS]))
             .order_by(alerts.c.reviewed_at)
         )
         with self.engine.connect() as connection:

@@ -112,6 +112,7 @@ def status_table(current: control.StreamStatus | None) -> Table:
         "scored": f"{totals.get('transactions', 0):,} transactions, {totals.get('alerts', 0):,} alerts",
         "late records": f"{totals.get('late_users', 0):,} without user, "
         f"{totals.get('late_merchants', 0):,} without merchant",
+        "labels": f"{totals.get('labels', 0):,}",
         "dead letters": f"{totals.get('dead_letters', 0):,}",
         "error": progress.get("error") or "-",
     }

@@ -64,6 +64,7 @@ class TopicRole(StrEnum):
     TRANSACTIONS = "transactions"
     USERS = "users"
     MERCHANTS = "merchants"
+    LABELS = "labels"
     ALERTS = "alerts"
     DEAD_LETTER = "dead_letter"
 
@@ -100,6 +101,7 @@ class TopicsSettings(Section):
     transactions: TopicSettings = TopicSettings(name="transactions", partitions=6)
     users: TopicSettings = TopicSettings(name="users", partitions=3, compacted=True)
     merchants: TopicSettings = TopicSettings(name="merchants", partitions=3, compacted=True)
+    labels: TopicSettings = TopicSettings(name="labels", partitions=3, retention_hours=720)
     alerts: TopicSettings = TopicSettings(name="fraud-alerts", partitions=3)
     dead_letter: TopicSettings = TopicSettings(name="dead-letter", partitions=1)
 
@@ -327,6 +329,12 @@ class SimulatorSettings(Section):
     new_merchants_per_day: Annotated[float, Field(ge=0)] = 2.0
     moves_per_day: Annotated[float, Field(ge=0)] = 3.0
     fraud_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    chargeback_delay_days: Annotated[float, Field(ge=0)] = Field(
+        4.0, description="mean days from a fraud to its chargeback on the labels topic"
+    )
+    unreported_fraud_share: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.1, description="share of frauds never reported (they stay unlabelled)"
+    )
     scenario_mix: ScenarioMix = ScenarioMix()
     live_rate: Annotated[float, Field(gt=0)] = Field(200.0, description="transactions per second")
 
@@ -341,7 +349,8 @@ class TrainingSettings(Section):
     )
     include_scored_history: bool = Field(True, description="add the stream's scored history")
     include_confirmed_labels: bool = Field(
-        True, description="analysts' verdicts (alert reviews) override the labels they cover"
+        True,
+        description="analysts' verdicts on the labels topic count (the latest label of a transaction wins)",
     )
     min_transactions: Annotated[int, Field(ge=1)] = Field(
         10_000, description="validation: the training set has at least this many transactions"

@@ -1,7 +1,7 @@
 """Training features in batch with Spark: the same definitions the streaming job computes incrementally.
 
 transactions ─┬─ point-in-time join: the user and merchant record versions in force at the time
-              ├─ merchant and category fraud rates over labels older than the label delay
+              ├─ merchant and category fraud rates over labels reported in time (`labels` topic)
               ├─ row features (`features.row`, numpy over Arrow batches)
               ├─ per-user behaviour (`features.user_history.update`, per user via applyInPandas)
               └─ distance and speed from the previous in-store payment
@@ -103,46 +103,105 @@ def day_number() -> Column:
     return F.datediff(F.to_date("timestamp"), F.lit("1970-01-01"))
 
 
-def daily_label_totals(rows: DataFrame, *keys: str) -> DataFrame:
-    """Per (`keys`, day): transactions and frauds. The stream adds each micro-batch's totals to the
-    totals it has seen, so both sides compute rates from the same kind of table (it groups by
-    merchant and category at once, then sums each side: one Spark job instead of two)."""
-    return rows.groupBy(*keys, day_number().alias("_day")).agg(
-        F.count("*").cast("double").alias("_count"), F.sum(F.col("is_fraud").cast("double")).alias("_frauds")
+RISK_KEYS = ("merchant_id", "merchant_category")
+"""What the risk rates are per; their tables hold both, each side sums what it needs."""
+
+
+def with_labels(transactions: DataFrame, labels: DataFrame) -> DataFrame:
+    """`transactions` with `is_fraud` from their latest label (`LABEL` rows), false where none was
+    reported: what a model learns from. Of two labels reported at once, fraud wins."""
+    latest = Window.partitionBy("transaction_id").orderBy(F.desc("reported_at"), F.desc("is_fraud"))
+    verdicts = (
+        labels.withColumn("_rank", F.row_number().over(latest))
+        .where("_rank = 1")
+        .select("transaction_id", F.col("is_fraud").alias("_label"))
+    )
+    return (
+        transactions.join(verdicts, "transaction_id", "left")
+        .withColumn("is_fraud", F.coalesce("_label", F.lit(False)))
+        .drop("_label")
+    )
+
+
+def daily_counts(rows: DataFrame) -> DataFrame:
+    """Transactions per (`RISK_KEYS`, day): the denominators of the risk rates."""
+    return rows.groupBy(*RISK_KEYS, day_number().alias("_day")).agg(
+        F.count("*").cast("double").alias("_count")
+    )
+
+
+def fraud_reports(labels: DataFrame, merchants: DataFrame) -> DataFrame:
+    """One row per transaction reported as fraud (`LABEL` rows): its `RISK_KEYS` (the merchant's
+    record at the transaction's time), its day and the day its first fraud report came (`_known_day`)."""
+    first = (
+        labels.where("is_fraud")
+        .groupBy("transaction_id")
+        .agg(
+            F.min_by("merchant_id", "reported_at").alias("merchant_id"),
+            F.min_by("event_time", "reported_at").alias("timestamp"),
+            F.min("reported_at").alias("_reported_at"),
+        )
+    )
+    return as_of_join(first, merchants, "merchant_id", {"category": "merchant_category"}).select(
+        *RISK_KEYS,
+        day_number().alias("_day"),
+        F.datediff(F.to_date("_reported_at"), F.lit("1970-01-01")).alias("_known_day"),
     )
 
 
 def label_window(delay_days: int, lookback_days: int) -> tuple[int, int]:
     """The days, relative to a transaction's day D, whose labels its risk rates use: D - delay -
-    lookback .. D - delay - 1 (both ends included), i.e. only labels known by day D."""
+    lookback .. D - delay - 1 (both ends included)."""
     return -(delay_days + lookback_days), -(delay_days + 1)
 
 
 def delayed_fraud_rates(
-    totals: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
+    counts: DataFrame, reports: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
 ) -> DataFrame:
-    """Per (`key`, day) of `totals` (from `daily_label_totals`): the fraud rate and labelled count over
-    the key's transactions of days D - delay - lookback .. D - delay - 1, i.e. only labels known by
-    day D.
+    """Per (`key`, day D) of `counts` (`daily_counts`): over the key's transactions of days D - delay -
+    lookback .. D - delay - 1, the share reported as fraud (`fraud_reports`) before day D, and how
+    many there were. A fraud reported on day D or later counts from then on, never before.
 
-    Computed on daily totals, so the window spans a few hundred rows per key whatever the volume
-    (a range window over raw rows re-aggregates its whole frame for every row)."""
-    window = Window.partitionBy(key).orderBy("_day").rangeBetween(*label_window(delay_days, lookback_days))
-    count = F.coalesce(F.sum("_count").over(window), F.lit(0.0))
-    frauds = F.coalesce(F.sum("_frauds").over(window), F.lit(0.0))
-    return totals.select(
+    Computed on daily figures, so the windows span a few hundred rows per key whatever the volume."""
+    low, high = label_window(delay_days, lookback_days)
+    counts = counts.groupBy(key, "_day").agg(F.sum("_count").alias("_count"))
+    window = Window.partitionBy(key).orderBy("_day").rangeBetween(low, high)
+    count = counts.select(
+        key, "_day", F.coalesce(F.sum("_count").over(window), F.lit(0.0)).alias("_in_window")
+    )
+    reported = reports.groupBy(key, F.col("_day").alias("_fraud_day"), "_known_day").agg(
+        F.count("*").cast("double").alias("_frauds")
+    )
+    frauds = (
+        count.join(
+            reported.withColumnRenamed(key, "_fraud_key"),
+            (F.col("_fraud_key") == F.col(key))
+            & F.col("_fraud_day").between(F.col("_day") + low, F.col("_day") + high)
+            & (F.col("_known_day") < F.col("_day")),
+        )
+        .groupBy(key, "_day")
+        .agg(F.sum("_frauds").alias("_frauds"))
+    )
+    frauds_known = F.coalesce("_frauds", F.lit(0.0))
+    return count.join(frauds, [key, "_day"], "left").select(
         key,
         "_day",
-        F.when(count > 0, frauds / count).otherwise(0.0).alias(f"{prefix}_fraud_rate"),
-        count.alias(f"{prefix}_labelled_count"),
+        F.when(F.col("_in_window") > 0, frauds_known / F.col("_in_window"))
+        .otherwise(0.0)
+        .alias(f"{prefix}_fraud_rate"),
+        F.col("_in_window").alias(f"{prefix}_labelled_count"),
     )
 
 
 def with_delayed_rates(
     rows: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
 ) -> DataFrame:
-    """`rows` with the label-delayed fraud rate and count of their `key` on their day (own labels)."""
-    rates = delayed_fraud_rates(daily_label_totals(rows, key), key, delay_days, lookback_days, prefix)
+    """`rows` with the label-delayed fraud rate and count of their `key` on their day, from their own
+    `is_fraud`, each known on its transaction's day (how the handbook's features see labels)."""
+    day = day_number().alias("_day")
+    counts = rows.groupBy(key, day).agg(F.count("*").cast("double").alias("_count"))
+    reports = rows.where("is_fraud").select(key, day, day_number().alias("_known_day"))
+    rates = delayed_fraud_rates(counts, reports, key, delay_days, lookback_days, prefix)
     return rows.withColumn("_day", day_number()).join(rates, [key, "_day"], "left").drop("_day")
 
 
@@ -153,14 +212,12 @@ def with_entities(transactions: DataFrame, users: DataFrame, merchants: DataFram
     return as_of_join(joined, merchants, "merchant_id", MERCHANT_COLUMNS)
 
 
-def with_risk(
-    rows: DataFrame, merchant_totals: DataFrame, category_totals: DataFrame, delay_days: int
-) -> DataFrame:
-    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their day, from daily label totals
-    that include at least every day the rows' windows reach back to."""
+def with_risk(rows: DataFrame, counts: DataFrame, reports: DataFrame, delay_days: int) -> DataFrame:
+    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their day, from `daily_counts` and
+    `fraud_reports` that include at least every day the rows' windows reach back to."""
     rows = rows.withColumn("_day", day_number())
     for days in MERCHANT_RISK_DAYS:
-        rates = delayed_fraud_rates(merchant_totals, "merchant_id", delay_days, days, "merchant")
+        rates = delayed_fraud_rates(counts, reports, "merchant_id", delay_days, days, "merchant")
         rates = rates.withColumnsRenamed(
             {"merchant_fraud_rate": f"merchant_fraud_rate_{days}d",
              "merchant_labelled_count": f"merchant_labelled_count_{days}d"}
@@ -169,7 +226,7 @@ def with_risk(
             rates = rates.drop(f"merchant_labelled_count_{days}d")
         rows = rows.join(rates, ["merchant_id", "_day"], "left")
     rates = delayed_fraud_rates(
-        category_totals, "merchant_category", delay_days, LONGEST_RISK_DAYS, "category"
+        counts, reports, "merchant_category", delay_days, LONGEST_RISK_DAYS, "category"
     )
     rates = rates.select(
         "merchant_category",
@@ -214,15 +271,17 @@ def with_numpy_features(
 
 
 def build_features(
-    transactions: DataFrame, users: DataFrame, merchants: DataFrame, settings: FeatureSettings
+    transactions: DataFrame,
+    users: DataFrame,
+    merchants: DataFrame,
+    labels: DataFrame,
+    settings: FeatureSettings,
 ) -> DataFrame:
-    """One row per transaction: ids, event time, label, scenario, and every feature."""
+    """One row per transaction: ids, event time, label (`is_fraud`, see `with_labels`), scenario, and
+    every feature; the risk rates from `labels` as they were reported."""
     joined = with_entities(transactions, users, merchants)
     joined = with_risk(
-        joined,
-        daily_label_totals(joined, "merchant_id"),
-        daily_label_totals(joined, "merchant_category"),
-        settings.label_delay_days,
+        joined, daily_counts(joined), fraud_reports(labels, merchants), settings.label_delay_days
     )
     joined = with_row_features(joined).join(user_history_features(joined), "transaction_id")
     return with_travel(joined, merchants)

@@ -112,8 +112,11 @@ def generate(settings: Settings, run: TrainingRun) -> dict[str, Any]:
 
 
 def assemble_training_set(settings: Settings, run: TrainingRun) -> dict[str, Any]:
-    """Synthetic data + the stream's scored history + analysts' verdicts, as one dataset."""
+    """Synthetic data + the stream's scored history + the labels topic, as one dataset."""
+    from fraudguard.config import TopicRole
+    from fraudguard.schemas import LABEL
     from fraudguard.spark import spark_session
+    from fraudguard.stream.job import topic_records
     from fraudguard.stream.scoring import record_tables
     from fraudguard.train.assemble import Sources, assemble
 
@@ -126,28 +129,12 @@ def assemble_training_set(settings: Settings, run: TrainingRun) -> dict[str, Any
         history=history,
         history_users=users.toPandas() if users is not None else None,
         history_merchants=merchants.toPandas() if merchants is not None else None,
-        labels=export_confirmed_labels(settings) if run.include_confirmed_labels else None,
+        history_labels=topic_records(spark, settings, TopicRole.LABELS, LABEL) if history else None,
+        include_reviews=run.include_confirmed_labels,
     )
     summary = assemble(spark, sources, run.interval_end, folder / "training_set")
     log.info("training set assembled", extra=asdict(summary))
     return {"path": str(folder / "training_set"), **asdict(summary)}
-
-
-def export_confirmed_labels(settings: Settings) -> Path | None:
-    """The alert service's review verdicts as REVIEW_LABEL Parquet; None when there is no alert store."""
-    from fraudguard.alerts.export import export_labels
-    from fraudguard.alerts.store import AlertStore
-
-    url = settings.alerts.database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return None
-    store = AlertStore(url)
-    try:
-        count = export_labels(store, settings.alerts.labels_path)
-    finally:
-        store.close()
-    log.info("confirmed labels exported", extra={"labels": count, "path": str(settings.alerts.labels_path)})
-    return settings.alerts.labels_path
 
 
 def validate_training_set(settings: Settings, run: TrainingRun) -> list[dict[str, Any]]:

@@ -2,6 +2,8 @@
 
     <out>/users.parquet              every user record version (latest `updated_at` wins)
     <out>/merchants.parquet          every merchant record version
+    <out>/labels.parquet             every label, also those reported after the last day (a simulated
+                                     world knows its future; features use a label only once reported)
     <out>/transactions/day=YYYY-MM-DD/part-0.parquet
     <out>/manifest.json              world, settings, schema versions and counts
 
@@ -23,12 +25,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER
+from fraudguard.simulate.labels import ChargebackQueue
 from fraudguard.simulate.timeline import DayBatch
 
 
 class Timeline(Protocol):
     name: str
+    labels: ChargebackQueue
 
     def initial(self) -> tuple[pa.Table, pa.Table]: ...
 
@@ -42,6 +46,7 @@ class BatchSummary:
     merchants: int = 0
     transactions: int = 0
     frauds: int = 0
+    labels: int = 0
     per_scenario: dict[str, int] = field(default_factory=dict)
 
     def add(self, batch: DayBatch) -> None:
@@ -49,6 +54,7 @@ class BatchSummary:
         self.days += 1
         self.transactions += table.num_rows
         self.frauds += pc.sum(table["is_fraud"]).as_py() or 0
+        self.labels += batch.labels.num_rows
         counts = Counter(pc.drop_null(table["fraud_scenario"]).to_pylist())
         for name, count in counts.items():
             self.per_scenario[name] = self.per_scenario.get(name, 0) + count
@@ -68,7 +74,7 @@ def write_batch(
     (partial / "transactions").mkdir(parents=True)
 
     users, merchants = timeline.initial()
-    user_parts, merchant_parts = [users], [merchants]
+    user_parts, merchant_parts, label_parts = [users], [merchants], []
     summary = BatchSummary()
     for batch in timeline.days():
         day_folder = partial / "transactions" / f"day={batch.day.isoformat()}"
@@ -76,18 +82,22 @@ def write_batch(
         _write(batch.transactions, day_folder / "part-0.parquet")
         user_parts.append(batch.users)
         merchant_parts.append(batch.merchants)
+        label_parts.append(batch.labels)
         summary.add(batch)
         if on_day:
             on_day(batch, summary)
     users, merchants = pa.concat_tables(user_parts), pa.concat_tables(merchant_parts)
     _write(users, partial / "users.parquet")
     _write(merchants, partial / "merchants.parquet")
+    label_parts.append(timeline.labels.remaining())
+    summary.labels += label_parts[-1].num_rows
+    _write(pa.concat_tables(label_parts), partial / "labels.parquet")
     summary.users = len(set(users["user_id"].to_pylist()))
     summary.merchants = len(set(merchants["merchant_id"].to_pylist()))
     manifest = {
         "world": timeline.name,
         "settings": settings_json,
-        "schemas": [USER.tag, MERCHANT.tag, TRANSACTION.tag],
+        "schemas": [USER.tag, MERCHANT.tag, TRANSACTION.tag, LABEL.tag],
         "summary": asdict(summary),
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -5,7 +5,9 @@ Mapped onto the platform's schema: customers are users (`c00000`), terminals are
 category `terminal`); the book's 100 x 100 grid becomes 1 x 1 degree near (0, 0) (lat = y / 100,
 lon = x / 100, so one grid unit is about 1.1 km). Fields the book does not model get neutral values
 that carry no signal: every user has one device, age and gender are drawn independently of fraud,
-accounts and terminals open 1-10 years before the start, every payment is in store in EUR.
+accounts and terminals open 1-10 years before the start, every payment is in store in EUR. The book
+knows every fraud's label (its features wait out a fixed delay instead): each is reported an hour
+after it happens.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+from fraudguard.simulate.labels import ChargebackQueue
 from fraudguard.simulate.timeline import DayBatch, epoch_ms
 from fraudguard.simulate.world import DAY_MS, GENDERS
 
@@ -46,6 +49,7 @@ class HandbookTimeline:
         self.std_amount = self.mean_amount / 2
         self.mean_tx_per_day = rng.uniform(0, 4, customers)
         self.terminal_xy = rng.uniform(0, 100, size=(terminals, 2))
+        self.labels = ChargebackQueue(np.random.default_rng(seed), mean_delay_days=0.0, unreported_share=0.0)
         self._transactions: pa.Table | None = None
         self._day_bounds: np.ndarray | None = None
 
@@ -90,11 +94,14 @@ class HandbookTimeline:
         empty_users, empty_merchants = USER.arrow().empty_table(), MERCHANT.arrow().empty_table()
         for day in range(self.total_days if count is None else min(count, self.total_days)):
             low, high = self._day_bounds[day], self._day_bounds[day + 1]
+            transactions = table.slice(low, high - low)
+            self.labels.add(transactions)
             yield DayBatch(
                 day=self.start + timedelta(days=day),
                 users=empty_users,
                 merchants=empty_merchants,
-                transactions=table.slice(low, high - low),
+                transactions=transactions,
+                labels=self.labels.release(epoch_ms(self.start + timedelta(days=day + 1))),
             )
 
     def transactions(self) -> pa.Table:

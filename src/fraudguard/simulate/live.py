@@ -1,9 +1,10 @@
 """Live mode: a timeline published to Kafka at a target rate, as the platform's real-time traffic.
 
 Users and merchants go first (keyed by id; the latest record wins) and are flushed to the broker
-before any transaction that may use them; transactions follow, keyed by user_id, paced to the
-target rate. Event time is the simulated clock in each record; the Kafka timestamp is when it was
-sent, so end-to-end latency can be measured from it.
+before any transaction that may use them; so are the labels reported that day (chargebacks, keyed by
+transaction_id). Transactions follow, keyed by user_id, paced to the target rate. Event time is the
+simulated clock in each record; the Kafka timestamp is when it was sent, so end-to-end latency can
+be measured from it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from confluent_kafka import Producer
 from fraudguard.config import Settings, TopicRole
 from fraudguard.config.model import SimulatorSettings
 from fraudguard.kafka.clients import make_producer
-from fraudguard.schemas import MERCHANT, SCHEMA_HEADER, TRANSACTION, USER, RecordSchema
+from fraudguard.schemas import LABEL, MERCHANT, SCHEMA_HEADER, TRANSACTION, USER, RecordSchema
 from fraudguard.simulate.batch import Timeline
 
 SLICES_PER_SECOND = 200  # pacing granularity
@@ -73,6 +74,7 @@ class LivePublisher:
             USER.name: settings.topics.get(TopicRole.USERS).name,
             MERCHANT.name: settings.topics.get(TopicRole.MERCHANTS).name,
             TRANSACTION.name: settings.topics.get(TopicRole.TRANSACTIONS).name,
+            LABEL.name: settings.topics.get(TopicRole.LABELS).name,
         }
         self.report = LiveReport()
         self._stop = False
@@ -97,6 +99,7 @@ class LivePublisher:
         for batch in timeline.days():
             self._send(USER, batch.users)
             self._send(MERCHANT, batch.merchants)
+            self._send(LABEL, batch.labels)
             self.producer.flush()  # records a transaction may use are on the broker before it
             keys, values = TRANSACTION.encode(batch.transactions)
             step = max(1, int(rate / SLICES_PER_SECOND))

@@ -19,6 +19,7 @@ from fraudguard.config.model import SimulatorSettings
 from fraudguard.schemas import TRANSACTION
 from fraudguard.simulate.columns import Columns
 from fraudguard.simulate.day import Day, MerchantPools
+from fraudguard.simulate.labels import ChargebackQueue
 from fraudguard.simulate.legit import legit_day, plan_trips
 from fraudguard.simulate.scenarios import SCENARIOS
 from fraudguard.simulate.world import DAY_MS, World
@@ -32,6 +33,7 @@ class DayBatch:
     users: pa.Table  # user records taking effect this day (sign-ups, moves)
     merchants: pa.Table  # merchant records taking effect this day (openings)
     transactions: pa.Table  # the day's transactions in event-time order
+    labels: pa.Table  # labels reported this day (chargebacks of earlier frauds), in report order
 
 
 def epoch_ms(day: date) -> int:
@@ -57,6 +59,11 @@ class FakerWorldTimeline:
         self.budget = dict.fromkeys(self.shares, 0.0)
         self.pending: Columns | None = None
         self._pre_roll()
+        self.labels = ChargebackQueue(
+            np.random.default_rng([settings.seed, 1]),  # the world's own draws stay as they were
+            settings.chargeback_delay_days,
+            settings.unreported_fraud_share,
+        )
 
     def _populate(self) -> None:
         """The users and merchants that exist before the first day."""
@@ -128,13 +135,16 @@ class FakerWorldTimeline:
         happened = happened[today]
         happened = happened[np.argsort(happened.ts_ms, kind="stable")]
 
+        transactions = self._transaction_table(happened)
+        self.labels.add(transactions)
         changed_users = _changed(world.users.updated_ms, start, day.end_ms)
         changed_merchants = _changed(world.merchants.updated_ms, start, day.end_ms)
         return DayBatch(
             day=self.settings.start_date + timedelta(days=index),
             users=world.user_records(changed_users),
             merchants=world.merchant_records(changed_merchants),
-            transactions=self._transaction_table(happened),
+            transactions=transactions,
+            labels=self.labels.release(day.end_ms),
         )
 
     def _transaction_table(self, tx: Columns) -> pa.Table:

@@ -1,6 +1,6 @@
 """The streaming scoring job: one Structured Streaming query, kept running, reporting its progress.
 
-    Kafka (transactions; users, merchants) ─ parse ─ per-user state ─ foreachBatch(MicroBatchScorer)
+    Kafka (transactions; users, merchants, labels) ─ parse ─ per-user state ─ foreachBatch(MicroBatchScorer)
 
 Everything is read with Spark's own Kafka connector and processed on the executors. The checkpoint
 (offsets and the per-user state store) and the scorer's tables live under `stream.state_uri`, so a
@@ -23,15 +23,16 @@ from typing import Any
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from fraudguard.background import identity
 from fraudguard.config import Settings, TopicRole
 from fraudguard.kafka.java_client import spark_kafka_options
 from fraudguard.paths import RuntimePaths
-from fraudguard.schemas import MERCHANT, TRANSACTION, USER
+from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
 from fraudguard.spark import spark_session
-from fraudguard.stream.parse import parse_inputs
+from fraudguard.stream.parse import PROBLEM, parse_inputs, parse_topic, records
 from fraudguard.stream.scoring import MicroBatchScorer
 from fraudguard.stream.user_state import with_user_history
 
@@ -54,11 +55,26 @@ def kafka_source(spark: SparkSession, settings: Settings, topics: list[str], cap
     return reader.load()
 
 
+def topic_records(
+    spark: SparkSession, settings: Settings, role: TopicRole, schema: RecordSchema
+) -> DataFrame:
+    """The valid records of a whole topic, read once (a batch job), by the stream's rule."""
+    raw = (
+        spark.read.format("kafka")
+        .options(**spark_kafka_options(settings))
+        .option("subscribe", settings.topics.get(role).name)
+        .option("startingOffsets", "earliest")
+        .option("failOnDataLoss", "false")
+        .load()
+    )
+    return parse_topic(raw, schema).where(F.col(PROBLEM).isNull()).select(records(schema, F.col("value")))
+
+
 def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScorer, available_now: bool):
     """Start the scoring query (Trigger.AvailableNow: consume what is there, then end).
 
     One Kafka source per topic: the transactions capped at `max_rows_per_batch` (admission control),
-    the (small, compacted) record topics read in full every micro-batch, so that the records come
+    the (small) record and label topics read in full every micro-batch, so that the records come
     before the transactions that use them."""
     stream = settings.stream
     sources = [
@@ -67,6 +83,7 @@ def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScore
             (TopicRole.TRANSACTIONS, TRANSACTION, stream.max_rows_per_batch),
             (TopicRole.USERS, USER, None),
             (TopicRole.MERCHANTS, MERCHANT, None),
+            (TopicRole.LABELS, LABEL, None),
         )
     ]
     ttl_ms = int(stream.user_state_ttl_days * 86_400_000)

@@ -3,7 +3,7 @@ the executors; the driver only plans them and reads a few counts.
 
     rows (parsed, with per-user features from the state store)
       ├─ rejects ───────────────────────────────────────────────→ dead-letter topic (Kafka sink)
-      ├─ user / merchant records ─→ record tables (every version)
+      ├─ user / merchant records, labels ─→ record tables (every version, every label)
       └─ transactions ─ as-of user/merchant join ─ label-delayed risk ─ row and travel features
            (`features.batch`, the functions training uses) ─ champion PipelineModel ─┬→ scored history
                                                                                      └→ alerts topic
@@ -34,8 +34,10 @@ from fraudguard.config import Settings, TopicRole
 from fraudguard.features.batch import (
     MERCHANT_COLUMNS,
     RISK_FEATURES,
+    RISK_KEYS,
     USER_COLUMNS,
-    daily_label_totals,
+    daily_counts,
+    fraud_reports,
     with_entities,
     with_risk,
     with_row_features,
@@ -45,7 +47,7 @@ from fraudguard.features.row import ROW_FEATURES, TRAVEL_FEATURES
 from fraudguard.features.user_history import PREVIOUS_STORE, feature_names
 from fraudguard.kafka import dead_letter
 from fraudguard.kafka.java_client import spark_kafka_options
-from fraudguard.schemas import MERCHANT, TRANSACTION, USER, RecordSchema
+from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
 from fraudguard.stream.alerts import AlertMaker
 from fraudguard.stream.champion import ChampionSource, ScoringModel
 from fraudguard.stream.parse import KIND, PROBLEM, records
@@ -53,7 +55,6 @@ from fraudguard.stream.storage import Storage
 
 log = logging.getLogger("fraudguard.stream")
 
-LABEL_KEYS = ("merchant_id", "merchant_category")
 HISTORY_COLUMNS = tuple(
     dict.fromkeys(
         [
@@ -101,6 +102,7 @@ class BatchReport:
     late_merchants: int
     user_records: int
     merchant_records: int
+    labels: int
     model_version: str
     duration_s: float
     steps_s: dict[str, float]
@@ -108,7 +110,7 @@ class BatchReport:
 
 
 COUNTERS = ("transactions", "alerts", "dead_letters", "late_users", "late_merchants", "user_records",
-            "merchant_records")  # fmt: skip
+            "merchant_records", "labels")  # fmt: skip
 
 
 def _sum(condition: Column) -> Column:
@@ -152,12 +154,14 @@ class MicroBatchScorer:
             _sum(~valid).alias("dead_letters"),
             _sum((F.col(KIND) == USER.name) & valid).alias("user_records"),
             _sum((F.col(KIND) == MERCHANT.name) & valid).alias("merchant_records"),
+            _sum((F.col(KIND) == LABEL.name) & valid).alias("labels"),
         ).first()
         laps.lap("input")
         if counts["dead_letters"]:
             self._send(dead_letters(rows.where(~valid), plan.scored_at), TopicRole.DEAD_LETTER)
         laps.lap("dead_letters")
-        for schema, count in ((USER, counts["user_records"]), (MERCHANT, counts["merchant_records"])):
+        for schema, count in ((USER, counts["user_records"]), (MERCHANT, counts["merchant_records"]),
+                              (LABEL, counts["labels"])):  # fmt: skip
             table = self.tables.records[schema.name]
             if count:
                 table.add(batch_id, rows.where((F.col(KIND) == schema.name) & valid)
@@ -179,6 +183,7 @@ class MicroBatchScorer:
             dead_letters=counts["dead_letters"],
             user_records=counts["user_records"],
             merchant_records=counts["merchant_records"],
+            labels=counts["labels"],
             **figures,
             model_version=model.version,
             duration_s=laps.total(),
@@ -206,8 +211,9 @@ class MicroBatchScorer:
         return figures.asDict()
 
     def _featurized(self, transactions: DataFrame, batch_id: int) -> DataFrame:
-        """`features.batch.build_features` on a micro-batch: the record tables as of this batch, and
-        the daily label totals of every batch so far (this one's included) for the risk rates."""
+        """`features.batch.build_features` on a micro-batch: the record tables as of this batch, the
+        daily counts of every batch so far (this one's included) and every label so far for the
+        risk rates."""
         users, merchants = self.tables.users(batch_id), self.tables.merchants(batch_id)
         joined = with_entities(transactions, users, merchants).withColumns(
             {
@@ -215,13 +221,13 @@ class MicroBatchScorer:
                 "merchant_known": F.col("merchant_category").isNotNull(),
             }
         )
-        joined = joined.persist()  # read by the label totals, then by the rest
+        joined = joined.persist()  # read by the daily counts, then by the rest
         self._cached.append(joined)
-        labels = self.tables.labels
-        labels.add(batch_id, daily_label_totals(joined, *LABEL_KEYS))
-        labels.compact(batch_id, LABEL_TOTALS_SCHEMA)
-        totals = labels.read(batch_id, LABEL_TOTALS_SCHEMA)
-        joined = with_risk(joined, _totals_by(totals, "merchant_id"), _totals_by(totals, "merchant_category"),
+        counts = self.tables.counts
+        counts.add(batch_id, daily_counts(joined))
+        counts.compact(batch_id, DAILY_COUNTS_SCHEMA)
+        reports = fraud_reports(self.tables.labels(batch_id), merchants)
+        joined = with_risk(joined, counts.read(batch_id, DAILY_COUNTS_SCHEMA), reports,
                            self.settings.features.label_delay_days)  # fmt: skip
         return with_travel(with_row_features(joined), merchants)
 
@@ -262,25 +268,19 @@ class MicroBatchScorer:
 
 
 KAFKA_ROWS = "key binary, value binary, headers array<struct<key: string, value: binary>>"
-LABEL_TOTALS_SCHEMA = "merchant_id string, merchant_category string, _day int, _count double, _frauds double"
-
-
-def _totals_by(totals: DataFrame, key: str) -> DataFrame:
-    return totals.groupBy(key, "_day").agg(F.sum("_count").alias("_count"), F.sum("_frauds").alias("_frauds"))
+DAILY_COUNTS_SCHEMA = "merchant_id string, merchant_category string, _day int, _count double"
 
 
 class RecordTables:
-    """The stream's tables: user and merchant record versions, daily label totals."""
+    """The stream's tables: user and merchant record versions, labels, daily transaction counts."""
 
     def __init__(self, storage: Storage) -> None:
         self.records = {
-            schema.name: storage.table(f"{schema.name}s", _versions(schema)) for schema in (USER, MERCHANT)
+            schema.name: storage.table(f"{schema.name}s", _versions(schema))
+            for schema in (USER, MERCHANT, LABEL)
         }
-        self.labels = storage.table(
-            "label_totals",
-            lambda rows: rows.groupBy(*LABEL_KEYS, "_day").agg(
-                F.sum("_count").alias("_count"), F.sum("_frauds").alias("_frauds")
-            ),
+        self.counts = storage.table(
+            "daily_counts", lambda rows: rows.groupBy(*RISK_KEYS, "_day").agg(F.sum("_count").alias("_count"))
         )
 
     def users(self, batch_id: int) -> DataFrame:
@@ -289,10 +289,14 @@ class RecordTables:
     def merchants(self, batch_id: int) -> DataFrame:
         return _versions(MERCHANT)(self.records[MERCHANT.name].read(batch_id, MERCHANT.spark()))
 
+    def labels(self, batch_id: int) -> DataFrame:
+        return _versions(LABEL)(self.records[LABEL.name].read(batch_id, LABEL.spark()))
+
 
 def _versions(schema: RecordSchema):
-    """One row per record version (a producer may send the same version again)."""
-    return lambda rows: rows.dropDuplicates([schema.key, "updated_at"])
+    """One row per record version or label (a producer may send the same one again)."""
+    identity = [schema.key, "reported_at", "source"] if schema is LABEL else [schema.key, "updated_at"]
+    return lambda rows: rows.dropDuplicates(identity)
 
 
 def record_tables(spark: SparkSession, settings: Settings) -> tuple[DataFrame, DataFrame]:

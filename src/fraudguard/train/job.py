@@ -13,7 +13,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from fraudguard.config import Settings
-from fraudguard.features.batch import build_features
+from fraudguard.features.batch import build_features, with_labels
 from fraudguard.train import registry
 from fraudguard.train.pipeline import DEFAULT_FEATURE_SET
 from fraudguard.train.trainer import TrainResult, train
@@ -25,14 +25,17 @@ class Dataset:
 
     path: Path
 
-    def frames(self, spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
-        for part in ("transactions", "users.parquet", "merchants.parquet"):
+    def frames(self, spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
+        """Transactions (`is_fraud` from the labels, `with_labels`), users, merchants and labels."""
+        for part in ("transactions", "users.parquet", "merchants.parquet", "labels.parquet"):
             if not (self.path / part).exists():
                 raise FileNotFoundError(f"{self.path} is not a fraudguard dataset: {part} is missing")
+        labels = spark.read.parquet(str(self.path / "labels.parquet"))
         return (
-            spark.read.parquet(str(self.path / "transactions")).drop("day"),
+            with_labels(spark.read.parquet(str(self.path / "transactions")).drop("day"), labels),
             spark.read.parquet(str(self.path / "users.parquet")),
             spark.read.parquet(str(self.path / "merchants.parquet")),
+            labels,
         )
 
     def key(self) -> str:

@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from fraudguard.config import Settings
-from fraudguard.schemas import MERCHANT, TRANSACTION, USER, RecordSchema
+from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
 from fraudguard.train.trainer import Split
 
 SPLIT_PARTS = ("train", "validation", "test")
@@ -34,13 +34,15 @@ class DataValidationError(ValueError):
 
 
 def validate(
-    transactions: DataFrame, users: DataFrame, merchants: DataFrame, settings: Settings
+    transactions: DataFrame, users: DataFrame, merchants: DataFrame, labels: DataFrame, settings: Settings
 ) -> list[Check]:
-    """Every check's outcome; `require_valid` raises on the failed ones."""
+    """Every check's outcome; `require_valid` raises on the failed ones. `transactions` carry the
+    labels' verdicts (`features.batch.with_labels`)."""
     checks = [
         _schema(TRANSACTION, transactions),
         _schema(USER, users),
         _schema(MERCHANT, merchants),
+        _schema(LABEL, labels),
     ]
     if not all(check.passed for check in checks):
         return checks  # the other checks would fail on missing columns
