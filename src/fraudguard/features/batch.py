@@ -98,9 +98,9 @@ def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) 
     return inputs.groupBy("user_id").applyInPandas(replay, schema)
 
 
-def day_number() -> Column:
-    """The label-delay calendar: days since the epoch (UTC) of the event time."""
-    return F.datediff(F.to_date("timestamp"), F.lit("1970-01-01"))
+def day_number(column: str = "timestamp") -> Column:
+    """The label-delay calendar: days since the epoch (UTC) of the event time (or of `column`)."""
+    return F.datediff(F.to_date(column), F.lit("1970-01-01"))
 
 
 RISK_KEYS = ("merchant_id", "merchant_category")
@@ -145,8 +145,13 @@ def fraud_reports(labels: DataFrame, merchants: DataFrame) -> DataFrame:
     return as_of_join(first, merchants, "merchant_id", {"category": "merchant_category"}).select(
         *RISK_KEYS,
         day_number().alias("_day"),
-        F.datediff(F.to_date("_reported_at"), F.lit("1970-01-01")).alias("_known_day"),
+        day_number("_reported_at").alias("_known_day"),
     )
+
+
+def risk_horizon(first_day: int, delay_days: int) -> int:
+    """The earliest day whose counts and labels a risk rate of `first_day` or later can use."""
+    return first_day + label_window(delay_days, LONGEST_RISK_DAYS)[0]
 
 
 def label_window(delay_days: int, lookback_days: int) -> tuple[int, int]:
@@ -156,52 +161,71 @@ def label_window(delay_days: int, lookback_days: int) -> tuple[int, int]:
 
 
 def delayed_fraud_rates(
-    counts: DataFrame, reports: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
+    counts: DataFrame,
+    reports: DataFrame,
+    key: str,
+    delay_days: int,
+    lookbacks: tuple[int, ...],
+    prefix: str,
 ) -> DataFrame:
-    """Per (`key`, day D) of `counts` (`daily_counts`): over the key's transactions of days D - delay -
-    lookback .. D - delay - 1, the share reported as fraud (`fraud_reports`) before day D, and how
-    many there were. A fraud reported on day D or later counts from then on, never before.
+    """Per (`key`, day D) of `counts` (`daily_counts`) and each lookback L: over the key's transactions
+    of days D - delay - L .. D - delay - 1, the share reported as fraud (`fraud_reports`) before day D
+    (`{prefix}_fraud_rate_{L}d`), and how many there were (`{prefix}_labelled_count_{L}d`). A fraud
+    reported on day D or later counts from then on, never before.
 
-    Computed on daily figures, so the windows span a few hundred rows per key whatever the volume."""
-    low, high = label_window(delay_days, lookback_days)
+    Computed on daily figures, every lookback in the same pass, so the work spans a few hundred rows
+    per key whatever the volume."""
     counts = counts.groupBy(key, "_day").agg(F.sum("_count").alias("_count"))
-    window = Window.partitionBy(key).orderBy("_day").rangeBetween(low, high)
-    count = counts.select(
-        key, "_day", F.coalesce(F.sum("_count").over(window), F.lit(0.0)).alias("_in_window")
-    )
-    reported = reports.groupBy(key, F.col("_day").alias("_fraud_day"), "_known_day").agg(
-        F.count("*").cast("double").alias("_frauds")
-    )
+    ordered = Window.partitionBy(key).orderBy("_day")
+    in_window = {
+        days: F.coalesce(
+            F.sum("_count").over(ordered.rangeBetween(*label_window(delay_days, days))), F.lit(0.0)
+        )
+        for days in lookbacks
+    }
+    count = counts.select(key, "_day", *(value.alias(f"_in_{days}") for days, value in in_window.items()))
+    reported = reports.groupBy(
+        F.col(key).alias("_fraud_key"), F.col("_day").alias("_fraud_day"), "_known_day"
+    ).agg(F.count("*").cast("double").alias("_frauds"))
+    widest, high = label_window(delay_days, max(lookbacks))
     frauds = (
-        count.join(
-            reported.withColumnRenamed(key, "_fraud_key"),
+        count.select(key, "_day")
+        .join(
+            reported,
             (F.col("_fraud_key") == F.col(key))
-            & F.col("_fraud_day").between(F.col("_day") + low, F.col("_day") + high)
+            & F.col("_fraud_day").between(F.col("_day") + widest, F.col("_day") + high)
             & (F.col("_known_day") < F.col("_day")),
         )
         .groupBy(key, "_day")
-        .agg(F.sum("_frauds").alias("_frauds"))
+        .agg(
+            *(
+                F.sum(
+                    F.when(
+                        F.col("_fraud_day") >= F.col("_day") + label_window(delay_days, days)[0],
+                        F.col("_frauds"),
+                    )
+                ).alias(f"_frauds_{days}")
+                for days in lookbacks
+            )
+        )
     )
-    frauds_known = F.coalesce("_frauds", F.lit(0.0))
-    return count.join(frauds, [key, "_day"], "left").select(
-        key,
-        "_day",
-        F.when(F.col("_in_window") > 0, frauds_known / F.col("_in_window"))
-        .otherwise(0.0)
-        .alias(f"{prefix}_fraud_rate"),
-        F.col("_in_window").alias(f"{prefix}_labelled_count"),
-    )
+    columns = []
+    for days in lookbacks:
+        total, known = F.col(f"_in_{days}"), F.coalesce(f"_frauds_{days}", F.lit(0.0))
+        columns.append(F.when(total > 0, known / total).otherwise(0.0).alias(f"{prefix}_fraud_rate_{days}d"))
+        columns.append(total.alias(f"{prefix}_labelled_count_{days}d"))
+    return count.join(frauds, [key, "_day"], "left").select(key, "_day", *columns)
 
 
 def with_delayed_rates(
-    rows: DataFrame, key: str, delay_days: int, lookback_days: int, prefix: str
+    rows: DataFrame, key: str, delay_days: int, lookbacks: tuple[int, ...], prefix: str
 ) -> DataFrame:
-    """`rows` with the label-delayed fraud rate and count of their `key` on their day, from their own
-    `is_fraud`, each known on its transaction's day (how the handbook's features see labels)."""
+    """`rows` with the label-delayed fraud rates and counts of their `key` on their day, from their
+    own `is_fraud`, each known on its transaction's day (how the handbook's features see labels)."""
     day = day_number().alias("_day")
     counts = rows.groupBy(key, day).agg(F.count("*").cast("double").alias("_count"))
     reports = rows.where("is_fraud").select(key, day, day_number().alias("_known_day"))
-    rates = delayed_fraud_rates(counts, reports, key, delay_days, lookback_days, prefix)
+    rates = delayed_fraud_rates(counts, reports, key, delay_days, lookbacks, prefix)
     return rows.withColumn("_day", day_number()).join(rates, [key, "_day"], "left").drop("_day")
 
 
@@ -215,25 +239,15 @@ def with_entities(transactions: DataFrame, users: DataFrame, merchants: DataFram
 def with_risk(rows: DataFrame, counts: DataFrame, reports: DataFrame, delay_days: int) -> DataFrame:
     """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their day, from `daily_counts` and
     `fraud_reports` that include at least every day the rows' windows reach back to."""
-    rows = rows.withColumn("_day", day_number())
-    for days in MERCHANT_RISK_DAYS:
-        rates = delayed_fraud_rates(counts, reports, "merchant_id", delay_days, days, "merchant")
-        rates = rates.withColumnsRenamed(
-            {"merchant_fraud_rate": f"merchant_fraud_rate_{days}d",
-             "merchant_labelled_count": f"merchant_labelled_count_{days}d"}
-        )  # fmt: skip
-        if days != LONGEST_RISK_DAYS:
-            rates = rates.drop(f"merchant_labelled_count_{days}d")
-        rows = rows.join(rates, ["merchant_id", "_day"], "left")
-    rates = delayed_fraud_rates(
-        counts, reports, "merchant_category", delay_days, LONGEST_RISK_DAYS, "category"
+    merchant = delayed_fraud_rates(counts, reports, "merchant_id", delay_days, MERCHANT_RISK_DAYS, "merchant")
+    category = delayed_fraud_rates(counts, reports, "merchant_category", delay_days, (LONGEST_RISK_DAYS,),
+                                   "category")  # fmt: skip
+    return (
+        rows.withColumn("_day", day_number())
+        .join(merchant, ["merchant_id", "_day"], "left")
+        .join(category, ["merchant_category", "_day"], "left")
+        .select(*rows.columns, *RISK_FEATURES)
     )
-    rates = rates.select(
-        "merchant_category",
-        "_day",
-        F.col("category_fraud_rate").alias(f"category_fraud_rate_{LONGEST_RISK_DAYS}d"),
-    )
-    return rows.join(rates, ["merchant_category", "_day"], "left").drop("_day")
 
 
 def with_travel(rows: DataFrame, merchants: DataFrame) -> DataFrame:

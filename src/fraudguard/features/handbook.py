@@ -43,12 +43,13 @@ def handbook_features(transactions: DataFrame) -> DataFrame:
             "book_is_night": (F.hour("timestamp") <= 6).cast("double"),
         }
     )
-    for name, seconds in BOOK_WINDOWS.items():
-        rows = with_delayed_rates(rows, "merchant_id", BOOK_DELAY_DAYS, seconds // 86_400, f"terminal_{name}")
-        rows = rows.withColumnsRenamed(
-            {
-                f"terminal_{name}_fraud_rate": f"terminal_risk_{name}",
-                f"terminal_{name}_labelled_count": f"terminal_tx_count_{name}",
-            }
-        )
+    lookbacks = tuple(seconds // 86_400 for seconds in BOOK_WINDOWS.values())
+    rows = with_delayed_rates(rows, "merchant_id", BOOK_DELAY_DAYS, lookbacks, "terminal")
+    rows = rows.withColumnsRenamed(
+        {
+            f"terminal_{kind}_{days}d": f"terminal_{name}_{days}d"
+            for days in lookbacks
+            for kind, name in (("fraud_rate", "risk"), ("labelled_count", "tx_count"))
+        }
+    )
     return rows.join(customer, "transaction_id")
