@@ -101,7 +101,8 @@ class UserHistoryProcessor(StatefulProcessor):
         order = np.lexsort((frame["transaction_id"].to_numpy(dtype=object), ts))
         if (order != np.arange(len(order))).any():
             frame, ts = frame.take(order), ts[order]
-        state = from_row(self.state.get()) if self.state.exists() else UserState()
+        saved = self.state.get()  # None for a user not seen (or forgotten): one call to the store
+        state = from_row(saved) if saved is not None else UserState()
         values, previous_store, state = advance(
             state,
             ts,
