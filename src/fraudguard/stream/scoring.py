@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -37,7 +38,9 @@ from fraudguard.features.batch import (
     RISK_KEYS,
     USER_COLUMNS,
     daily_counts,
+    day_number,
     fraud_reports,
+    risk_horizon,
     with_entities,
     with_risk,
     with_row_features,
@@ -125,6 +128,7 @@ class MicroBatchScorer:
         self.models = models or ChampionSource(settings)
         self.storage = Storage(spark, settings.stream.state_uri)
         self.tables = RecordTables(self.storage)
+        self.run_id = self._run_id()
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
         self.kafka = spark_kafka_options(settings)
         self.last: BatchReport | None = None
@@ -226,15 +230,25 @@ class MicroBatchScorer:
         counts = self.tables.counts
         counts.add(batch_id, daily_counts(joined))
         counts.compact(batch_id, DAILY_COUNTS_SCHEMA)
-        reports = fraud_reports(self.tables.labels(batch_id), merchants)
-        joined = with_risk(joined, counts.read(batch_id, DAILY_COUNTS_SCHEMA), reports,
-                           self.settings.features.label_delay_days)  # fmt: skip
+        # Only the days this batch's risk windows reach back to: the work stays the same as the
+        # tables grow.
+        delay = self.settings.features.label_delay_days
+        horizon = risk_horizon(joined.agg(F.min(day_number())).first()[0], delay)
+        counts = counts.read(batch_id, DAILY_COUNTS_SCHEMA).where(F.col("_day") >= horizon)
+        labels = self.tables.labels(batch_id).where(day_number("event_time") >= horizon)
+        joined = with_risk(joined, counts, fraud_reports(labels, merchants), delay)
         return with_travel(with_row_features(joined), merchants)
 
     def _write_history(self, scored: DataFrame, batch_id: int) -> None:
-        """Parquet partitioned by day and micro-batch; a replay replaces its own partitions only."""
+        """Parquet partitioned by day and micro-batch (named by the checkpoint's run, whose batch ids
+        start again after a `stream reset`); a replay replaces its own partitions only."""
         (
-            scored.withColumns({"day": F.date_format("timestamp", "yyyy-MM-dd"), "batch": F.lit(batch_id)})
+            scored.withColumns(
+                {
+                    "day": F.date_format("timestamp", "yyyy-MM-dd"),
+                    "batch": F.lit(f"{self.run_id}-{batch_id:06d}"),
+                }
+            )
             .write.mode("overwrite")
             .option("partitionOverwriteMode", "dynamic")
             .partitionBy("day", "batch")
@@ -244,6 +258,14 @@ class MicroBatchScorer:
     def _send(self, messages: DataFrame, role: TopicRole) -> None:
         """Produce from the executors (Kafka sink); a failure fails the micro-batch, which Spark replays."""
         messages.write.format("kafka").options(**self.kafka).option("topic", self.topics[role]).save()
+
+    def _run_id(self) -> str:
+        """This checkpoint's id, kept beside it: new after a reset, the same on every restart."""
+        saved = self.storage.read_document("run.json")
+        if saved is None:
+            saved = {"id": uuid.uuid4().hex[:12]}
+            self.storage.write_document("run.json", saved)
+        return saved["id"]
 
     def _plan(self, batch_id: int) -> Plan:
         name = f"batches/{batch_id:012d}.plan.json"
