@@ -36,11 +36,12 @@ MERCHANT_RISK_DAYS = (1, 7, 28)
 """Lookbacks of the merchant fraud rate: short ones react to a merchant turning bad, the long is stable."""
 LONGEST_RISK_DAYS = max(MERCHANT_RISK_DAYS)
 """Also the lookback of the labelled count and of the category rate."""
-RISK_FEATURES = (
+MERCHANT_RISK_FEATURES = (
     *(f"merchant_fraud_rate_{d}d" for d in MERCHANT_RISK_DAYS),
     f"merchant_labelled_count_{LONGEST_RISK_DAYS}d",
-    f"category_fraud_rate_{LONGEST_RISK_DAYS}d",
 )
+CATEGORY_RISK_FEATURES = (f"category_fraud_rate_{LONGEST_RISK_DAYS}d",)
+RISK_FEATURES = (*MERCHANT_RISK_FEATURES, *CATEGORY_RISK_FEATURES)
 
 USER_COLUMNS = {"age": "user_age", "gender": "user_gender", "lat": "user_lat", "lon": "user_lon",
                 "signup_date": "user_signup_date"}  # fmt: skip
@@ -236,18 +237,55 @@ def with_entities(transactions: DataFrame, users: DataFrame, merchants: DataFram
     return as_of_join(joined, merchants, "merchant_id", MERCHANT_COLUMNS)
 
 
-def with_risk(rows: DataFrame, counts: DataFrame, reports: DataFrame, delay_days: int) -> DataFrame:
-    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their day, from `daily_counts` and
-    `fraud_reports` that include at least every day the rows' windows reach back to."""
+def risk_rates(
+    counts: DataFrame, reports: DataFrame, delay_days: int, days: list[int] | None = None
+) -> tuple[DataFrame, DataFrame]:
+    """Per (merchant, day) and per (category, day): the `RISK_FEATURES` from `daily_counts` and
+    `fraud_reports` that include at least every day the windows reach back to. For the days of
+    `counts`, or for `days` and every key with counts in their windows (a key with none has a rate
+    of 0 over 0 transactions: `with_rates`)."""
+    if days is not None:
+        grid = (
+            counts.select(*RISK_KEYS)
+            .distinct()
+            .select(
+                *RISK_KEYS,
+                F.explode(F.array(*(F.lit(day) for day in days))).alias("_day"),
+                F.lit(0.0).alias("_count"),
+            )
+        )
+        counts = counts.unionByName(grid)
     merchant = delayed_fraud_rates(counts, reports, "merchant_id", delay_days, MERCHANT_RISK_DAYS, "merchant")
     category = delayed_fraud_rates(counts, reports, "merchant_category", delay_days, (LONGEST_RISK_DAYS,),
                                    "category")  # fmt: skip
+    merchant = merchant.select("merchant_id", "_day", *MERCHANT_RISK_FEATURES)
+    category = category.select("merchant_category", "_day", *CATEGORY_RISK_FEATURES)
+    if days is not None:
+        merchant, category = (rates.where(F.col("_day").isin(days)) for rates in (merchant, category))
+    return merchant, category
+
+
+def with_rates(rows: DataFrame, merchant_rates: DataFrame, category_rates: DataFrame) -> DataFrame:
+    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their day (`risk_rates`)."""
+    known_category = F.col("merchant_category").isNotNull()
     return (
         rows.withColumn("_day", day_number())
-        .join(merchant, ["merchant_id", "_day"], "left")
-        .join(category, ["merchant_category", "_day"], "left")
-        .select(*rows.columns, *RISK_FEATURES)
+        .join(merchant_rates, ["merchant_id", "_day"], "left")
+        .join(category_rates, ["merchant_category", "_day"], "left")
+        .select(
+            *rows.columns,
+            *(F.coalesce(name, F.lit(0.0)).alias(name) for name in MERCHANT_RISK_FEATURES),
+            *(
+                F.when(known_category, F.coalesce(name, F.lit(0.0))).alias(name)
+                for name in CATEGORY_RISK_FEATURES
+            ),
+        )
     )
+
+
+def with_risk(rows: DataFrame, counts: DataFrame, reports: DataFrame, delay_days: int) -> DataFrame:
+    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their day (`risk_rates`)."""
+    return with_rates(rows, *risk_rates(counts, reports, delay_days))
 
 
 def with_travel(rows: DataFrame, merchants: DataFrame) -> DataFrame:

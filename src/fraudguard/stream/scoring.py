@@ -41,8 +41,9 @@ from fraudguard.features.batch import (
     day_number,
     fraud_reports,
     risk_horizon,
+    risk_rates,
     with_entities,
-    with_risk,
+    with_rates,
     with_row_features,
     with_travel,
 )
@@ -216,8 +217,7 @@ class MicroBatchScorer:
 
     def _featurized(self, transactions: DataFrame, batch_id: int) -> DataFrame:
         """`features.batch.build_features` on a micro-batch: the record tables as of this batch, the
-        daily counts of every batch so far (this one's included) and every label so far for the
-        risk rates."""
+        risk rates of its days (`_rates`)."""
         users, merchants = self.tables.users(batch_id), self.tables.merchants(batch_id)
         joined = with_entities(transactions, users, merchants).withColumns(
             {
@@ -230,14 +230,25 @@ class MicroBatchScorer:
         counts = self.tables.counts
         counts.add(batch_id, daily_counts(joined))
         counts.compact(batch_id, DAILY_COUNTS_SCHEMA)
-        # Only the days this batch's risk windows reach back to: the work stays the same as the
-        # tables grow.
-        delay = self.settings.features.label_delay_days
-        horizon = risk_horizon(joined.agg(F.min(day_number())).first()[0], delay)
-        counts = counts.read(batch_id, DAILY_COUNTS_SCHEMA).where(F.col("_day") >= horizon)
-        labels = self.tables.labels(batch_id).where(day_number("event_time") >= horizon)
-        joined = with_risk(joined, counts, fraud_reports(labels, merchants), delay)
+        days = sorted(row[0] for row in joined.select(day_number()).distinct().collect())
+        joined = with_rates(joined, *self._rates(batch_id, days, merchants))
         return with_travel(with_row_features(joined), merchants)
+
+    def _rates(self, batch_id: int, days: list[int], merchants: DataFrame) -> tuple[DataFrame, DataFrame]:
+        """The risk rates of `days`, each computed once, by the first micro-batch with a transaction
+        on that day (from the counts and labels then known: those of the days before it, which come
+        before it on the topics), then kept. Per micro-batch, the work is a lookup."""
+        tables = self.tables
+        missing = sorted(set(days) - tables.merchant_rates.days())
+        if missing:
+            delay = self.settings.features.label_delay_days
+            horizon = risk_horizon(missing[0], delay)
+            counts = tables.counts.read(batch_id, DAILY_COUNTS_SCHEMA).where(F.col("_day") >= horizon)
+            labels = tables.labels(batch_id).where(day_number("event_time") >= horizon)
+            merchant, category = risk_rates(counts, fraud_reports(labels, merchants), delay, missing)
+            tables.category_rates.write(category)
+            tables.merchant_rates.write(merchant)  # last: its days say which days are complete
+        return tables.merchant_rates.read(days), tables.category_rates.read(days)
 
     def _write_history(self, scored: DataFrame, batch_id: int) -> None:
         """Parquet partitioned by day and micro-batch (named by the checkpoint's run, whose batch ids
@@ -304,6 +315,8 @@ class RecordTables:
         self.counts = storage.table(
             "daily_counts", lambda rows: rows.groupBy(*RISK_KEYS, "_day").agg(F.sum("_count").alias("_count"))
         )
+        self.merchant_rates = storage.day_table("merchant_risk")
+        self.category_rates = storage.day_table("category_risk")
 
     def users(self, batch_id: int) -> DataFrame:
         return _versions(USER)(self.records[USER.name].read(batch_id, USER.spark()))

@@ -1,7 +1,7 @@
 """Where the streaming job keeps what outlives a micro-batch, under one base URI (`stream.state_uri`)
-that every Spark node sees: the query checkpoint (offsets and the per-user state store), the record
-tables (user and merchant versions, daily label totals) and one small document per micro-batch (its
-plan, then its report).
+that every Spark node sees: the query checkpoint (offsets and the per-user state store), the tables
+(user and merchant versions, labels, daily counts, risk rates per day) and one small document per
+micro-batch (its plan, then its report).
 
 A table is a folder of Parquet partitions, one per micro-batch that added rows (`batch=N`), folded
 into one (`compact=N`: every row of the batches before N) every `COMPACT_EVERY` batches. Only
@@ -33,6 +33,9 @@ class Storage:
     @property
     def checkpoint(self) -> str:
         return f"{self.base}/checkpoint"
+
+    def day_table(self, name: str) -> DayTable:
+        return DayTable(self, f"{self.base}/tables/{name}")
 
     def table(self, name: str, fold: Callable[[DataFrame], DataFrame]) -> BatchTable:
         """`fold` turns a table's rows into their compacted form (e.g. one row per key and version)."""
@@ -130,3 +133,25 @@ class BatchTable:
                 kind == "compact" and name != target.rsplit("/", 1)[1]
             ):
                 self.storage.delete(f"{self.uri}/{name}")
+
+
+class DayTable:
+    """Rows computed once per day and kept (`_day=N` partitions): a replay rewrites the days it wrote."""
+
+    def __init__(self, storage: Storage, uri: str) -> None:
+        self.storage, self.uri = storage, uri
+
+    def days(self) -> set[int]:
+        return {
+            int(name.split("=", 1)[1]) for name in self.storage.children(self.uri) if name.startswith("_day=")
+        }
+
+    def write(self, rows: DataFrame) -> None:
+        """`rows` with an int `_day` column."""
+        rows.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy("_day").parquet(
+            self.uri
+        )
+
+    def read(self, days: list[int]) -> DataFrame:
+        paths = [f"{self.uri}/_day={day}" for day in days]
+        return self.storage.spark.read.option("basePath", self.uri).parquet(*paths)
