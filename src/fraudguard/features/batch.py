@@ -110,15 +110,13 @@ RISK_KEYS = ("merchant_id", "merchant_category")
 
 def with_labels(transactions: DataFrame, labels: DataFrame) -> DataFrame:
     """`transactions` with `is_fraud` from their latest label (`LABEL` rows), false where none was
-    reported: what a model learns from. Of two labels reported at once, fraud wins."""
-    latest = Window.partitionBy("transaction_id").orderBy(F.desc("reported_at"), F.desc("is_fraud"))
-    verdicts = (
-        labels.withColumn("_rank", F.row_number().over(latest))
-        .where("_rank = 1")
-        .select("transaction_id", F.col("is_fraud").alias("_label"))
+    reported: what a model learns from. Of two labels reported at once, fraud wins. (Labels are few
+    next to transactions: they are broadcast, the transactions stay where they are.)"""
+    verdicts = labels.groupBy("transaction_id").agg(
+        F.max_by("is_fraud", F.struct("reported_at", "is_fraud")).alias("_label")
     )
     return (
-        transactions.join(verdicts, "transaction_id", "left")
+        transactions.join(F.broadcast(verdicts), "transaction_id", "left")
         .withColumn("is_fraud", F.coalesce("_label", F.lit(False)))
         .drop("_label")
     )
