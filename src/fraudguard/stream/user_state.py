@@ -1,10 +1,11 @@
 """Per-user behavioural state in Spark's state store: the stream's side of `features.user_history`.
 
-`UserHistoryProcessor` runs in `transformWithStateInPandas`, grouped by user: Spark hands it each
-user's transactions of the micro-batch on an executor, it advances the user's `UserState` (kept in the
-state store, checkpointed with the query's offsets, so a replayed micro-batch starts from the state
-before it) and emits the transactions with their per-user features. A user not seen for
-`stream.user_state_ttl_days` (processing time) is forgotten.
+`UserHistoryProcessor` runs in `transformWithState`, grouped by user: Spark hands it each user's
+transactions of the micro-batch on an executor (as rows: a pandas frame per user would cost twice as
+much as the features), it advances the user's `UserState` (kept in the state store, checkpointed with
+the query's offsets, so a replayed micro-batch starts from the state before it) and emits the
+transactions with their per-user features. A user not seen for `stream.user_state_ttl_days`
+(processing time) is forgotten.
 
 Other rows (dimension records, rejects) pass through unchanged under keys of their own (`ROUTE`), so
 the one query carries everything the micro-batch step needs.
@@ -15,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
@@ -30,6 +30,8 @@ ROUTE, ENVELOPE, FEATURES = "_route", "row_json", "feature_values"
 ENVELOPE_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "ignoreNullFields": "false"}
 """JSON options under which a row survives `to_json` then `from_json` exactly (microseconds, bytes as
 base64, nulls kept)."""
+OUTPUT = Row(ENVELOPE, FEATURES, PREVIOUS_STORE)
+"""The processor's output row: its copy of the input row, its features and `PREVIOUS_STORE`."""
 PASS_THROUGH, USER_ROUTE = "~", "u:"
 """Prefixes of the routes of rows that are not valid transactions (no user state is kept for them)
 and of users."""
@@ -89,33 +91,29 @@ class UserHistoryProcessor(StatefulProcessor):
     def init(self, handle: StatefulProcessorHandle) -> None:
         self.state = handle.getValueState("user", STATE_SCHEMA, self.ttl_ms)
 
-    def handleInputRows(self, key, rows: Iterator[pd.DataFrame], timerValues) -> Iterator[pd.DataFrame]:
+    def handleInputRows(self, key, rows: Iterator[Row], timerValues) -> Iterator[Row]:
         # Called once per user and micro-batch, where each column in or out costs more than the
         # features themselves: the row travels packed (`ENVELOPE`), the features as one array.
-        frames = list(rows)
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        batch = list(rows)
         if str(key[0]).startswith(PASS_THROUGH):
-            yield pd.DataFrame({ENVELOPE: frame[ENVELOPE], FEATURES: None, PREVIOUS_STORE: None})
+            for row in batch:
+                yield OUTPUT(row[ENVELOPE], None, None)
             return
-        ts = frame["ts"].to_numpy(dtype=float)
-        order = np.lexsort((frame["transaction_id"].to_numpy(dtype=object), ts))
-        if (order != np.arange(len(order))).any():
-            frame, ts = frame.take(order), ts[order]
+        batch.sort(key=lambda row: (row.ts, row.transaction_id))
         saved = self.state.get()  # None for a user not seen (or forgotten): one call to the store
         state = from_row(saved) if saved is not None else UserState()
         values, previous_store, state = advance(
             state,
-            ts,
-            frame["amount"].to_numpy(dtype=float),
-            frame["device_ip"].to_numpy(dtype=object),
-            frame["in_store"].to_numpy(dtype=bool),
-            frame["merchant_id"].to_numpy(dtype=object),
+            np.fromiter((row.ts for row in batch), dtype=float, count=len(batch)),
+            np.fromiter((row.amount for row in batch), dtype=float, count=len(batch)),
+            np.array([row.device_ip for row in batch], dtype=object),
+            np.fromiter((row.in_store for row in batch), dtype=bool, count=len(batch)),
+            np.array([row.merchant_id for row in batch], dtype=object),
         )
         self.state.update(to_row(state))
-        features = np.column_stack([values[name] for name in feature_names()])
-        yield pd.DataFrame(
-            {ENVELOPE: frame[ENVELOPE].array, FEATURES: list(features), PREVIOUS_STORE: previous_store}
-        )
+        features = np.column_stack([values[name] for name in feature_names()]).tolist()
+        for row, values_of_row, store in zip(batch, features, previous_store, strict=True):
+            yield OUTPUT(row[ENVELOPE], values_of_row, store)
 
     def close(self) -> None:
         pass
@@ -154,7 +152,7 @@ def with_user_history(rows: DataFrame, ttl_ms: int) -> DataFrame:
             T.StructField(PREVIOUS_STORE, T.StringType()),
         ]
     )
-    advanced = inputs.groupBy(ROUTE).transformWithStateInPandas(
+    advanced = inputs.groupBy(ROUTE).transformWithState(
         UserHistoryProcessor(ttl_ms), schema, "Append", "ProcessingTime"
     )
     value = F.col(FEATURES)
