@@ -6,11 +6,12 @@ world goes on through every step (a new world per step would replay its users' i
 day, backwards in time for the job's state). A warm-up at the first rate for `--warm-up` seconds,
 unmeasured; then, for each rate, live traffic for `--seconds`, the job's lag sampled every second;
 the backlog is drained before the next step. Lag = transactions published minus transactions scored.
-A micro-batch takes time, so the lag is a saw-tooth even when the job keeps up: a rate is
-sustained when the lag has no upward trend, i.e. the least-squares slope of the lag samples over the
-step is at most 2% of the rate (comparing the lag's peaks instead misjudged a step whose saw-tooth
-was about one micro-batch high: 1,521 then 2,027 at 1,000 tx/s, drained in 1.5 s). Latency: the
-alert's produce timestamp minus its transaction's (from the scored history), per step.
+A micro-batch takes time, so the lag is a saw-tooth even when the job keeps up: a rate is sustained
+when the lag has no upward trend, i.e. the least-squares slope of the lag samples over the step is at
+most 2% of the rate. Latency: the alert's produce timestamp minus its transaction's (from the scored
+history), per step. Each step also reports the drain rate (the backlog at its end over the time the
+job took to score it, the publisher idle) and the job's own account of its micro-batches meanwhile
+(size, duration, seconds per scoring step).
 
     .venv/bin/python benchmarks/stream_throughput.py [--rates 1000 2500 5000] [--seconds 60]
         [--standalone-workers N]   # on a local Spark standalone cluster of N one-core workers
@@ -141,11 +142,14 @@ def standalone(settings, runtime: Path, workers: int | None):
 def traffic(settings, world: ContinuingWorld, rate: float, seconds: float) -> dict:
     """Publish at `rate` for `seconds`, sampling the job's lag every second; then wait for the backlog
     to drain."""
-    publisher, samples = LivePublisher(settings), []
+    publisher, samples, batches = LivePublisher(settings), [], {}
     before = stream_control.scored_total(settings)
 
     def lag(published: int) -> int:
-        return published - (stream_control.scored_total(settings) - before)
+        progress = stream_control.status(settings).progress
+        if progress.get("last_batch"):
+            batches[progress["last_batch"]["batch_id"]] = progress["last_batch"]
+        return published - (((progress.get("totals") or {}).get("transactions", 0)) - before)
 
     def sample(report) -> None:
         if not samples or time.monotonic() - samples[-1][0] >= 1.0:
@@ -173,7 +177,27 @@ def traffic(settings, world: ContinuingWorld, rate: float, seconds: float) -> di
         "drain_s": round(time.monotonic() - drained_at, 1),
         "lag_growth_per_s": round(growth, 1),
         "sustained": growth <= GROWTH_ALLOWED * rate,
+        "drain_rate": round(end_lag / max(time.monotonic() - drained_at, 1e-9), 1),
+        "micro_batches": batch_figures(list(batches.values())),
         "last_ms": last_ms,
+    }
+
+
+def batch_figures(reports: list[dict]) -> dict:
+    """The job's own account of the micro-batches seen during a step: their size, how long they took,
+    and the median seconds per step of `MicroBatchScorer` (the per-user state work is in "input")."""
+    reports = [report for report in reports if report["transactions"]]
+    if not reports:
+        return {"seen": 0}
+    steps = pd.DataFrame([report["steps_s"] for report in reports])
+    return {
+        "seen": len(reports),
+        "median_transactions": float(np.median([report["transactions"] for report in reports])),
+        "median_duration_s": round(float(np.median([report["duration_s"] for report in reports])), 2),
+        "scoring_rate": round(
+            sum(r["transactions"] for r in reports) / sum(r["duration_s"] for r in reports), 1
+        ),
+        "median_steps_s": {name: round(float(value), 2) for name, value in steps.median().items()},
     }
 
 
