@@ -56,21 +56,20 @@ def as_of_join(
 ) -> DataFrame:
     """Each transaction with the version of its record in force at its time (latest `updated_at`
     not after the transaction); a transaction whose record has no such version keeps nulls. `via`
-    names the transaction column holding the record's key when it is not `key` itself."""
-    versions = records.select(
-        F.col(key).alias("_key"),
-        F.col("updated_at").alias("_version"),
-        *(F.col(c).alias(a) for c, a in columns.items()),
+    names the transaction column holding the record's key when it is not `key` itself.
+
+    A record's versions travel as one array sorted by `updated_at` and the join is on the key alone,
+    so the transactions are not shuffled when the records are small enough to broadcast (they are
+    few next to transactions), and once otherwise."""
+    fields = [F.col("updated_at").alias("_version"), *(F.col(c).alias(a) for c, a in columns.items())]
+    versions = records.groupBy(F.col(key).alias("_key")).agg(
+        F.array_sort(F.collect_list(F.struct(*fields))).alias("_versions")
     )
-    joined = transactions.join(
-        versions, (F.col(via or key) == F.col("_key")) & (F.col("_version") <= F.col("timestamp")), "left"
-    )
-    latest = Window.partitionBy("transaction_id").orderBy(F.col("_version").desc_nulls_last())
-    return (
-        joined.withColumn("_rank", F.row_number().over(latest))
-        .where(F.col("_rank") == 1)
-        .drop("_rank", "_key", "_version")
-    )
+    in_force = F.filter("_versions", lambda version: version["_version"] <= F.col("timestamp"))
+    latest = F.get(in_force, F.size(in_force) - 1)  # null when none is in force
+    joined = transactions.join(versions, F.col(via or key) == F.col("_key"), "left")
+    return joined.select(*(transactions[c] for c in transactions.columns),
+                         *(latest[a].alias(a) for a in columns.values()))  # fmt: skip
 
 
 def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) -> DataFrame:
