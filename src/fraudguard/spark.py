@@ -15,8 +15,8 @@ ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBSta
 
 def spark_session(settings: Settings, app_name: str) -> SparkSession:
     """Get or create the session. Python workers run this interpreter (so they see the package), time
-        is UTC everywhere so event times mean the same in Spark, Parquet and Kafka, and Spark's own Kafka
-        connector is on the classpath (`spark.jars`: the driver ships the jars to every executor). Streaming
+    is UTC everywhere so event times mean the same in Spark, Parquet and Kafka, and Spark's own Kafka
+    connector is on the classpath (`spark.jars`: the driver ships the jars to every executor). Streaming
     state lives in RocksDB (what `transformWithState` needs), checkpointed as changelogs."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

@@ -3,7 +3,7 @@
 transactions ─┬─ point-in-time join: the user and merchant record versions in force at the time
               ├─ merchant and category fraud rates over labels reported in time (`labels` topic)
               ├─ row features (`features.row`, numpy over Arrow batches)
-              ├─ per-user behaviour (`features.user_history.update`, per user via applyInPandas)
+              ├─ per-user behaviour (`features.user_history.advance`, per user via applyInArrow)
               └─ distance and speed from the previous in-store payment
 
 The streaming job calls these same functions on each micro-batch (`stream.scoring`), with the per-user
@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from fraudguard.config.model import FeatureSettings
 from fraudguard.features.row import (
@@ -30,7 +32,7 @@ from fraudguard.features.row import (
     row_features,
     travel_features,
 )
-from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, feature_names, update
+from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, advance, feature_names
 
 MERCHANT_RISK_DAYS = (1, 7, 28)
 """Lookbacks of the merchant fraud rate: short ones react to a merchant turning bad, the long is stable."""
@@ -88,14 +90,33 @@ def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) 
         + [T.StructField(name, T.DoubleType()) for name in feature_names(windows)]
         + [T.StructField(PREVIOUS_STORE, T.StringType())]
     )
+    pa_schema = to_arrow_schema(schema)
 
-    def replay(rows: pd.DataFrame) -> pd.DataFrame:
-        rows = rows.sort_values(["ts", "transaction_id"], kind="stable")
-        features, _ = update(UserState(), rows, windows)
-        features.insert(0, "transaction_id", rows["transaction_id"].to_numpy())
-        return features
+    def replay(rows: pa.Table) -> pa.Table:
+        # Arrow in and out: a pandas frame per user would cost more than the features.
+        rows = rows.take(pc.sort_indices(rows, [("ts", "ascending"), ("transaction_id", "ascending")]))
+        values, previous_store, _ = advance(
+            UserState(),
+            rows["ts"].to_numpy(),
+            rows["amount"].to_numpy(),
+            np.asarray(rows["device_ip"].to_pylist(), dtype=object),
+            rows["in_store"].to_numpy(),
+            np.asarray(rows["merchant_id"].to_pylist(), dtype=object),
+            windows,
+        )
+        columns = {
+            name: pa.array(values[name], pa.float64(), from_pandas=True) for name in feature_names(windows)
+        }
+        return pa.table(
+            {
+                "transaction_id": rows["transaction_id"],
+                **columns,
+                PREVIOUS_STORE: pa.array(previous_store, pa.string()),
+            },
+            schema=pa_schema,
+        )
 
-    return inputs.groupBy("user_id").applyInPandas(replay, schema)
+    return inputs.groupBy("user_id").applyInArrow(replay, schema)
 
 
 def day_number(column: str = "timestamp") -> Column:
