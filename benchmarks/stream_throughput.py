@@ -146,10 +146,10 @@ def traffic(settings, world: ContinuingWorld, rate: float, seconds: float) -> di
     before = stream_control.scored_total(settings)
 
     def lag(published: int) -> int:
-        progress = stream_control.status(settings).progress
-        if progress.get("last_batch"):
-            batches[progress["last_batch"]["batch_id"]] = progress["last_batch"]
-        return published - (((progress.get("totals") or {}).get("transactions", 0)) - before)
+        last = stream_control.status(settings).progress.get("last_batch")
+        if last:
+            batches[last["batch_id"]] = last
+        return published - (stream_control.scored_total(settings) - before)
 
     def sample(report) -> None:
         if not samples or time.monotonic() - samples[-1][0] >= 1.0:
