@@ -42,9 +42,17 @@ QUERY_NAME = "fraudguard-scoring"
 RESTART_PAUSES_S = (1, 2, 5, 10, 30)
 
 
+FETCH_MAX_WAIT_MS = 20
+"""The connector's consumers are reused by the next micro-batch, whose first fetch waits behind the
+prefetch left at the broker, which the broker holds for up to `fetch.max.wait.ms` (500 by default)
+when no new data came: every Kafka task of every micro-batch would wait that long. A
+`kafka.java_client_properties` value replaces it."""
+
+
 def kafka_source(spark: SparkSession, settings: Settings, topics: list[str], cap: int | None) -> DataFrame:
     reader = (
         spark.readStream.format("kafka")
+        .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
         .options(**spark_kafka_options(settings))
         .option("subscribe", ",".join(topics))
         .option("startingOffsets", settings.stream.starting_offsets)
