@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,10 +67,12 @@ class _Mailbox:
 
 
 @contextmanager
-def smtp_server(port: int) -> Iterator[list[Message]]:
-    """An SMTP server on 127.0.0.1:`port`; yields the list of messages it receives."""
+def smtp_server(port: int, tls_context: ssl.SSLContext | None = None) -> Iterator[list[Message]]:
+    """An SMTP server on 127.0.0.1:`port` (with STARTTLS, required, given a `tls_context`); yields the
+    list of messages it receives."""
     mailbox = _Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    tls = {"tls_context": tls_context, "require_starttls": True} if tls_context else {}
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **tls)
     controller.start()
     try:
         yield mailbox.messages

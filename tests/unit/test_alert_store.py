@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import ssl
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
+import trustme
 
 from fraudguard.alerts.export import CSV_COLUMNS, csv_lines, export_labels
 from fraudguard.alerts.notify.dispatcher import Dispatcher
+from fraudguard.alerts.notify.email import EmailDigestChannel
 from fraudguard.alerts.notify.webhook import WebhookChannel
 from fraudguard.alerts.samples import sample_alerts
 from fraudguard.alerts.store import AlertFilter, AlertStore, ReviewStatus
-from fraudguard.config.model import WebhookSettings
+from fraudguard.config.model import EmailSettings, WebhookSettings
 from fraudguard.schemas import ALERT, REVIEW_LABEL
-from tests.notification_peers import webhook_server
+from tests.conftest import free_port
+from tests.notification_peers import smtp_server, webhook_server
 
 
 @pytest.fixture
@@ -120,6 +124,36 @@ def test_csv_export_neutralises_spreadsheet_formulas(store):
     assert second["merchant_id"] == "'@SUM(1+1)"
     assert third["reasons"] == "'-2+3; amount far above the user's average"
     assert float(first["score"]) == alerts[0]["score"], "numbers stay numbers"
+
+
+def test_email_over_starttls_goes_only_to_a_server_whose_certificate_verifies(tmp_path):
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    port = free_port()
+    settings = EmailSettings(smtp_host="127.0.0.1", smtp_port=port, starttls=True, recipients=["a@bank.test"])
+    with smtp_server(port, tls_context=server_tls) as mailbox:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            EmailDigestChannel(settings).deliver(decoded(2))  # a certificate the system does not trust
+        assert mailbox == []
+        trusted = settings.model_copy(update={"ca_file": str(ca_file)})
+        EmailDigestChannel(trusted).deliver(decoded(2))
+        assert len(mailbox) == 1 and "2 new fraud alert(s)" in mailbox[0]["Subject"]
+
+
+def test_an_smtp_login_without_tls_is_refused_unless_allowed():
+    plain = {
+        "smtp_host": "mail.bank.test",
+        "recipients": ["a@bank.test"],
+        "username": "fraud",
+        "password": "pw",
+    }
+    with pytest.raises(ValueError, match="expected starttls: true when a username is set"):
+        EmailSettings(**plain)
+    assert EmailSettings(**plain, starttls=True).username == "fraud"
+    assert EmailSettings(**plain, login_without_tls=True).username == "fraud"
 
 
 @pytest.fixture

@@ -240,9 +240,15 @@ class EmailSettings(Section):
 
     smtp_host: str | None = Field(None, description="null = no e-mail")
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
-    starttls: bool = False
+    starttls: bool = Field(False, description="upgrade to TLS, the server's certificate verified")
+    ca_file: str | None = Field(
+        None, description="PEM CA bundle to verify the server (default: the system's)"
+    )
     username: str | None = None
     password: SecretStr | None = Field(None, description="set it from the environment")
+    login_without_tls: bool = Field(
+        False, description="allow sending the password unencrypted (a server on this machine only)"
+    )
     sender: str = "fraudguard@localhost"
     recipients: list[str] = Field(default_factory=list, description="who receives the digest")
     digest_interval_s: Annotated[float, Field(gt=0)] = Field(
@@ -258,6 +264,11 @@ class EmailSettings(Section):
     def _needs_recipients(self) -> EmailSettings:
         if self.smtp_host and not self.recipients:
             raise ValueError("expected recipients (a list of addresses) when smtp_host is set")
+        if self.username and not self.starttls and not self.login_without_tls:
+            raise ValueError(
+                "expected starttls: true when a username is set (the password would travel in clear text;"
+                " login_without_tls: true allows it)"
+            )
         return self
 
 

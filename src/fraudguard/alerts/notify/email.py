@@ -4,6 +4,7 @@ alert storm sends one e-mail, not thousands."""
 from __future__ import annotations
 
 import smtplib
+import ssl
 from email.message import EmailMessage
 from typing import Any
 
@@ -27,8 +28,8 @@ class EmailDigestChannel:
     def deliver(self, alerts: list[dict[str, Any]]) -> None:
         s = self.settings
         with smtplib.SMTP(s.smtp_host or "", s.smtp_port, timeout=30) as smtp:
-            if s.starttls:
-                smtp.starttls()
+            if s.starttls:  # the default context verifies the certificate and the host name
+                smtp.starttls(context=ssl.create_default_context(cafile=s.ca_file))
             if s.username and s.password:
                 smtp.login(s.username, s.password.get_secret_value())
             smtp.send_message(digest(alerts, s))
