@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
 from fraudguard.config.model import ModelSettings
+from fraudguard.stream.champion import ChampionSource
 from fraudguard.train import registry
 from fraudguard.train.trainer import score, train
 
@@ -87,3 +88,27 @@ def test_the_exported_champion_scores_exactly_like_the_registry_copy(setup):
     from_export = score(exported, test_rows)
     pd.testing.assert_series_equal(from_export["score"], from_registry["score"], check_exact=True)
     assert json.loads((settings.model.export_dir / "champion" / "metadata.json").read_text())["features"]
+
+
+def test_a_champion_with_an_impossible_threshold_is_not_served(setup, caplog):
+    """A threshold tag edited to 1.5 would stop every alert: the export refuses it, naming the version,
+    and a running stream keeps the model it has."""
+    settings, _, _, _ = setup
+    client = MlflowClient(registry.tracking_uri(settings))
+    serving = ChampionSource(settings)
+    before = serving.current()
+    run_id = client.get_model_version("fraud-detector", before.version).run_id
+    edited = str(registry.register_run(settings, run_id, data_key="edited threshold").version)
+    client.set_model_version_tag("fraud-detector", edited, "threshold", "1.5")
+
+    with pytest.raises(registry.InvalidModel, match=rf"fraud-detector v{edited}: threshold is '1.5'"):
+        registry.promote(settings, edited)
+    assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) == before.version
+    assert registry.load_export(settings)[1]["version"] == before.version, "the export is unchanged"
+
+    client.set_registered_model_alias("fraud-detector", "champion", edited)  # as by hand, in the MLflow UI
+    serving._checked_at = -float("inf")  # ask the registry now rather than after `model_poll_s`
+    with caplog.at_level("ERROR", logger="fraudguard.stream.model"):
+        assert serving.current().version == before.version
+    assert "the new champion cannot be served" in caplog.text
+    registry.promote(settings, before.version)

@@ -74,7 +74,8 @@ def evaluate(obj: CliContext, dataset: Path | None, version: str | None) -> None
     chosen = version or str(
         client.get_model_version_by_alias(settings.model.registered_name, registry.CHAMPION).version
     )
-    threshold = float(client.get_model_version(settings.model.registered_name, chosen).tags["threshold"])
+    name = settings.model.registered_name
+    threshold = registry.threshold_of(client.get_model_version(name, chosen).tags, f"{name} v{chosen}")
     with console.status("scoring ..."):
         spark = spark_session(settings, "fraudguard-evaluate")
         features = build_features(*data.frames(spark), settings.features)

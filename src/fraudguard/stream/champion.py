@@ -61,11 +61,24 @@ class ChampionSource:
             if champion is None and self._current is None:
                 self._current = self._load_export()
             elif champion is not None and (self._current is None or champion != self._current.version):
-                loaded = self._load_registry(champion)
-                previous = self._current.version if self._current else None
-                self._current = loaded
-                log.info("champion loaded", extra={"old_version": previous, "new_version": champion})
+                self._swap_to(champion)
         return self._current
+
+    def _swap_to(self, champion: str) -> None:
+        """Load the new champion; one that cannot be served leaves the current model in place (and
+        fails the job only when there is none)."""
+        previous = self._current.version if self._current else None
+        try:
+            self._current = self._load_registry(champion)
+        except Exception as error:
+            if self._current is None:
+                raise
+            log.error(
+                "the new champion cannot be served; keeping the current model",
+                extra={"wanted": champion, "using": previous, "error": str(error).splitlines()[0]},
+            )
+            return
+        log.info("champion loaded", extra={"old_version": previous, "new_version": champion})
 
     def version(self, version: str) -> ScoringModel:
         """A given version (a replayed micro-batch is scored by the model that scored it first)."""
@@ -97,7 +110,7 @@ class ChampionSource:
         return ScoringModel(
             name=self.name,
             version=str(version),
-            threshold=float(model_version.tags["threshold"]),
+            threshold=registry.threshold_of(model_version.tags, f"{self.name} v{version} (registry)"),
             feature_set=feature_set,
             pipeline=pipeline,
             importances=registry.feature_importances(pipeline, feature_set),
@@ -116,7 +129,7 @@ class ChampionSource:
         return ScoringModel(
             name=metadata["name"],
             version=str(metadata["version"]),
-            threshold=float(metadata["threshold"]),
+            threshold=registry.threshold_of(metadata, f"{folder / 'metadata.json'}"),
             feature_set=metadata["feature_set"],
             pipeline=pipeline,
             importances=registry.feature_importances(pipeline, metadata["feature_set"]),

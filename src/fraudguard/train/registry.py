@@ -5,8 +5,8 @@ when it is at least as good on the same test data, export the champion for when 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
+import logging
+import math
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -23,9 +23,12 @@ from pyspark.sql import DataFrame
 from sklearn.metrics import precision_recall_curve
 
 from fraudguard.config import Settings
+from fraudguard.folders import replacing
 from fraudguard.train.metrics import evaluate
 from fraudguard.train.pipeline import feature_columns
 from fraudguard.train.trainer import TrainResult, score
+
+log = logging.getLogger("fraudguard.registry")
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 DATA_KEY_TAG = "fraudguard.data_key"
@@ -221,6 +224,7 @@ def promote(settings: Settings, version: str) -> Path:
     """Make `version` the champion (also the rollback path) and export it to `model.export_dir`."""
     client = connect(settings)
     name = settings.model.registered_name
+    threshold_of(client.get_model_version(name, version).tags, f"{name} v{version}")  # before any change
     client.set_registered_model_alias(name, CHAMPION, str(version))
     return export(settings, str(version))
 
@@ -231,23 +235,35 @@ def export(settings: Settings, version: str) -> Path:
     name = settings.model.registered_name
     model_version = client.get_model_version(name, version)
     target = settings.model.export_dir / "champion"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
-    load_version(settings, version).write().overwrite().save(str(staging / "pipeline"))
-    run = client.get_run(model_version.run_id)
     metadata = {
         "name": name,
         "version": version,
         "run_id": model_version.run_id,
-        "threshold": float(model_version.tags["threshold"]),
-        "feature_set": run.data.params["feature_set"],
-        "features": feature_columns(run.data.params["feature_set"]),
+        "threshold": threshold_of(model_version.tags, f"{name} v{version}"),
+        "feature_set": client.get_run(model_version.run_id).data.params["feature_set"],
     }
-    (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    metadata["features"] = feature_columns(metadata["feature_set"])
+    with replacing(target) as staging:
+        load_version(settings, version).write().overwrite().save(str(staging / "pipeline"))
+        (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    log.info("champion exported", extra={"version": version, "folder": str(target)})
     return target
+
+
+class InvalidModel(ValueError):
+    """A registered or exported model that must not be served as it is."""
+
+
+def threshold_of(tags: dict[str, Any], where: str) -> float:
+    """The alert threshold a model was registered with: a probability, or an error saying where."""
+    text = tags.get("threshold")
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise InvalidModel(f"{where}: threshold is {text!r}; expected a number from 0 to 1")
+    return value
 
 
 def load_version(settings: Settings, version: str) -> PipelineModel:

@@ -1,0 +1,54 @@
+"""The exported champion's folder is replaced while the stream may be reading it."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from fraudguard.folders import replacing
+
+
+def test_a_reader_always_finds_a_complete_folder_while_it_is_replaced(tmp_path):
+    target = tmp_path / "champion"
+    target.mkdir()  # a plain folder first, as an older export left it
+    (target / "metadata.json").write_text("0")
+    (target / "pipeline").write_text("0")
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                version = (target / "metadata.json").read_text()
+                if (
+                    target / "pipeline"
+                ).read_text() < version:  # a later pipeline is fine, never an older one
+                    failures.append(f"metadata {version} with an older pipeline")
+            except OSError as error:
+                failures.append(repr(error))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for version in range(1, 200):
+            with replacing(target) as staging:
+                (staging / "pipeline").write_text(str(version).zfill(3))
+                (staging / "metadata.json").write_text(str(version).zfill(3))
+    finally:
+        stop.set()
+        reader.join()
+    assert failures == []
+    assert (target / "metadata.json").read_text() == "199"
+    assert len(list(tmp_path.glob(".champion-*"))) == 2, "the current version and the one before it"
+
+
+def test_a_failed_export_leaves_the_folder_as_it_was(tmp_path):
+    target = tmp_path / "champion"
+    with replacing(target) as staging:
+        (staging / "metadata.json").write_text("1")
+    with pytest.raises(RuntimeError), replacing(target) as staging:
+        (staging / "metadata.json").write_text("2")
+        raise RuntimeError("the model could not be written")
+    assert (target / "metadata.json").read_text() == "1"
+    assert len(list(tmp_path.glob(".champion-*"))) == 1
