@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+PRIVATE_UMASK = 0o077
+
+
+def keep_private(root: Path) -> None:
+    """What the platform writes (alert store, MLflow store, per-user state, logs, Airflow's password)
+    is for this OS user only: the runtime folder is 0700, and new files 0600 and folders 0700, in this
+    process and every process it starts (broker, Spark, Airflow inherit the umask)."""
+    os.umask(PRIVATE_UMASK)
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
 
 
 @dataclass(frozen=True)

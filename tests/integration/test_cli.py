@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import uuid
 
 import pytest
@@ -59,6 +60,7 @@ def test_train_evaluate_show_and_promote_through_the_cli(make_runtime):
         FRAUDGUARD__MODEL__CLASSIFIER="logistic_regression", FRAUDGUARD__MODEL__SEARCH_BUDGET_S="0"
     )
     env = {**env, "FRAUDGUARD__MODEL__EXPORT_DIR": str(settings.runtime_dir / "models")}
+    settings.runtime_dir.chmod(0o755)  # as a umask of 022 leaves it
     data = settings.runtime_dir / "datasets" / "faker"
     run_cli("simulate", "batch", "--days", "20", "--users", "600", "--merchants", "120",
             "--fraud-rate", "0.02", "--out", str(data), env=env)  # fmt: skip
@@ -77,6 +79,13 @@ def test_train_evaluate_show_and_promote_through_the_cli(make_runtime):
     assert "is now the champion" in run_cli("model", "promote", "--version", "1", env=env).stdout
     metadata = json.loads((settings.runtime_dir / "models" / "champion" / "metadata.json").read_text())
     assert str(metadata["version"]) == "1"
+
+    # What was written is for this OS user only: the MLflow store, the datasets, the exported model.
+    assert stat.S_IMODE(settings.runtime_dir.stat().st_mode) == 0o700
+    written = [path for path in settings.runtime_dir.rglob("*") if not path.is_symlink()]
+    assert any(path.name == "mlflow.db" for path in written)
+    exposed = [path for path in written if path.stat().st_mode & 0o077]
+    assert exposed == [], exposed[:5]
 
 
 def test_dead_letters_are_listed_with_their_reason_origin_and_bytes(broker):

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from fraudguard.config import ConfigError, Settings, default_config_path, load_settings
+from fraudguard.paths import keep_private
 
 console = Console(soft_wrap=True)
 
@@ -29,6 +30,8 @@ class CliContext:
     @cached_property
     def settings(self) -> Settings:
         try:
-            return load_settings(self.config_path)
+            settings = load_settings(self.config_path)
         except ConfigError as error:
             raise CliError(str(error), exit_code=2) from None
+        keep_private(settings.runtime_dir)
+        return settings
