@@ -23,13 +23,20 @@ def test_config_show_prints_the_effective_config_with_secrets_masked():
         "FRAUDGUARD__KAFKA__SASL_PASSWORD": "hunter2-secret",
         "FRAUDGUARD__KAFKA__CLIENT_PROPERTIES": '{"sasl.oauthbearer.client.secret": "abc-secret"}',
         "FRAUDGUARD__TOPICS__TRANSACTIONS__PARTITIONS": "9",
+        "FRAUDGUARD__ALERTS__DATABASE_URL": "postgresql+psycopg://fraud:pg-secret@db.bank.test:5432/alerts",
+        "FRAUDGUARD__MLFLOW__TRACKING_URI": "postgresql://ml:ml-secret@db.bank.test/mlflow",
+        "FRAUDGUARD__ALERTS__WEBHOOK__URL": "https://hooks.chat.test/services/T1/B2/hook-secret",
+        "FRAUDGUARD__SPARK__CONF": '{"spark.hadoop.fs.s3a.secret.key": "s3-secret"}',
     }
     shown = run_cli("config", "show", env=env).stdout
-    assert "hunter2" not in shown and "abc-secret" not in shown
+    secrets = ("hunter2", "abc-secret", "pg-secret", "ml-secret", "hook-secret", "s3-secret")
+    assert [value for value in secrets if value in shown] == []
     data = yaml.safe_load(shown)
     assert data["kafka"]["sasl_password"] == "**********"
     assert data["kafka"]["client_properties"] == {"sasl.oauthbearer.client.secret": "**********"}
     assert data["topics"]["transactions"]["partitions"] == 9
+    assert data["alerts"]["database_url"] == "postgresql+psycopg://fraud:**********@db.bank.test:5432/alerts"
+    assert data["alerts"]["webhook"]["url"] == "https://hooks.chat.test/**********"
     as_json = json.loads(run_cli("config", "show", "--json", env=env).stdout)
     assert as_json == data
 

@@ -162,8 +162,9 @@ def webhook():
         yield server
 
 
-def test_the_webhook_retries_with_backoff_and_gives_up_to_dead_letters(store, webhook):
-    channel = WebhookChannel(WebhookSettings(url=webhook.url, max_attempts=3, backoff_s=0.05))
+def test_the_webhook_retries_with_backoff_and_gives_up_to_dead_letters(store, webhook, caplog):
+    secret_url = webhook.url + "services/T0001/B0001/s3cr3t-key"  # as chat webhooks are: the path is the key
+    channel = WebhookChannel(WebhookSettings(url=secret_url, max_attempts=3, backoff_s=0.05))
     dispatcher = Dispatcher(store, [channel])
     alerts = decoded(5)
     store.add(alerts, channels=["webhook"])
@@ -187,3 +188,5 @@ def test_the_webhook_retries_with_backoff_and_gives_up_to_dead_letters(store, we
     buried = store.notification_dead_letters()
     assert {row["transaction_id"] for row in buried} == {a["transaction_id"] for a in more}
     assert all(row["attempts"] == 3 and "503" in row["last_error"] for row in buried)
+    assert not any("s3cr3t" in row["last_error"] for row in buried) and "s3cr3t" not in caplog.text
+    assert "notification failed" in caplog.text

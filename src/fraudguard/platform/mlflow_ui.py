@@ -35,8 +35,18 @@ def start(settings: Settings) -> tuple[int, bool]:
     """`mlflow server` with one worker and its job runner off (it starts ~8 processes, 1 GB, for
     features the platform does not use)."""
     (settings.runtime_dir / "mlflow").mkdir(parents=True, exist_ok=True)
+    command, environ = launch(settings)
+    return server(settings).start(
+        command, {**os.environ, **environ}, lambda: healthy(settings), START_TIMEOUT_S
+    )
+
+
+def launch(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """The command and its environment. The store URI (it may hold a password) goes by environment:
+    a command line is visible to every user of the machine (`ps`)."""
     command = [sys.executable, "-m", "mlflow", "server", "--host", settings.mlflow.ui_host,
-               "--port", str(settings.mlflow.ui_port), "--backend-store-uri", tracking_uri(settings),
-               "--workers", "1"]  # fmt: skip
-    environ = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    return server(settings).start(command, environ, lambda: healthy(settings), START_TIMEOUT_S)
+               "--port", str(settings.mlflow.ui_port), "--workers", "1"]  # fmt: skip
+    return command, {
+        "MLFLOW_BACKEND_STORE_URI": tracking_uri(settings),
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }

@@ -12,6 +12,7 @@ from fraudguard.alerts.notify.email import EmailDigestChannel
 from fraudguard.alerts.notify.webhook import WebhookChannel
 from fraudguard.alerts.store import AlertStore
 from fraudguard.config.model import AlertsSettings
+from fraudguard.redact import without_credentials
 
 log = logging.getLogger("fraudguard.alerts.notify")
 IDLE_WAIT_S = 0.5
@@ -49,7 +50,10 @@ class Dispatcher:
             try:
                 handled += self._round(channel)
             except Exception as error:  # the database is busy or gone: try again next round
-                log.error("notification round failed", extra={"channel": channel.name, "error": str(error)})
+                log.error(
+                    "notification round failed",
+                    extra={"channel": channel.name, "error": without_credentials(str(error))},
+                )
         return handled
 
     def _round(self, channel: Channel) -> int:
@@ -61,7 +65,7 @@ class Dispatcher:
             try:
                 channel.deliver([item.alert for item in group])
             except Exception as error:
-                reason = f"{type(error).__name__}: {error}"
+                reason = without_credentials(f"{type(error).__name__}: {error}")
                 buried = self.store.failed(
                     group, channel.name, reason, channel.max_attempts, channel.backoff_s
                 )

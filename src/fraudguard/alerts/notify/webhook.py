@@ -8,6 +8,7 @@ import httpx
 
 from fraudguard.alerts.notify.channel import alert_json
 from fraudguard.config.model import WebhookSettings
+from fraudguard.redact import url_origin
 
 
 class WebhookChannel:
@@ -27,5 +28,13 @@ class WebhookChannel:
 
     def deliver(self, alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
-            response = self.client.post(self.url, content=alert_json(alert))
-            response.raise_for_status()
+            try:
+                response = self.client.post(self.url, content=alert_json(alert))
+                response.raise_for_status()
+            except httpx.HTTPError as error:  # its text names the URL, often the credential itself
+                message = str(error).replace(self.url, url_origin(self.url)).splitlines()[0]
+                raise WebhookError(message) from None
+
+
+class WebhookError(RuntimeError):
+    """A failed delivery, said without the webhook's URL."""
