@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import signal
 import subprocess
@@ -15,8 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
+import schemathesis
 from confluent_kafka import TopicPartition
+from schemathesis.checks import not_a_server_error
 
 from fraudguard.alerts.samples import sample_alerts
 from fraudguard.alerts.store import AlertStore
@@ -32,6 +36,8 @@ from tests.notification_peers import smtp_server, webhook_server
 pytestmark = pytest.mark.integration
 UNIQUE = 1000
 MALFORMED = (b"{not json", b'{"transaction_id": "t-1"}', b"[]", b"", b'{"score": "high"}')
+UNSTORABLE = json.dumps({**json.loads(sample_alerts(1, seed=99)[1][0]), "user_id": "u-\ud800"}).encode()
+"""A well-formed alert whose text SQLite cannot hold (a lone surrogate): the store refuses it every time."""
 TOKEN = "test-token"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
@@ -96,6 +102,8 @@ def alerts_on_topic(settings) -> set[str]:
     """The transaction ids of every well-formed alert on the topic (what a consumer must store)."""
     keys = set()
     for message in consume_all(settings, TopicRole.ALERTS):
+        if message.value() == UNSTORABLE:
+            continue
         with contextlib.suppress(ValueError):
             keys.add(ALERT.decode(message.value() or b"")["transaction_id"])
     return keys
@@ -130,6 +138,7 @@ def published(broker, tmp_path_factory):
     create_topics(broker_settings, [settings.topics.get(role) for role in roles])
     keys, values = sample_alerts(UNIQUE, seed=3)
     encoded = [key.encode() for key in keys]
+    publish(settings, [*values[:10], UNSTORABLE, *values[10:]], [*encoded[:10], b"unstorable", *encoded[10:]])
     publish(settings, [*values, *MALFORMED[:2]], [*encoded, b"bad-1", b"bad-2"])
     publish(settings, [*values, *MALFORMED[2:]], [*encoded, None, None, b"bad-5"])
     publish(settings, values[:300], encoded[:300])
@@ -157,7 +166,7 @@ def served(published):
         health = service.wait_for(
             lambda h: (
                 h["consumer"]["stored"] == UNIQUE
-                and h["consumer"]["dead_letters"] == len(MALFORMED)
+                and h["consumer"]["dead_letters"] == len(MALFORMED) + 1
                 and h["notifications"]["pending"] == 0
             ),
             120,
@@ -180,11 +189,12 @@ def test_duplicates_and_replays_are_stored_exactly_once(served, published):
 def test_malformed_messages_go_to_the_dead_letter_topic_with_reasons(served):
     _, settings, *_ = served
     letters = consume_all(settings, TopicRole.DEAD_LETTER)
-    assert sorted(message.value() or b"" for message in letters) == sorted(MALFORMED)
+    assert sorted(message.value() or b"" for message in letters) == sorted([*MALFORMED, UNSTORABLE])
     for message in letters:
         headers = read_headers(message.headers())
         assert headers[COMPONENT] == "alerts" and headers[REASON]
     reasons = {(m.value() or b""): read_headers(m.headers())[REASON] for m in letters}
+    assert reasons[UNSTORABLE].startswith("refused by the alert store: UnicodeEncodeError")
     assert "not valid JSON" in reasons[b"{not json"]
     assert "score: expected double" in reasons[b'{"score": "high"}']
 
@@ -262,6 +272,45 @@ def test_the_api_filters_reviews_and_exports(served, published):
         label for label in published_labels if label["transaction_id"] == one["transaction_id"]
     )
     assert reviewed_alert["merchant_id"] == one["merchant_id"]
+
+
+def test_the_api_answers_only_to_its_own_names_with_bounded_work_and_protective_headers(served, published):
+    service, *_ = served
+    api = httpx.Client(base_url=service.url, timeout=10)
+    answered = api.get("/api/alerts", params={"limit": 1})
+    assert answered.status_code == 200
+    assert answered.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in answered.headers["Content-Security-Policy"]
+    rebound = api.get("/api/alerts", headers={"Host": "attacker.example"})  # a DNS-rebound page's request
+    assert rebound.status_code == 400 and "transaction_id" not in rebound.text
+
+    some = published[3][5]
+    long_note = {"status": "reviewing", "note": "x" * 2_001}
+    authorized = {"Authorization": f"Bearer {TOKEN}"}
+    assert api.patch(f"/api/alerts/{some}", json=long_note, headers=authorized).status_code == 422
+    capped = api.get("/api/alerts.csv", params={"limit": 10}).text
+    assert len(capped.strip().splitlines()) == 1 + 10
+    assert api.get("/api/alerts.csv", params={"limit": 10**7}).status_code == 422
+
+
+@pytest.fixture
+def alert_api(served):
+    service, *_ = served
+    return schemathesis.openapi.from_url(f"{service.url}/openapi.json")
+
+
+fuzzed_api = schemathesis.pytest.from_fixture("alert_api")
+
+
+@fuzzed_api.parametrize()
+@hypothesis.settings(max_examples=30, deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
+def test_no_request_makes_the_api_fail_or_leak(case, served):
+    """Generated requests (valid and not) to every operation of the OpenAPI spec, the writes with the
+    token: no server error, no stack trace, no secret in any answer."""
+    response = case.call(headers={"Authorization": f"Bearer {TOKEN}"})
+    case.validate_response(response, checks=[not_a_server_error])
+    for leak in ("Traceback", TOKEN, "hook-secret", 'File "/'):
+        assert leak not in response.text, (leak, case.path, response.status_code)
 
 
 def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_path):

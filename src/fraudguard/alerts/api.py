@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
+from itertools import islice
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, Field, create_model
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from fraudguard.alerts.export import csv_lines
 from fraudguard.alerts.store import AlertFilter, AlertStore, ReviewStatus
 from fraudguard.schemas import ALERT
 
 DASHBOARD = files("fraudguard.alerts") / "dashboard"
+MAX_NOTE = 2_000
+MAX_EXPORT = 100_000
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 _PYTHON_TYPES = {
     "string": str,
     "int": int,
@@ -64,15 +74,29 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 class Review(BaseModel):
     status: ReviewStatus
-    note: str | None = None
+    note: str | None = Field(None, max_length=MAX_NOTE)
 
 
-def create_app(store: AlertStore, api_token: str | None, health: Callable[[], dict[str, Any]]) -> FastAPI:
+def create_app(
+    store: AlertStore,
+    api_token: str | None,
+    health: Callable[[], dict[str, Any]],
+    allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+) -> FastAPI:
+    """`allowed_hosts`: the names the service is reached by (a page on another site that points its
+    own name at this address, DNS rebinding, gets 400)."""
     app = FastAPI(
         title="fraudguard alerts",
         summary="Fraud alerts from the streaming job: list, filter, review, export, statistics.",
         version="1",
     )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
         if not api_token:
@@ -93,10 +117,13 @@ def create_app(store: AlertStore, api_token: str | None, health: Callable[[], di
         return {"alerts": store.find(where, limit=limit, after_id=after_id), "total": store.count(where)}
 
     @app.get("/api/alerts.csv", response_class=StreamingResponse)
-    def export_csv(where: Annotated[AlertFilter, Depends(filters)]) -> StreamingResponse:
-        """Every matching alert as CSV, in arrival order."""
+    def export_csv(
+        where: Annotated[AlertFilter, Depends(filters)],
+        limit: Annotated[int, Query(ge=1, le=MAX_EXPORT)] = MAX_EXPORT,
+    ) -> StreamingResponse:
+        """The matching alerts as CSV, in arrival order, at most `limit` (narrow the time range for more)."""
         return StreamingResponse(
-            csv_lines(store.iterate(where)),
+            csv_lines(islice(store.iterate(where), limit)),
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="fraud-alerts.csv"'},
         )

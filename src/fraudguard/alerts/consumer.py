@@ -4,6 +4,10 @@ A batch of messages is decoded, the valid alerts are stored in one database tran
 ignored by transaction_id), the malformed ones are sent to the dead-letter topic, and only then are the
 batch's offsets committed. A crash anywhere before the commit replays the batch, which the store
 absorbs. Broker outages and database errors are logged and retried; nothing here stops the loop.
+
+A batch the store keeps refusing (`MAX_BATCH_ATTEMPTS` times) is stored alert by alert: an alert the
+store refuses while it answers (e.g. text the database cannot hold) is a dead letter with the store's
+reason; while the store does not answer at all, the batch waits and is retried, whole.
 """
 
 from __future__ import annotations
@@ -17,16 +21,18 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from fraudguard.alerts.store import AlertStore
+from fraudguard.alerts.store import AlertStore, StoreResult
 from fraudguard.config import Settings, TopicRole
 from fraudguard.failpoints import reached
 from fraudguard.kafka.clients import make_consumer, make_producer
 from fraudguard.kafka.dead_letter import DeadLetter
+from fraudguard.redact import without_credentials
 from fraudguard.schemas import ALERT
 
 log = logging.getLogger("fraudguard.alerts.consumer")
 POLL_TIMEOUT_S = 0.5
 RETRY_WAIT_S = 2.0
+MAX_BATCH_ATTEMPTS = 3
 
 
 @dataclass
@@ -54,6 +60,7 @@ class AlertConsumer:
         self.figures = ConsumerFigures()
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
+        self._failed_attempts = 0  # of the batch being retried
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; the current batch is stored and committed first."""
@@ -80,19 +87,24 @@ class AlertConsumer:
         messages = [message for message in polled if not _is_informational(message)]
         if not messages:
             return 0
-        alerts: list[dict[str, Any]] = []
+        decoded: list[tuple[Message, dict[str, Any]]] = []
         letters: list[DeadLetter] = []
         for message in messages:
             try:
-                alerts.append(ALERT.decode(message.value() or b""))
+                decoded.append((message, ALERT.decode(message.value() or b"")))
             except ValueError as error:
                 letters.append(_dead_letter(message, str(error)))
         try:
-            result = self.store.add(alerts, self.channels)
+            if self._failed_attempts < MAX_BATCH_ATTEMPTS:
+                result = self.store.add([alert for _, alert in decoded], self.channels)
+            else:
+                result = self._store_one_by_one(decoded, letters)
             self._send_dead_letters(letters)
         except Exception as error:  # database or broker trouble: replay this batch after a pause
+            self._failed_attempts += 1
             self._rewind(messages, error)
             return 0
+        self._failed_attempts = 0
         reached("alerts.after_store")
         committed_at = datetime.now(UTC)
         self._commit()
@@ -107,6 +119,25 @@ class AlertConsumer:
         counts = {"new": len(result.new), "duplicates": result.duplicates, "dead_letters": len(letters)}
         log.info("batch stored", extra={"messages": len(messages), **counts})
         return len(messages)
+
+    def _store_one_by_one(
+        self, decoded: list[tuple[Message, dict[str, Any]]], letters: list[DeadLetter]
+    ) -> StoreResult:
+        """Store each alert alone; those refused by a store that answers join `letters`."""
+        new: list[str] = []
+        duplicates = 0
+        for message, alert in decoded:
+            try:
+                result = self.store.add([alert], self.channels)
+            except Exception as error:
+                if not self.store.answers():
+                    raise
+                reason = without_credentials(f"refused by the alert store: {type(error).__name__}: {error}")
+                letters.append(_dead_letter(message, reason))
+                continue
+            new += result.new
+            duplicates += result.duplicates
+        return StoreResult(new=new, duplicates=duplicates)
 
     def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
         if not letters:

@@ -17,6 +17,7 @@ from fraudguard.alerts.notify.dispatcher import Dispatcher, configured_channels
 from fraudguard.alerts.notify.labels import LabelChannel
 from fraudguard.alerts.store import AlertStore
 from fraudguard.config import Settings
+from fraudguard.redact import without_credentials
 
 log = logging.getLogger("fraudguard.alerts.service")
 RESTART_WAIT_S = 5.0
@@ -32,7 +33,7 @@ class AlertService:
         self.consumer = AlertConsumer(settings, self.store, tuple(c.name for c in channels))
         self.dispatcher = Dispatcher(self.store, [*channels, LabelChannel(settings, self.store)])
         token = alerts.api_token.get_secret_value() if alerts.api_token else None
-        self.app = create_app(self.store, token, self.health)
+        self.app = create_app(self.store, token, self.health, alerts.allowed_hosts)
         self.stop = threading.Event()
 
     @property
@@ -40,8 +41,11 @@ class AlertService:
         return f"http://{self.host}:{self.port}/"
 
     def health(self) -> dict[str, Any]:
+        consumer = asdict(self.consumer.figures)
+        if consumer["last_error"]:  # its first line, no credentials: the health check is not a log
+            consumer["last_error"] = without_credentials(consumer["last_error"].splitlines()[0])[:200]
         return {
-            "consumer": asdict(self.consumer.figures),
+            "consumer": consumer,
             "notifications": {
                 "sent": self.dispatcher.sent,
                 "given_up": self.dispatcher.given_up,

@@ -210,6 +210,15 @@ class AlertStore:
             row = connection.execute(alerts.select().where(alerts.c.transaction_id == transaction_id)).first()
         return None if row is None else dict(row._mapping)
 
+    def answers(self) -> bool:
+        """Whether the database can be reached and read at all."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(sa.select(alerts.c.transaction_id).limit(1))
+        except Exception:
+            return False
+        return True
+
     def count(self, where: AlertFilter | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(alerts).where(*(where or AlertFilter()).clauses())
         with self.engine.connect() as connection:

@@ -281,10 +281,14 @@ class AlertsSettings(Section):
         "A URL with a password belongs in FRAUDGUARD__ALERTS__DATABASE_URL",
     )
     consumer_group: str = "fraudguard-alerts"
-    batch_size: Annotated[int, Field(ge=1)] = Field(
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
         1000, description="messages stored per database transaction (and per offset commit) at most"
     )
     host: str = Field("127.0.0.1", description="the API and dashboard listen here (loopback by default)")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost"],
+        description="host names the API answers to (others get 400); add the name users reach it by",
+    )
     port: Annotated[int, Field(ge=0, le=65535)] = 8765
     api_token: SecretStr | None = Field(
         None, description="protects the write endpoints (Bearer token); unset = writes are refused"
