@@ -18,8 +18,11 @@ from fraudguard.config import TopicRole, load_settings
 from fraudguard.kafka.clients import bootstrap_servers
 from fraudguard.kafka.topics import create_topics
 from fraudguard.orchestration.local_airflow import LocalAirflow
+from fraudguard.simulate.batch import write_batch
+from fraudguard.simulate.timeline import FakerWorldTimeline
 from fraudguard.stream import control as stream_control
 from fraudguard.train import registry
+from fraudguard.train.job import Dataset, run_training
 from tests.conftest import CONFIG_FILE, PROJECT_ROOT, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -142,7 +145,7 @@ def task_states(settings, environ: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stream_and_champion(broker, tmp_path_factory):
+def stream_and_champion(broker, spark, tmp_path_factory):
     """A weak first champion (transaction fields only) served by a running stream job."""
     broker_settings, _ = broker
     runtime = tmp_path_factory.mktemp("dag-runtime")
@@ -157,10 +160,10 @@ def stream_and_champion(broker, tmp_path_factory):
         environ[f"FRAUDGUARD__TOPICS__{role.value.upper()}__NAME"] = f"{role.value}-{suffix}"
     settings = load_settings(CONFIG_FILE, environ=environ)
     create_topics(broker_settings, list(settings.topics.all().values()))
-    run_cli("simulate", "batch", "--out", str(runtime / "first"), env=environ)
-    run_cli(
-        "train", "--dataset", str(runtime / "first"), "--feature-set", "transaction", env=environ, timeout=300
-    )
+    write_batch(FakerWorldTimeline(settings.simulator), runtime / "first", settings_json={})
+    assert run_training(
+        spark, settings, Dataset(runtime / "first"), feature_set="transaction"
+    ).decision.promoted
     run_cli("stream", "start", "--detach", env=environ, timeout=300)
     yield settings, environ, runtime
     stream_control.stop(settings)

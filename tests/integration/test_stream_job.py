@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import threading
 import time
@@ -26,7 +27,7 @@ from fraudguard.kafka.dead_letter import REASON, SOURCE_TOPIC, read_headers
 from fraudguard.kafka.local_broker.control import node_down, node_up
 from fraudguard.kafka.topics import create_topics
 from fraudguard.paths import RuntimePaths
-from fraudguard.schemas import ALERT, MERCHANT, USER
+from fraudguard.schemas import ALERT, LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
 from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.live import LivePublisher
 from fraudguard.simulate.timeline import FakerWorldTimeline
@@ -66,30 +67,45 @@ def stream_settings(broker_settings, runtime, suffix: str, **extra: str):
     return load_settings(CONFIG_FILE, environ=environ), environ
 
 
-def poison_for(sample: dict, key_field: str) -> list[bytes]:
-    """Malformed messages of every kind, some of them a real record of the topic's schema spoiled once."""
-    spoiled = [
-        {**sample, "added_by_a_newer_producer": 1},  # an unknown field
-        {**sample, key_field: 12345},  # a number where text is expected
-        {**sample, key_field: "id\u0000"},  # a NUL character
-    ]
-    return [
-        b"{not json",
-        b"[1, 2, 3]",
-        b'{"transaction_id": "x"}',
-        b"",
-        b'{"user_id": "\xff\xfe"}',  # not UTF-8
-        *(json.dumps(record, default=str).encode() for record in spoiled),
-    ]
+def mutated(sample: dict, schema: RecordSchema, rng: random.Random) -> bytes:
+    """A real record of the topic spoiled one random way that the schema forbids."""
+    record = dict(sample)
+    field = rng.choice(schema.fields)
+    kind = rng.randrange(8)
+    if kind == 0:
+        record[f"added_by_a_newer_producer_{rng.randrange(99)}"] = rng.choice([1, "x", None, [1]])
+    elif kind == 1:  # the wrong type, huge text included
+        wrong = {"string": [12345, True, [1], {"a": 1}], "double": ["abc", "x" * 100_000, [1.5]],
+                 "int": [1.5, "7", 2**40], "bool": ["true", 1], "timestamp": ["yesterday", 1700000000],
+                 "strings": ["a", [1, 2]]}  # fmt: skip
+        record[field.name] = rng.choice(wrong[field.type])
+    elif kind == 2 and any(f.type == "string" for f in schema.fields):
+        text = rng.choice([f for f in schema.fields if f.type == "string"]).name
+        record[text] = f"{record.get(text) or 'x'}\u0000{rng.randrange(99)}"
+    elif kind == 3 and any(not f.nullable for f in schema.fields):
+        del record[rng.choice([f for f in schema.fields if not f.nullable]).name]
+    elif kind == 4:
+        encoded = json.dumps(record, default=str).encode()
+        return encoded[: rng.randrange(1, len(encoded) - 1)]  # cut short: not JSON
+    elif kind == 5:
+        encoded = bytearray(json.dumps(record, default=str).encode())
+        encoded[rng.randrange(1, len(encoded) - 1)] = 0xFF  # not UTF-8
+        return bytes(encoded)
+    elif kind == 6:
+        return rng.choice([b"", b"[1, 2, 3]", b"null", b'"text"', b"{not json"])
+    else:
+        record[field.name] = None if not field.nullable else {"nested": True}
+    return json.dumps(record, default=str).encode()
 
 
-def publish_poison(settings, role: TopicRole, count: int, sample: dict, key_field: str) -> list[bytes]:
+def publish_poison(settings, role: TopicRole, count: int, sample: dict, schema: RecordSchema) -> list[bytes]:
     topic = settings.topics.get(role).name
-    kinds = poison_for(sample, key_field)
-    values = [kinds[i % len(kinds)] for i in range(count)]
+    rng = random.Random(f"{role.value}-poison")
+    values = [mutated(sample, schema, rng) for _ in range(count)]
     producer = make_producer(settings)
     for value in values:
         producer.produce(topic, key=b"poison", value=value)
+        producer.poll(0)
     assert producer.flush(30) == 0
     return values
 
@@ -116,13 +132,19 @@ def scored_world(broker, spark, tmp_path_factory):
     StreamJob(settings, available_now=True, spark=spark).run()
 
     report = LivePublisher(settings).run(FakerWorldTimeline(settings.simulator), rate=1e7, duration_s=None)
-    keys = {TopicRole.TRANSACTIONS: "user_id", TopicRole.USERS: "user_id", TopicRole.MERCHANTS: "merchant_id",
-            TopicRole.LABELS: "transaction_id"}  # fmt: skip
-    samples = {role: json.loads(consume_all(settings, role)[0].value()) for role in keys}
-    counts = {TopicRole.TRANSACTIONS: report.transactions // 100, TopicRole.USERS: 8, TopicRole.MERCHANTS: 8,
-              TopicRole.LABELS: 8}  # fmt: skip
+    # 1,000 mutated messages, at least 1% of each topic: each a real record spoiled one random way.
+    schemas = {TopicRole.TRANSACTIONS: TRANSACTION, TopicRole.USERS: USER, TopicRole.MERCHANTS: MERCHANT,
+               TopicRole.LABELS: LABEL}  # fmt: skip
+    samples = {role: json.loads(consume_all(settings, role)[0].value()) for role in schemas}
+    counts = {
+        TopicRole.TRANSACTIONS: 600,
+        TopicRole.USERS: 150,
+        TopicRole.MERCHANTS: 150,
+        TopicRole.LABELS: 100,
+    }
+    assert counts[TopicRole.TRANSACTIONS] >= report.transactions // 100
     poison = {
-        settings.topics.get(role).name: publish_poison(settings, role, count, samples[role], keys[role])
+        settings.topics.get(role).name: publish_poison(settings, role, count, samples[role], schemas[role])
         for role, count in counts.items()
     }
     StreamJob(settings, available_now=True, spark=spark).run()
