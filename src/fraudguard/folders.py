@@ -17,7 +17,8 @@ def replacing(target: Path) -> Iterator[Path]:
 
     `target` is a symbolic link re-pointed by an atomic rename, so a reader finds the old content or
     the new, never none. The content shown before stays until the next replacement (a reader may still
-    be loading from it); older versions are deleted. A plain folder at `target` is moved aside first."""
+    be loading from it); older versions are deleted. A plain folder at `target` is moved aside first,
+    the one time it is not atomic (a folder cannot be swapped for a link in one step)."""
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}-"))
@@ -26,16 +27,15 @@ def replacing(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    link = parent / f".{target.name}.link"
+    link.unlink(missing_ok=True)
+    link.symlink_to(staging.name)  # relative: the parent folder may be moved as a whole
     previous = None
     if target.is_symlink():
         previous = target.resolve()
     elif target.exists():
-        previous = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}-"))
-        previous.rmdir()
+        previous = parent / f"{staging.name}.before"
         target.rename(previous)
-    link = parent / f".{target.name}.link"
-    link.unlink(missing_ok=True)
-    link.symlink_to(staging.name)  # relative: the parent folder may be moved as a whole
     os.replace(link, target)
     for version in parent.glob(f".{target.name}-*"):
         if version.resolve() not in {staging.resolve(), previous}:

@@ -9,6 +9,7 @@ from pyspark.sql import SparkSession
 
 from fraudguard import jvm
 from fraudguard.config import Settings
+from fraudguard.paths import PRIVATE_UMASK
 
 ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
@@ -17,7 +18,8 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
     """Get or create the session. Python workers run this interpreter (so they see the package), time
     is UTC everywhere so event times mean the same in Spark, Parquet and Kafka, and Spark's own Kafka
     connector is on the classpath (`spark.jars`: the driver ships the jars to every executor). Streaming
-    state lives in RocksDB (what `transformWithState` needs), checkpointed as changelogs."""
+    state lives in RocksDB (what `transformWithState` needs), checkpointed as changelogs. Hadoop, which
+    writes Spark's files, applies the platform's private umask too (it has its own, 022)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     spark = settings.spark
@@ -35,6 +37,7 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
         .config("spark.jars", ",".join(jvm.jar_paths(settings, jvm.SPARK_KAFKA)))
         .config("spark.sql.streaming.stateStore.providerClass", ROCKSDB_STATE_STORE)
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+        .config("spark.hadoop.fs.permissions.umask-mode", f"{PRIVATE_UMASK:03o}")
     )
     for key, value in spark.conf.items():
         builder = builder.config(key, value)

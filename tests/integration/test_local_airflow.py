@@ -32,7 +32,7 @@ def airflow(tmp_path_factory):
 
 def processes(local: LocalAirflow) -> list[psutil.Process]:
     found = []
-    for pid in local.pids().values():
+    for pid in local.running().values():
         root = psutil.Process(pid)
         found += [root, *root.children(recursive=True)]
     return found

@@ -18,7 +18,7 @@ from tests.conftest import CONFIG_FILE, free_port, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PARTS = ["Airflow", "streaming job", "MLflow UI", "alert service", "Kafka"]
+PARTS = ["Airflow", "alert service", "streaming job", "MLflow UI", "Kafka"]
 
 
 def listening(port: int) -> bool:

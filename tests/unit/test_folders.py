@@ -11,9 +11,9 @@ from fraudguard.folders import replacing
 
 def test_a_reader_always_finds_a_complete_folder_while_it_is_replaced(tmp_path):
     target = tmp_path / "champion"
-    target.mkdir()  # a plain folder first, as an older export left it
-    (target / "metadata.json").write_text("0")
-    (target / "pipeline").write_text("0")
+    with replacing(target) as staging:
+        (staging / "metadata.json").write_text("000")
+        (staging / "pipeline").write_text("000")
     failures: list[str] = []
     stop = threading.Event()
 
@@ -41,6 +41,19 @@ def test_a_reader_always_finds_a_complete_folder_while_it_is_replaced(tmp_path):
     assert failures == []
     assert (target / "metadata.json").read_text() == "199"
     assert len(list(tmp_path.glob(".champion-*"))) == 2, "the current version and the one before it"
+
+
+def test_a_plain_folder_in_the_way_is_replaced_too(tmp_path):
+    target = tmp_path / "champion"
+    target.mkdir()  # as an export written in place left it
+    (target / "metadata.json").write_text("old")
+    with replacing(target) as staging:
+        (staging / "metadata.json").write_text("new")
+    assert target.is_symlink() and (target / "metadata.json").read_text() == "new"
+    with replacing(target) as staging:
+        (staging / "metadata.json").write_text("newer")
+    assert (target / "metadata.json").read_text() == "newer"
+    assert len(list(tmp_path.glob(".champion-*"))) == 2, "the old plain folder is gone too"
 
 
 def test_a_failed_export_leaves_the_folder_as_it_was(tmp_path):

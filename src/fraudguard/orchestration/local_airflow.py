@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
-from fraudguard.background import alive, stop_group
+from fraudguard.background import is_running, stop_group
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.paths import RuntimePaths
 
@@ -119,23 +120,23 @@ class LocalAirflow:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    def pids(self) -> dict[str, int]:
+    def running(self) -> dict[str, int]:
+        """The pid of each component still running: the recorded pid with the recorded start time (a
+        pid reused after a crash or reboot is not taken for a component, nor signalled)."""
         try:
-            return {name: int(pid) for name, pid in json.loads(self.pid_file.read_text()).items()}
+            records = json.loads(self.pid_file.read_text())
         except (OSError, ValueError):
             return {}
-
-    def running(self) -> dict[str, int]:
-        return {name: pid for name, pid in self.pids().items() if alive(pid)}
+        return {name: int(record["pid"]) for name, record in records.items() if is_running(record)}
 
     def start(self) -> bool:
         """Start what is not running; return once the API, scheduler and DAG processor are healthy.
         False when everything was already running. A component that fails stops the others."""
-        if self.running() and set(self.running()) == set(self.components()):
+        if set(self.running()) == set(self.components()):
             return False
         self.stop()
         self.migrate()
-        pids = {}
+        records = {}
         for name, arguments in self.components().items():
             with self.log_file(name).open("ab") as log:
                 process = subprocess.Popen(
@@ -146,8 +147,8 @@ class LocalAirflow:
                     start_new_session=True,
                     env=self.environment(),
                 )
-            pids[name] = process.pid
-        self.pid_file.write_text(json.dumps(pids, indent=2) + "\n")
+            records[name] = {"pid": process.pid, "started": psutil.Process(process.pid).create_time()}
+        self.pid_file.write_text(json.dumps(records, indent=2) + "\n")
         try:
             self._wait_healthy()
         except AirflowError:
@@ -159,11 +160,11 @@ class LocalAirflow:
         """Stop each component's process group: SIGTERM, then SIGKILL after a grace period. The API
         server goes last, so that tasks the scheduler winds down can still report to it. Returns the
         components that were running."""
-        pids, running = self.pids(), self.running()
+        running = self.running()
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for name in reversed(list(self.components())):
-            if name in pids:
-                stop_group(pids[name], max(0.0, deadline - time.monotonic()))
+            if name in running:
+                stop_group(running[name], max(0.0, deadline - time.monotonic()))
         self.pid_file.unlink(missing_ok=True)
         return sorted(running)
 
@@ -189,8 +190,9 @@ class LocalAirflow:
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.settings.airflow.start_timeout_s
         while time.monotonic() < deadline:
-            for name, pid in self.pids().items():
-                if not alive(pid):
+            running = self.running()
+            for name in self.components():
+                if name not in running:
                     raise AirflowError(f"Airflow's {name} exited while starting; see {self.log_file(name)}")
             health = self.health() or {}
             if all((health.get(part) or {}).get("status") == "healthy" for part in HEALTHY_COMPONENTS):

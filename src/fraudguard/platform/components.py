@@ -48,12 +48,6 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
                  lambda: broker.stop(settings), lambda: bool(broker.running_nodes(settings)))
         )  # fmt: skip
     found.append(Part("topics", lambda: _topics(settings), paths.kafka_log(1)))
-    # The dashboard is up while the first model trains, and it outlives the stream at the end (the
-    # parts stop in reverse), so the stream's last alerts are stored.
-    found.append(
-        Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
-             lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None)
-    )  # fmt: skip
     if settings.mlflow.ui_port:
         found.append(
             Part(
@@ -68,6 +62,8 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
         Part("first model", lambda: ensure_champion(settings, config_path), paths.logs / "first-model.log"),
         Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log,
              lambda: stream.stop(settings), lambda: stream.running(settings) is not None),
+        Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
+             lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None),
         Part("Airflow", lambda: _airflow(airflow), paths.logs / "airflow-*.log", airflow.stop,
              lambda: (airflow.health() or {}).get("scheduler", {}).get("status") == "healthy"),
     ]  # fmt: skip
