@@ -90,7 +90,7 @@ def test_every_component_starts_and_alerts_arrive(small_platform, bounded_run):
     assert summary["alerts"] > 0 and summary["alerts_on_topic"] == summary["alerts"]
     assert summary["first_alert_on_dashboard_s"] is not None
     latency = summary["alert_latency_s"]
-    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] < 60
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] < summary["seconds"]
 
 
 def test_precision_and_recall_come_from_the_ground_truth(small_platform, bounded_run):
