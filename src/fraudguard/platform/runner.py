@@ -126,9 +126,18 @@ class PlatformRun:
         deadline = time.monotonic() + DRAIN_S
         with self.console.status("letting the stream score the last transactions ..."):
             while time.monotonic() < deadline and stream.running(self.settings) is not None:
+                self._note_first_alert()
                 if stream.scored_total(self.settings) >= target:
-                    return
+                    break
                 time.sleep(1)
+        self._note_first_alert()
+
+    def _note_first_alert(self) -> int:
+        """How many alerts the alert service has stored; the first time there are any is noted."""
+        stored = ((alerts.health(self.settings) or {}).get("consumer") or {}).get("stored", 0)
+        if stored and self.first_alert_s is None:
+            self.first_alert_s = round(time.time() - self.began, 1)
+        return stored
 
     def _view(
         self, publisher: LivePublisher, latency: AlertLatency, rate: float, traffic_alive: bool
@@ -137,9 +146,7 @@ class PlatformRun:
         progress = current.progress if current else {}
         query, totals = progress.get("query") or {}, progress.get("totals") or {}
         model = progress.get("model") or {}
-        stored = ((alerts.health(self.settings) or {}).get("consumer") or {}).get("stored", 0)
-        if stored and self.first_alert_s is None:
-            self.first_alert_s = round(time.time() - self.began, 1)
+        stored = self._note_first_alert()
         percentiles = latency.percentiles(50, 99)
         elapsed = time.time() - self.began
         health = {part.name: part.healthy() for part in self.services if part.healthy}
