@@ -74,6 +74,26 @@ def broker(make_runtime) -> Iterator[tuple[Settings, dict[str, str]]]:
 
 
 @pytest.fixture(scope="session")
+def postgresql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], str]]:
+    """A real PostgreSQL server for the whole run (pgserver's binaries, on a Unix socket only); each call
+    of the factory creates a fresh database and returns its SQLAlchemy URL."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("postgresql"), cleanup_mode="stop")
+    socket_dir = server.get_uri().split("host=", 1)[1]
+    created = 0
+
+    def database() -> str:
+        nonlocal created
+        created += 1
+        server.psql(f"CREATE DATABASE test_{created};")
+        return f"postgresql+psycopg://postgres@/test_{created}?host={socket_dir}"
+
+    yield database
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
 def spark():
     """One local SparkSession for the whole test run (starting one costs ~8 s)."""
     from fraudguard.spark import spark_session

@@ -1,7 +1,8 @@
 """A platform service started in the background: its own session, its pid in a file, its output in a log.
 
-The pid file holds the pid and the process's start time, so a pid reused by another process after a
-crash or reboot is never taken for the service. `start` returns once the service answers its readiness
+The pid file holds the pid, the process's start time and its host, so a pid reused by another process
+after a crash or reboot, or a process of another machine or container sharing the folder, is never taken
+for the service. `start` returns once the service answers its readiness
 check (or raises naming the log); `stop` sends SIGTERM to its process group and SIGKILL after a grace
 period, so nothing is left behind.
 """
@@ -12,11 +13,13 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -33,14 +36,24 @@ def alive(pid: object) -> bool:
         return False
 
 
-def identity() -> dict[str, float | int]:
-    """This process's pid and start time, as a pid file records them."""
-    return {"pid": os.getpid(), "started": psutil.Process().create_time()}
+def identity(pid: int | None = None) -> dict[str, Any]:
+    """A process (this one by default) as a pid file records it: pid, start time and host."""
+    process = psutil.Process(pid)
+    return {"pid": process.pid, "started": process.create_time(), "host": socket.gethostname()}
+
+
+def recorded_elsewhere(record: object) -> str | None:
+    """The host a pid file `record` names when it is not this one: pids belong to one machine (or
+    container), so its process can be neither checked nor signalled from here."""
+    host = record.get("host") if isinstance(record, dict) else None
+    return host if host and host != socket.gethostname() else None
 
 
 def is_running(record: object) -> bool:
-    """Whether the process a pid file `record` ({"pid", "started"}) names still runs: the same pid
-    with the same start time, so a pid reused after a crash or reboot is not taken for it."""
+    """Whether the process a pid file `record` ({"pid", "started", "host"}) names still runs here: the
+    same pid with the same start time, so a pid reused after a crash or reboot is not taken for it."""
+    if recorded_elsewhere(record):
+        return False
     try:
         pid, started = int(record["pid"]), float(record["started"])  # type: ignore[index]
         process = psutil.Process(pid)
@@ -119,8 +132,7 @@ class Background:
                 env=dict(environ),
             )
         with contextlib.suppress(psutil.Error):
-            started = psutil.Process(process.pid).create_time()
-            self.pid_file.write_text(json.dumps({"pid": process.pid, "started": started}))
+            self.pid_file.write_text(json.dumps(identity(process.pid)))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if process.poll() is not None:

@@ -1,4 +1,4 @@
-"""The alert store, exports and notification dispatch on a real SQLite file (no broker needed)."""
+"""The alert store, exports and notification dispatch on real SQLite and PostgreSQL (no broker needed)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import csv
 import io
 import ssl
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 import trustme
 
 from fraudguard.alerts.export import CSV_COLUMNS, csv_lines, export_labels
@@ -23,9 +25,14 @@ from tests.conftest import free_port
 from tests.notification_peers import smtp_server, webhook_server
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The store on each database the platform ships for: SQLite (local) and PostgreSQL (docker/)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    else:
+        url = request.getfixturevalue("postgresql")()
+    store = AlertStore(url)
     yield store
     store.close()
 
@@ -98,6 +105,23 @@ def test_stats_count_alerts_per_minute_and_per_place(store):
     assert sum(per_minute.values()) == 180
     assert sum(place["alerts"] for place in stats["places"]) == 180
     assert sum(row["alerts"] for row in stats["by_country"]) == 180
+
+
+def test_stats_are_aggregated_by_the_database_not_in_python(store):
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    store.add(decoded(3000, start=now - timedelta(minutes=50)))  # one a second until now
+    statements: list[tuple[str, Any]] = []
+
+    def record(_connection, _cursor, statement, parameters, *_):
+        statements.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    stats = store.stats(minutes=30, now=now)
+    sa.event.remove(store.engine, "before_cursor_execute", record)
+    assert sum(m["alerts"] for m in stats["per_minute"]) == 30 * 60
+    with store.engine.connect() as connection:
+        rows_read = sum(len(connection.exec_driver_sql(sql, params).all()) for sql, params in statements)
+    assert rows_read < 500  # a row per minute, category, country, status and map cell; not one per alert
 
 
 def test_csv_export_has_every_alert_and_readable_reasons(store):

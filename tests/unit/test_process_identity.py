@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fraudguard.background import identity, is_running
 from fraudguard.config import load_settings
 from fraudguard.orchestration.local_airflow import LocalAirflow
+from fraudguard.orchestration.stream_lifecycle import restart_if_running
 from fraudguard.paths import RuntimePaths
 from fraudguard.stream import control as stream_control
 from tests.conftest import CONFIG_FILE
@@ -41,3 +44,27 @@ def test_a_reused_pid_is_not_an_airflow_component_and_gets_no_signal(tmp_path):
     local.pid_file.write_text(json.dumps({"scheduler": {**me, "started": me["started"] - 3600}}))
     assert local.running() == {}
     assert local.stop() == []  # a SIGTERM to this pid's group would end this test
+
+
+def test_a_stream_on_another_host_is_reported_and_never_signalled(tmp_path):
+    """E.g. docker/: the training DAG's container shares the runtime folder with the stream's container,
+    whose pids mean nothing here; the new champion reaches that stream by its registry poll instead."""
+    settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path)})
+    progress = RuntimePaths(settings.runtime_dir).stream_progress
+    progress.parent.mkdir(parents=True)
+    # This test process's own pid and start time, recorded by a container named "stream".
+    elsewhere = {**identity(), "host": "stream"}
+    progress.write_text(json.dumps({"state": "running", "pid": elsewhere["pid"], "process": elsewhere}))
+    assert not is_running(elsewhere)
+    current = stream_control.status(settings)
+    assert current.alive is False and current.elsewhere == "stream"
+    assert stream_control.shown_state(current) == "running on host stream (as it last reported)"
+
+    outcome = restart_if_running(settings, str(CONFIG_FILE))
+    assert outcome["restarted"] is False and "host stream" in outcome["reason"]
+    assert "registry poll" in outcome["reason"]
+    for action in (stream_control.stop, stream_control.reset):  # a SIGTERM here would end this test
+        with pytest.raises(stream_control.StreamError, match="runs on host stream"):
+            action(settings)
+    with pytest.raises(stream_control.StreamError, match="runs on host stream"):
+        stream_control.start_detached(settings, str(CONFIG_FILE))

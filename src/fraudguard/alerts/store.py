@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
 
 from fraudguard.schemas import ALERT
 
@@ -28,6 +29,8 @@ class ReviewStatus(StrEnum):
 
 
 VERDICTS = (ReviewStatus.CONFIRMED_FRAUD, ReviewStatus.FALSE_POSITIVE)
+PLACE_DEGREES = 1.0
+"""The map's cell size: alerts are counted per cell (bubbles by count), at the cell's mean position."""
 LABELS_CHANNEL = "labels"
 """The outbox channel that publishes verdicts to the labels topic (`alerts.notify.labels`)."""
 
@@ -261,8 +264,12 @@ class AlertStore:
         now = now or datetime.now(UTC)
         since = now - timedelta(minutes=minutes)
         c = alerts.c
+        minute = _minute_of(c.scored_at)
+        cell_lat, cell_lon = sa.func.round(c.lat / PLACE_DEGREES), sa.func.round(c.lon / PLACE_DEGREES)
         with self.engine.connect() as connection:
-            recent = connection.scalars(sa.select(c.scored_at).where(c.scored_at >= since)).all()
+            recent = connection.execute(
+                sa.select(minute, sa.func.count()).where(c.scored_at >= since).group_by(minute)
+            ).all()
             by = {
                 name: connection.execute(
                     sa.select(column, sa.func.count()).group_by(column).order_by(sa.func.count().desc())
@@ -273,19 +280,16 @@ class AlertStore:
                     ("status", c.status),
                 )
             }
-            located = connection.execute(
-                sa.select(c.lat, c.lon, c.country, sa.func.count())
+            places = connection.execute(
+                sa.select(sa.func.avg(c.lat), sa.func.avg(c.lon), c.country, sa.func.count())
                 .where(c.lat.is_not(None), c.lon.is_not(None))
-                .group_by(c.lat, c.lon, c.country)
+                .group_by(cell_lat, cell_lon, c.country)
             ).all()
-        per_minute: dict[datetime, int] = {}
         start = since.replace(second=0, microsecond=0)
-        for minute in range(minutes + 1):
-            per_minute[start + timedelta(minutes=minute)] = 0
-        for scored_at in recent:
-            bucket = scored_at.replace(second=0, microsecond=0)
+        per_minute = {start + timedelta(minutes=step): 0 for step in range(minutes + 1)}
+        for bucket, count in recent:
             if bucket in per_minute:
-                per_minute[bucket] += 1
+                per_minute[bucket] = count
         statuses = {status: count for status, count in by["status"]}
         confirmed = statuses.get(ReviewStatus.CONFIRMED_FRAUD.value, 0)
         false_positives = statuses.get(ReviewStatus.FALSE_POSITIVE.value, 0)
@@ -295,7 +299,10 @@ class AlertStore:
             "by_category": [{"category": k, "alerts": n} for k, n in by["category"]],
             "by_country": [{"country": k, "alerts": n} for k, n in by["country"]],
             "by_status": [{"status": k, "alerts": n} for k, n in by["status"]],
-            "places": _places(located),
+            "places": [
+                {"lat": lat, "lon": lon, "country": country, "alerts": count}
+                for lat, lon, country, count in places
+            ],
             "reviewed": confirmed + false_positives,
             "confirmed_precision": confirmed / (confirmed + false_positives)
             if confirmed + false_positives
@@ -378,18 +385,21 @@ class AlertStore:
             return [dict(row._mapping) for row in rows]
 
 
-def _places(located: Sequence[Any], degrees: float = 1.0) -> list[dict[str, Any]]:
-    """Alert counts per map cell of `degrees` (bubbles by count), at the cell's mean position."""
-    cells: dict[tuple[int, int, str | None], list[float]] = {}
-    for lat, lon, country, count in located:
-        cell = cells.setdefault((round(lat / degrees), round(lon / degrees), country), [0.0, 0.0, 0])
-        cell[0] += lat * count
-        cell[1] += lon * count
-        cell[2] += count
-    return [
-        {"lat": lat_sum / n, "lon": lon_sum / n, "country": key[2], "alerts": int(n)}
-        for key, (lat_sum, lon_sum, n) in cells.items()
-    ]
+class _minute_of(sa.sql.functions.GenericFunction[datetime]):
+    """The minute a timestamp falls in, truncated by the database (one row per minute, not per alert)."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+
+
+@compiles(_minute_of, "sqlite")
+def _minute_of_sqlite(element: _minute_of, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%d %H:%M:00', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_minute_of, "postgresql")
+def _minute_of_postgresql(element: _minute_of, compiler: Any, **kw: Any) -> str:
+    return f"date_trunc('minute', {compiler.process(element.clauses, **kw)})"
 
 
 def public_alert(row: Any) -> dict[str, Any]:

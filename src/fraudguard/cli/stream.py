@@ -95,7 +95,7 @@ def status_table(current: control.StreamStatus | None) -> Table:
         table.add_row("state", "[red]never started here[/]")
         return table
     progress = current.progress
-    state = progress.get("state", "?") if current.alive else f"not running (last: {progress.get('state')})"
+    state = control.shown_state(current)
     query = progress.get("query") or {}
     totals = progress.get("totals") or {}
     model = progress.get("model") or {}

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
-from fraudguard.background import is_running, stop_group
+from fraudguard.background import identity, is_running, stop_group
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.paths import RuntimePaths
 
@@ -147,7 +146,7 @@ class LocalAirflow:
                     start_new_session=True,
                     env=self.environment(),
                 )
-            records[name] = {"pid": process.pid, "started": psutil.Process(process.pid).create_time()}
+            records[name] = identity(process.pid)
         self.pid_file.write_text(json.dumps(records, indent=2) + "\n")
         try:
             self._wait_healthy()

@@ -36,8 +36,13 @@ def control_stream(settings: Settings, config_path: str, action: StreamAction | 
 def restart_if_running(settings: Settings, config_path: str) -> dict[str, Any]:
     """After a promotion: a running job restarts to serve the new champion now rather than at its next
     poll; a job that is not running is left stopped (starting it is the stream DAG's decision)."""
+    current = control.status(settings)
+    if current is not None and current.live_elsewhere:
+        reason = (f"the stream runs on host {current.elsewhere}: it serves the new champion at its next "
+                  f"registry poll (every {settings.stream.model_poll_s:g} s)")  # fmt: skip
+        return {"restarted": False, "reason": reason, **summarize(current)}
     if control.running(settings) is None:
-        return {"restarted": False, "reason": "the stream is not running", **summarize(None)}
+        return {"restarted": False, "reason": "the stream is not running", **summarize(current)}
     summary = summarize(control.restart(settings, config_path))
     log.info("stream restarted", extra=summary)
     return {"restarted": True, "reason": "a new champion was promoted", **summary}
@@ -52,7 +57,7 @@ def summarize(current: control.StreamStatus | None) -> dict[str, Any]:
     totals = progress.get("totals") or {}
     return {
         "alive": current.alive,
-        "state": progress.get("state") if current.alive else f"not running (last: {progress.get('state')})",
+        "state": control.shown_state(current),
         "pid": progress.get("pid"),
         "model_version": model.get("version"),
         "transactions": totals.get("transactions", 0),

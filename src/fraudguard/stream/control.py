@@ -1,8 +1,9 @@
 """Start the scoring job in the background, stop it gracefully, read its status, from any process.
 
-The job's progress file (`<runtime>/stream/progress.json`) carries its pid, the pid's start time and
-its state; it is the only link between the job and these commands, which signal the pid only while it
-is still the job (a pid reused after a crash or reboot is left alone).
+The job's progress file (`<runtime>/stream/progress.json`) carries its pid, the pid's start time, its
+host and its state; it is the only link between the job and these commands, which signal the pid only
+while it is still the job on this host (a pid reused after a crash or reboot is left alone, and a job
+on another machine or container, sharing the runtime folder, is managed there or by its orchestrator).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.request import url2pathname
 
 import psutil
 
-from fraudguard.background import is_running, signal_group
+from fraudguard.background import is_running, recorded_elsewhere, signal_group
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.paths import RuntimePaths
 
@@ -35,8 +36,13 @@ class StreamError(RuntimeError):
 
 @dataclass(frozen=True)
 class StreamStatus:
-    alive: bool
+    alive: bool  # its process runs on this host
     progress: dict[str, Any]
+    elsewhere: str | None = None  # the host it runs on, when another one (not checked from here)
+
+    @property
+    def live_elsewhere(self) -> bool:
+        return self.elsewhere is not None and self.progress.get("state") in LIVE_STATES
 
 
 def status(settings: Settings) -> StreamStatus | None:
@@ -45,13 +51,33 @@ def status(settings: Settings) -> StreamStatus | None:
         progress = json.loads(RuntimePaths(settings.runtime_dir).stream_progress.read_text())
     except (OSError, ValueError):
         return None
-    return StreamStatus(alive=is_running(progress.get("process")), progress=progress)
+    process = progress.get("process")
+    return StreamStatus(alive=is_running(process), progress=progress, elsewhere=recorded_elsewhere(process))
+
+
+def _not_on_another_host(current: StreamStatus | None, action: str) -> None:
+    if current is not None and current.live_elsewhere:
+        raise StreamError(
+            f"the stream runs on host {current.elsewhere} (state {current.progress.get('state')}), which "
+            f"cannot be {action} from here: use that host or its orchestrator (e.g. `docker compose "
+            "restart stream`); it serves a new champion at its next registry poll anyway"
+        )
 
 
 def scored_total(settings: Settings) -> int:
     """Transactions the job has scored so far (its totals survive restarts; 0 if it never ran)."""
     current = status(settings)
     return ((current.progress if current else {}).get("totals") or {}).get("transactions", 0)
+
+
+def shown_state(current: StreamStatus) -> str:
+    """The state as status lines show it: a job whose process is gone or elsewhere says so."""
+    state = current.progress.get("state", "?")
+    if current.alive:
+        return state
+    if current.live_elsewhere:
+        return f"{state} on host {current.elsewhere} (as it last reported)"
+    return f"not running (last: {state})"
 
 
 def running(settings: Settings) -> StreamStatus | None:
@@ -66,6 +92,7 @@ def start_detached(
     existing = running(settings)
     if existing:
         return existing, False
+    _not_on_another_host(status(settings), "started again")
     paths = RuntimePaths(settings.runtime_dir)
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.stream_progress.unlink(missing_ok=True)
@@ -103,6 +130,7 @@ def stop(settings: Settings) -> StreamStatus | None:
     """Ask the job to stop after its current micro-batch (SIGTERM); kill it after `stop_timeout_s`."""
     current = running(settings)
     if current is None:
+        _not_on_another_host(status(settings), "stopped")
         return None
     pid = current.progress["pid"]
     try:
@@ -118,6 +146,7 @@ def stop(settings: Settings) -> StreamStatus | None:
 
 def restart(settings: Settings, config_path: str) -> StreamStatus:
     """Stop gracefully, then start in the background (e.g. to serve a new champion at once)."""
+    _not_on_another_host(status(settings), "restarted")
     stop(settings)
     current, _ = start_detached(settings, config_path)
     return current
@@ -128,6 +157,7 @@ def reset(settings: Settings) -> None:
     formatted Kafka cluster, whose offsets and records the old state no longer describes."""
     if running(settings):
         raise StreamError("the stream is running; stop it before resetting its state")
+    _not_on_another_host(status(settings), "reset")
     state = urlparse(settings.stream.state_uri)
     if state.scheme != "file":
         raise StreamError(
