@@ -11,6 +11,7 @@ from fraudguard.cli.alerts import alerts
 from fraudguard.cli.broker import broker
 from fraudguard.cli.config import config
 from fraudguard.cli.context import CliError
+from fraudguard.cli.data import data
 from fraudguard.cli.jars import jars
 from fraudguard.cli.model import evaluate, model, train
 from fraudguard.cli.run import run
@@ -51,6 +52,7 @@ cli.add_command(broker)
 cli.add_command(topics)
 cli.add_command(run)
 cli.add_command(simulate)
+cli.add_command(data)
 cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(model)
