@@ -18,6 +18,7 @@ from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.timeline import FakerWorldTimeline
 from fraudguard.spark import spark_session
 from fraudguard.train.job import Dataset
+from fraudguard.train.pipeline import FEATURE_SETS
 from fraudguard.train.trainer import train
 
 LIFT_SETS = ("transaction", "entities", "behaviour")  # each adds to the one before
@@ -38,7 +39,7 @@ def main() -> None:
         features = build_features(*Dataset(data).frames(spark), settings.features).cache()
         for name in LIFT_SETS:
             started = time.perf_counter()
-            result = train(features, model, settings.features, feature_set=name)
+            result = train(features, model, settings.features, FEATURE_SETS[name])
             metrics = result.test_metrics
             rows[name] = {
                 "auc_pr": round(metrics["auc_pr"], 4),

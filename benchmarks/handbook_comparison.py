@@ -31,6 +31,7 @@ from fraudguard.simulate.handbook import HandbookTimeline
 from fraudguard.spark import spark_session
 from fraudguard.train.job import Dataset
 from fraudguard.train.metrics import evaluate
+from fraudguard.train.pipeline import FEATURE_SETS
 from fraudguard.train.trainer import Split, train
 
 BOOK_TRAIN_START = date(2018, 7, 25)
@@ -118,7 +119,7 @@ def main() -> None:
                 for name, (classifier, feature_set) in MODELS.items():
                     started = time.perf_counter()
                     model = settings.model.model_copy(update={"classifier": classifier, "search_budget_s": 0})
-                    result = train(features, model, settings.features, feature_set, split=split)
+                    result = train(features, model, settings.features, FEATURE_SETS[feature_set], split=split)
                     scored = without_known_compromised(result.test_scores, frauds, split)
                     metrics = evaluate(scored, result.threshold)
                     results.append(

@@ -163,7 +163,7 @@ def test_every_transaction_is_scored_once_and_alerts_match_batch_scoring(scored_
     batch_features = build_features(*dataset.frames(spark), settings.features)
     expected = batch_features.toPandas().set_index("transaction_id").sort_index()
     streamed = history.set_index("transaction_id").sort_index()
-    numeric, categorical = FEATURE_SETS["behaviour"]
+    numeric, categorical = FEATURE_SETS["behaviour"].numeric, FEATURE_SETS["behaviour"].categorical
     assert (streamed["merchant_fraud_rate_28d"] > 0).any(), "no label reached the risk window: a weak check"
     assert (streamed["km_from_previous_store"] > 0).any()
     pd.testing.assert_frame_equal(

@@ -16,37 +16,62 @@ HEADLINE = ("auc_pr", "auc_roc", "card_precision_at_100", "precision_at_threshol
 
 
 def _dataset(obj: CliContext, dataset: Path | None):
+    """A simulated dataset, or an imported one (`fraudguard data import`), by folder or by name."""
+    from fraudguard.train.imported import ImportedDataset
     from fraudguard.train.job import Dataset
 
     path = dataset or obj.settings.runtime_dir / "datasets" / "faker"
+    if not path.exists() and dataset is not None and len(dataset.parts) == 1:
+        path = obj.settings.runtime_dir / "datasets" / dataset.name
     if not path.exists():
-        raise CliError(f"no dataset at {path}; create one with `fraudguard simulate batch --out {path}`")
-    return Dataset(path)
+        raise CliError(
+            f"no dataset at {path}; create one with `fraudguard simulate batch --out {path}` "
+            "or `fraudguard data import`"
+        )
+    return ImportedDataset(path) if ImportedDataset.at(path) else Dataset(path)
 
 
 @click.command()
 @click.option(
-    "--dataset", type=click.Path(file_okay=False, path_type=Path), help="Default: var/datasets/faker."
+    "--dataset",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A dataset folder, or an imported dataset's name. Default: var/datasets/faker.",
 )
 @click.option(
     "--feature-set", type=click.Choice(list(FEATURE_SETS)), default=DEFAULT_FEATURE_SET, show_default=True
 )
 @click.pass_obj
 def train(obj: CliContext, dataset: Path | None, feature_set: str) -> None:
-    """Train on a dataset, register the challenger, promote it if it beats the champion."""
+    """Train on a dataset, register the challenger, promote it if it beats the champion.
+
+    An imported dataset trains its own model (`fraud-detector-NAME`) on its own columns; --feature-set
+    applies to simulated datasets."""
+    from fraudguard.data.schema import DatasetError
     from fraudguard.spark import spark_session
+    from fraudguard.train.imported import ImportedDataset, run_imported_training, settings_for
     from fraudguard.train.job import run_training
 
     data = _dataset(obj, dataset)
+    settings = obj.settings
     with console.status("starting Spark ...") as status:
-        spark = spark_session(obj.settings, "fraudguard-train")
-        outcome = run_training(
-            spark, obj.settings, data, feature_set, on_step=lambda s: status.update(s + " ...")
-        )
+        spark = spark_session(settings, "fraudguard-train")
+
+        def step(text: str) -> None:
+            status.update(text + " ...")
+
+        if isinstance(data, ImportedDataset):
+            try:
+                settings = settings_for(settings, data.schema)
+                outcome = run_imported_training(spark, obj.settings, data, on_step=step)
+            except DatasetError as error:
+                raise CliError(str(error)) from None
+        else:
+            outcome = run_training(spark, settings, data, feature_set, on_step=step)
     metrics = outcome.result.test_metrics
-    table = Table("test metric", "value", title=f"{obj.settings.model.registered_name} v{outcome.version}")
+    table = Table("test metric", "value", title=f"{settings.model.registered_name} v{outcome.version}")
     for name in HEADLINE:
-        table.add_row(name, f"{metrics[name]:.4f}")
+        if name in metrics:
+            table.add_row(name, f"{metrics[name]:.4f}")
     for name, value in sorted(metrics.items()):
         if name.startswith("recall_") and name != "recall_at_threshold":
             table.add_row(name, f"{value:.4f}")

@@ -190,6 +190,21 @@ class ModelSettings(Section):
     )
 
 
+class DatasetsSettings(Section):
+    """Imported datasets (`fraudguard data import`): how a model is trained on one."""
+
+    classifier: Literal["gbt", "logistic_regression", "random_forest"] = Field(
+        "logistic_regression", description="StandardScaler + logistic regression, as the credit-card seed"
+    )
+    validation_share: Annotated[float, Field(gt=0, lt=0.5)] = Field(
+        0.15, description="rows that pick the threshold (the next-to-last by time, or drawn at random)"
+    )
+    test_share: Annotated[float, Field(gt=0, lt=0.5)] = Field(
+        0.2, description="rows only ever scored (the last by time, or drawn at random)"
+    )
+    split_seed: int = Field(42, description="the random split of a dataset without time")
+
+
 class StreamSettings(Section):
     """The streaming scoring job (`fraudguard stream`)."""
 
@@ -406,6 +421,7 @@ class Settings(Section):
     spark: SparkSettings = SparkSettings()
     features: FeatureSettings = FeatureSettings()
     model: ModelSettings = ModelSettings()
+    datasets: DatasetsSettings = DatasetsSettings()
     stream: StreamSettings = StreamSettings()
     mlflow: MlflowSettings = MlflowSettings()
     alerts: AlertsSettings = AlertsSettings()

@@ -113,7 +113,7 @@ class ChampionSource:
             threshold=registry.threshold_of(model_version.tags, f"{self.name} v{version} (registry)"),
             feature_set=feature_set,
             pipeline=pipeline,
-            importances=registry.feature_importances(pipeline, feature_set),
+            importances=registry.feature_importances(pipeline),
             source="registry",
         )
 
@@ -132,6 +132,6 @@ class ChampionSource:
             threshold=registry.threshold_of(metadata, f"{folder / 'metadata.json'}"),
             feature_set=metadata["feature_set"],
             pipeline=pipeline,
-            importances=registry.feature_importances(pipeline, metadata["feature_set"]),
+            importances=registry.feature_importances(pipeline),
             source="export",
         )

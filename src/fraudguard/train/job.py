@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from fraudguard.config import Settings
 from fraudguard.features.batch import build_features, with_labels
 from fraudguard.train import registry
-from fraudguard.train.pipeline import DEFAULT_FEATURE_SET
+from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, FEATURE_SETS
 from fraudguard.train.trainer import TrainResult, train
 
 
@@ -61,7 +61,7 @@ def run_training(
 ) -> Outcome:
     on_step("computing features")
     features = build_features(*dataset.frames(spark), settings.features).cache()
-    result = train(features, settings.model, settings.features, feature_set, on_step=on_step)
+    result = train(features, settings.model, settings.features, FEATURE_SETS[feature_set], on_step=on_step)
     on_step("registering the challenger")
     data_key = f"{dataset.key()}:{feature_set}:{settings.model.classifier}"
     info = {

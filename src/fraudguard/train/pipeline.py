@@ -6,6 +6,8 @@ user and merchant records add (joins), and what behaviour adds (per-user history
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.ml import Pipeline
@@ -23,12 +25,45 @@ LABEL, WEIGHT, FEATURES, SCORE = "label", "weight", "features", "score"
 TRANSACTION = ("amount", "log_amount", "hour_of_day", "is_night", "is_weekend", "is_online")
 ENTITIES = ("user_age", "account_age_days", "merchant_age_days", "distance_home_km")
 ENTITY_CATEGORIES = ("currency", "merchant_category", "user_gender")
-FEATURE_SETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # name: (numeric columns, categorical columns)
-    "transaction": (TRANSACTION, ("currency",)),
-    "entities": (TRANSACTION + ENTITIES, ENTITY_CATEGORIES),
-    "behaviour": (TRANSACTION + ENTITIES + BEHAVIOUR + TRAVEL_FEATURES + RISK_FEATURES, ENTITY_CATEGORIES),
-    "handbook": (BOOK_FEATURES, ()),  # the book's 15, for reproducing its baselines
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A model's input columns: a feature set of the simulated world, or an imported dataset's."""
+
+    name: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def to_json(self) -> str:
+        return json.dumps({"numeric": self.numeric, "categorical": self.categorical})
+
+    @classmethod
+    def of_run(cls, params: dict[str, str]) -> Inputs:
+        """The inputs a training run logged (its `inputs` parameter, or its named feature set)."""
+        name = params["feature_set"]
+        if "inputs" not in params:
+            return FEATURE_SETS[name]
+        logged = json.loads(params["inputs"])
+        return cls(name, tuple(logged["numeric"]), tuple(logged["categorical"]))
+
+
+FEATURE_SETS = {
+    inputs.name: inputs
+    for inputs in (
+        Inputs("transaction", TRANSACTION, ("currency",)),
+        Inputs("entities", TRANSACTION + ENTITIES, ENTITY_CATEGORIES),
+        Inputs(
+            "behaviour",
+            TRANSACTION + ENTITIES + BEHAVIOUR + TRAVEL_FEATURES + RISK_FEATURES,
+            ENTITY_CATEGORIES,
+        ),
+        Inputs("handbook", BOOK_FEATURES),  # the book's 15, for reproducing its baselines
+    )
 }
 DEFAULT_FEATURE_SET = "behaviour"
 
@@ -48,11 +83,11 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 
 def build_pipeline(
     model: ModelSettings,
-    feature_set: str = DEFAULT_FEATURE_SET,
+    inputs: Inputs = FEATURE_SETS[DEFAULT_FEATURE_SET],
     params: dict[str, Any] | None = None,
     seed: int = 42,
 ) -> Pipeline:
-    numeric, categorical = FEATURE_SETS[feature_set]
+    numeric, categorical = inputs.numeric, inputs.categorical
     indexed = [f"{c}_index" for c in categorical]
     stages: list[Any] = [
         StringIndexer(inputCol=c, outputCol=i, handleInvalid="keep")
@@ -79,8 +114,3 @@ def build_pipeline(
             )
         )
     return Pipeline(stages=stages)
-
-
-def feature_columns(feature_set: str = DEFAULT_FEATURE_SET) -> list[str]:
-    numeric, categorical = FEATURE_SETS[feature_set]
-    return [*numeric, *categorical]

@@ -25,7 +25,7 @@ from sklearn.metrics import precision_recall_curve
 from fraudguard.config import Settings
 from fraudguard.folders import replacing
 from fraudguard.train.metrics import evaluate
-from fraudguard.train.pipeline import feature_columns
+from fraudguard.train.pipeline import Inputs
 from fraudguard.train.trainer import TrainResult, score
 
 log = logging.getLogger("fraudguard.registry")
@@ -102,7 +102,8 @@ def log_run(
         mlflow.log_params(
             {
                 "classifier": settings.model.classifier,
-                "feature_set": result.feature_set,
+                "feature_set": result.inputs.name,
+                "inputs": result.inputs.to_json(),
                 "threshold_objective": settings.model.threshold_objective,
                 "label_delay_days": settings.features.label_delay_days,
                 **_split_params(result),
@@ -114,9 +115,9 @@ def log_run(
         mlflow.log_metrics({f"validation_{k}": v for k, v in result.validation_metrics.items()})
         mlflow.log_metrics({f"rows_{k}": float(v) for k, v in result.rows.items()})
         mlflow.log_dict({"search": result.search}, "search.json")
-        mlflow.log_dict(feature_importances(result.model, result.feature_set), "feature_importances.json")
+        mlflow.log_dict(feature_importances(result.model), "feature_importances.json")
         mlflow.log_figure(pr_curve(result), "pr_curve.png")
-        sample = example.select(*feature_columns(result.feature_set)).limit(5).toPandas()
+        sample = example.select(*result.inputs.columns).limit(5).toPandas()
         signature = infer_signature(sample, result.test_scores["score"].head(5).to_numpy())
         mlflow.spark.log_model(
             result.model,
@@ -235,14 +236,15 @@ def export(settings: Settings, version: str) -> Path:
     name = settings.model.registered_name
     model_version = client.get_model_version(name, version)
     target = settings.model.export_dir / "champion"
+    inputs = Inputs.of_run(client.get_run(model_version.run_id).data.params)
     metadata = {
         "name": name,
         "version": version,
         "run_id": model_version.run_id,
         "threshold": threshold_of(model_version.tags, f"{name} v{version}"),
-        "feature_set": client.get_run(model_version.run_id).data.params["feature_set"],
+        "feature_set": inputs.name,
+        "features": inputs.columns,
     }
-    metadata["features"] = feature_columns(metadata["feature_set"])
     with replacing(target) as staging:
         load_version(settings, version).write().overwrite().save(str(staging / "pipeline"))
         (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
@@ -281,7 +283,7 @@ def load_export(settings: Settings) -> tuple[PipelineModel, dict[str, Any]]:
     return PipelineModel.load(str(folder / "pipeline")), json.loads((folder / "metadata.json").read_text())
 
 
-def feature_importances(model: PipelineModel, feature_set: str) -> dict[str, float]:
+def feature_importances(model: PipelineModel) -> dict[str, float]:
     classifier = model.stages[-1]
     if not hasattr(classifier, "featureImportances"):
         return {}
@@ -308,13 +310,12 @@ def _auc_pr(model: PipelineModel, rows: DataFrame) -> float:
 
 
 def _split_params(result: TrainResult) -> dict[str, str]:
-    parts = ("train", "validation", "delay", "test")
-    return {f"split_{part}": "{}..{}".format(*getattr(result.split, part)) for part in parts}
+    return {f"split_{part}": rows for part, rows in result.split.describe().items()}
 
 
 def _metadata(result: TrainResult) -> dict[str, Any]:
     return {
         "threshold": result.threshold,
-        "feature_set": result.feature_set,
-        "features": feature_columns(result.feature_set),
+        "feature_set": result.inputs.name,
+        "features": result.inputs.columns,
     }

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from pyspark.ml import PipelineModel
@@ -26,9 +26,11 @@ from fraudguard.train.metrics import evaluate, threshold_for_daily_budget, thres
 from fraudguard.train.pipeline import (
     DEFAULT_FEATURE_SET,
     DEFAULT_PARAMS,
+    FEATURE_SETS,
     LABEL,
     SCORE,
     WEIGHT,
+    Inputs,
     build_pipeline,
 )
 
@@ -40,8 +42,18 @@ SEARCH_GRID: dict[str, dict[str, list[Any]]] = {
 EVALUATION_COLUMNS = ["transaction_id", "user_id", "timestamp", "fraud_scenario"]
 
 
+class RowSplit(Protocol):
+    """Which rows train, which validate (search and threshold), which test."""
+
+    def rows(self, features: DataFrame, part: str) -> DataFrame: ...
+
+    def describe(self) -> dict[str, str]: ...
+
+
 @dataclass(frozen=True)
 class Split:
+    """The simulated world's split, by days: [train | validation | label delay | test]."""
+
     train: tuple[date, date]  # inclusive day ranges
     validation: tuple[date, date]
     delay: tuple[date, date]
@@ -70,14 +82,19 @@ class Split:
         day = F.to_date("timestamp")
         return features.where((day >= F.lit(low)) & (day <= F.lit(high)))
 
+    def describe(self) -> dict[str, str]:
+        return {
+            part: "{}..{}".format(*getattr(self, part)) for part in ("train", "validation", "delay", "test")
+        }
+
 
 @dataclass
 class TrainResult:
     model: PipelineModel
     threshold: float
     params: dict[str, Any]
-    feature_set: str
-    split: Split
+    inputs: Inputs
+    split: RowSplit
     test_metrics: dict[str, float]
     validation_metrics: dict[str, float]
     rows: dict[str, int]
@@ -93,20 +110,22 @@ def labelled(features: DataFrame, fraud_weight: float) -> DataFrame:
 
 
 def score(model: PipelineModel, rows: DataFrame) -> pd.DataFrame:
-    """Fraud probability of each row, as pandas with the columns evaluation needs."""
+    """Fraud probability of each row, as pandas with the columns evaluation needs (those the rows
+    have: an imported dataset may lack users, times and scenarios)."""
     scored = model.transform(rows).withColumn(SCORE, vector_to_array("probability")[1])
-    return scored.select(*EVALUATION_COLUMNS, F.col("is_fraud").cast("double").alias(LABEL), SCORE).toPandas()
+    kept = [name for name in EVALUATION_COLUMNS if name in rows.columns]
+    return scored.select(*kept, F.col("is_fraud").cast("double").alias(LABEL), SCORE).toPandas()
 
 
 def train(
     features: DataFrame,
     model_settings: ModelSettings,
     feature_settings: FeatureSettings,
-    feature_set: str = DEFAULT_FEATURE_SET,
+    inputs: Inputs = FEATURE_SETS[DEFAULT_FEATURE_SET],
     seed: int = 42,
     on_step: Callable[[str], None] = lambda _: None,
     params_override: dict[str, Any] | None = None,
-    split: Split | None = None,
+    split: RowSplit | None = None,
 ) -> TrainResult:
     """Fit, pick hyperparameters and threshold on validation, evaluate on test. `params_override`
     fixes classifier parameters on top of every candidate (tests use it for short fits); `split`
@@ -133,7 +152,7 @@ def train(
             break
         on_step(f"fitting {model_settings.classifier} {params or 'defaults'}")
         started = time.monotonic()
-        model = build_pipeline(model_settings, feature_set, {**params, **(params_override or {})}, seed).fit(
+        model = build_pipeline(model_settings, inputs, {**params, **(params_override or {})}, seed).fit(
             train_rows
         )
         validation_scores = score(model, validation_rows)
@@ -156,7 +175,7 @@ def train(
         model=model,
         threshold=threshold,
         params=params,
-        feature_set=feature_set,
+        inputs=inputs,
         split=split,
         test_metrics=evaluate(test_scores, threshold),
         validation_metrics=evaluate(validation_scores, threshold),
