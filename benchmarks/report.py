@@ -23,7 +23,8 @@ from rich.console import Console
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("kafka_broker", "simulator", "simulator_signals", "feature_lift", "train_1m",
-              "handbook_comparison", "stream_throughput", "alert_service", "airflow")  # fmt: skip
+              "handbook_comparison", "data_import", "stream_throughput", "alert_service",
+              "airflow")  # fmt: skip
 
 
 def first_json(text: str) -> Any:
