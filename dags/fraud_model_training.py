@@ -5,7 +5,8 @@ Runs every night (`training.schedule` in the platform config, default 02:00 UTC)
 interval is the day before. Trigger it from the UI to retrain now: the form's choices apply to that run.
 
 1. **generate_data**: Faker transactions for the `window_days` ending where the data interval ends
-   (a new world every night; the same one when an interval is re-run).
+   (a new world every night; the same one when an interval is re-run). With `dataset` set to an
+   imported dataset, steps 1-2 use it as it is, and steps 4-8 train, gate and promote its own model.
 2. **assemble_training_set**: adds what the streaming job scored before the interval's end and, where
    analysts reviewed an alert, their verdict instead of the original label.
 3. **validate_training_set**: schema, row count, fraud share, nulls, duplicates, unknown users or
@@ -26,6 +27,8 @@ interval is the day before. Trigger it from the UI to retrain now: the form's ch
 - `classifier`: `gbt`, `random_forest` or `logistic_regression`.
 - `include_scored_history`: add the stream's scored history.
 - `include_confirmed_labels`: count analysts' verdicts from the labels topic.
+- `dataset`: `faker` (a new synthetic world), or the name of a dataset imported with
+  `fraudguard data import` (e.g. `paysim`, `creditcard`).
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 from airflow.sdk.exceptions import AirflowSkipException
 
 from fraudguard.config import default_config_path, load_settings
+from fraudguard.data.schema import NAME_PATTERN
 from fraudguard.orchestration import training
-from fraudguard.orchestration.stream_lifecycle import restart_if_running
 
 SETTINGS = load_settings()
 DEFAULTS = training.default_choices(SETTINGS)
@@ -65,6 +68,7 @@ def _run() -> tuple:
         "classifier": Param(DEFAULTS["classifier"], enum=["gbt", "random_forest", "logistic_regression"]),
         "include_scored_history": Param(DEFAULTS["include_scored_history"], type="boolean"),
         "include_confirmed_labels": Param(DEFAULTS["include_confirmed_labels"], type="boolean"),
+        "dataset": Param(DEFAULTS["dataset"], type="string", pattern=NAME_PATTERN),
     },
 )
 def fraud_model_training():
@@ -94,12 +98,12 @@ def fraud_model_training():
 
     @task.branch(**RETRY)
     def promotion_gate(version: str, evaluation: dict) -> str:
-        decision = training.promotion_gate(load_settings(), version, evaluation)
+        decision = training.promotion_gate(*_run(), version, evaluation)
         return "promote_champion" if decision["promoted"] else "keep_champion"
 
     @task(**RETRY)
     def promote_champion(version: str) -> dict:
-        return training.promote_champion(load_settings(), version)
+        return training.promote_champion(*_run(), version)
 
     @task
     def keep_champion() -> None:
@@ -107,7 +111,7 @@ def fraud_model_training():
 
     @task(**RETRY)
     def restart_stream() -> dict:
-        outcome = restart_if_running(load_settings(), str(default_config_path()))
+        outcome = training.restart_stream(*_run(), str(default_config_path()))
         if not outcome["restarted"]:
             raise AirflowSkipException(outcome["reason"])
         return outcome

@@ -35,6 +35,11 @@ class RuntimePaths:
         return self.logs / f"kafka-{node_id}.log"
 
     @property
+    def datasets(self) -> Path:
+        """Datasets by name: simulated worlds (`simulate batch`) and imported files (`data import`)."""
+        return self.root / "datasets"
+
+    @property
     def stream(self) -> Path:
         """The streaming job's checkpoint, tables, batch plans, pid and progress files."""
         return self.root / "stream"

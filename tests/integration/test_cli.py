@@ -64,12 +64,14 @@ def test_train_evaluate_show_and_promote_through_the_cli(make_runtime):
     """The model lifecycle as a user drives it: generate, train (registers and promotes v1), evaluate,
     show, promote (the rollback command) with its export."""
     settings, env = make_runtime(
-        FRAUDGUARD__MODEL__CLASSIFIER="logistic_regression", FRAUDGUARD__MODEL__SEARCH_BUDGET_S="0"
-    )
+        FRAUDGUARD__MODEL__CLASSIFIER="logistic_regression", FRAUDGUARD__MODEL__SEARCH_BUDGET_S="0",
+        FRAUDGUARD__MODEL__TEST_DAYS="2", FRAUDGUARD__MODEL__VALIDATION_DAYS="2",
+        FRAUDGUARD__FEATURES__LABEL_DELAY_DAYS="2",
+    )  # fmt: skip
     env = {**env, "FRAUDGUARD__MODEL__EXPORT_DIR": str(settings.runtime_dir / "models")}
     settings.runtime_dir.chmod(0o755)  # as a umask of 022 leaves it
     data = settings.runtime_dir / "datasets" / "faker"
-    run_cli("simulate", "batch", "--days", "20", "--users", "600", "--merchants", "120",
+    run_cli("simulate", "batch", "--days", "10", "--users", "300", "--merchants", "60",
             "--fraud-rate", "0.02", "--out", str(data), env=env)  # fmt: skip
 
     trained = run_cli("train", env=env, timeout=300).stdout

@@ -10,8 +10,10 @@ from mlflow import MlflowClient
 
 from fraudguard.data.importer import ImportOptions, import_dataset
 from fraudguard.data.reading import SourceFile
-from fraudguard.data.samples import paysim_csv, write_csv
-from fraudguard.data.schema import Role
+from fraudguard.data.samples import creditcard_csv, paysim_csv, write_csv
+from fraudguard.data.schema import DatasetError, Role
+from fraudguard.orchestration import training
+from fraudguard.paths import RuntimePaths
 from fraudguard.train import registry
 from fraudguard.train.imported import ImportedDataset, RandomSplit, TimeShareSplit, run_imported_training
 from tests.unit.test_data_import import generic_table
@@ -43,6 +45,15 @@ def trained(make_runtime, spark, tmp_path_factory):
         name: (dataset, run_imported_training(spark, settings, dataset))
         for name, dataset in (("paysim", paysim), ("untimed", untimed))
     }
+
+
+def test_a_training_run_on_a_dataset_that_was_not_imported_names_it(make_runtime):
+    settings, _ = make_runtime()
+    run = training.TrainingRun.from_context(
+        settings, {"data_interval_end": datetime(2026, 3, 2, tzinfo=UTC), "params": {"dataset": "nope"}}
+    )
+    with pytest.raises(DatasetError, match="no imported dataset 'nope'"):
+        training.generate(settings, run)
 
 
 def test_each_dataset_gets_its_own_registered_champion_and_export(trained):
@@ -85,3 +96,35 @@ def test_a_dataset_without_time_is_split_at_random_and_held_to_a_precision(train
         result.test_metrics["auc_pr"]
         > 3 * result.test_metrics["frauds"] / result.test_metrics["transactions"]
     )
+
+
+def test_the_nightly_dag_tasks_train_gate_and_promote_an_imported_datasets_model(trained, tmp_path):
+    """The form chose an imported dataset: nothing generated, its own model trained, gated, promoted."""
+    settings, _ = trained
+    path = RuntimePaths(settings.runtime_dir).datasets / "creditcard"
+    import_dataset(SourceFile(creditcard_csv(tmp_path / "creditcard.csv", 12_000, fraud_rate=0.02)), path,
+                   ImportOptions("creditcard", "creditcard"))  # fmt: skip
+    chosen = {"dataset": "creditcard", "classifier": "logistic_regression"}
+    context = {"data_interval_end": datetime(2026, 3, 2, 2, tzinfo=UTC), "params": chosen}
+    run = training.TrainingRun.from_context(settings, context)
+    assert training.generate(settings, run) == {"path": str(path), "imported": "creditcard", "rows": 12_000}
+    training.assemble_training_set(settings, run)
+    checks = {check["name"]: check for check in training.validate_training_set(settings, run)}
+    assert (
+        all(check["passed"] for check in checks.values())
+        and "frauds: train" in checks["frauds_per_part"]["detail"]
+    )
+    run_id = training.train_model(settings, run)["run_id"]
+    evaluation = training.evaluate_challenger(settings, run, run_id)
+    assert evaluation["champion_version"] is None
+    version = training.register_challenger(settings, run, run_id)
+    assert training.promotion_gate(settings, run, version, evaluation)["promoted"]
+    training.promote_champion(settings, run, version)
+    assert "does not serve it" in training.restart_stream(settings, run, "unused")["reason"]
+
+    client = MlflowClient(registry.tracking_uri(settings))
+    champion = client.get_model_version_by_alias("fraud-detector-creditcard", registry.CHAMPION)
+    assert str(champion.version) == version == "1"
+    params = client.get_run(champion.run_id).data.params
+    assert params["feature_set"] == "dataset creditcard" and params["classifier"] == "logistic_regression"
+    assert (settings.model.export_dir / "datasets" / "creditcard" / "champion" / "metadata.json").exists()

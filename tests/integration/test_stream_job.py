@@ -250,7 +250,7 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
     started again, one broker down for 10 s while it runs, a new champion promoted while it runs, then
     stopped gracefully. Nothing is missing, nothing duplicated, replayed alerts are identical, and alerts
     after the swap carry the new version."""
-    first, _, first_report, _ = scored_world
+    first, _, _, _ = scored_world
     broker_settings, _ = broker
     settings, env = stream_settings(
         broker_settings,
@@ -258,13 +258,14 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
         uuid.uuid4().hex[:8],
         FRAUDGUARD__MLFLOW__TRACKING_URI=registry.tracking_uri(first),
         FRAUDGUARD__MODEL__EXPORT_DIR=str(first.model.export_dir),
-        FRAUDGUARD__STREAM__MAX_ROWS_PER_BATCH="1200",
+        FRAUDGUARD__STREAM__MAX_ROWS_PER_BATCH="800",
         FRAUDGUARD__STREAM__TRIGGER_INTERVAL_S="0",
         FRAUDGUARD__STREAM__MODEL_POLL_S="2",
+        FRAUDGUARD__SIMULATOR__DAYS="4",  # the world's first days: enough batches before and after the kill
     )
     create_topics(broker_settings, list(settings.topics.all().values()))
-    LivePublisher(settings).run(FakerWorldTimeline(settings.simulator), rate=1e7, duration_s=None)
-    total = first_report.transactions
+    world = FakerWorldTimeline(settings.simulator)
+    total = LivePublisher(settings).run(world, rate=1e7, duration_s=None).transactions
 
     run_cli("stream", "start", "--detach", env=env, timeout=240)
     killed = wait_for(settings, lambda p: (p.get("query") or {}).get("batch_id", -1) >= 2, 180, "batch 2")

@@ -15,9 +15,10 @@ from fraudguard.cli.context import CliContext, CliError, console
 from fraudguard.data.importer import DEFAULT_START, ImportOptions, import_dataset
 from fraudguard.data.profiles import GENERIC, PROFILES
 from fraudguard.data.reading import SourceFile
-from fraudguard.data.schema import TIME_UNITS, DatasetError, DatasetSchema, Role
+from fraudguard.data.schema import NAME_PATTERN, TIME_UNITS, DatasetError, DatasetSchema, Role
+from fraudguard.paths import RuntimePaths
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+NAME = re.compile(NAME_PATTERN)
 
 
 @click.group()
@@ -74,7 +75,7 @@ def import_(
     )
     if not NAME.match(name):
         raise CliError(f"dataset name {name!r}: lowercase letters, digits and '-', at most 40", exit_code=2)
-    out = out or obj.settings.runtime_dir / "datasets" / name
+    out = out or RuntimePaths(obj.settings.runtime_dir).datasets / name
     if out.exists() and not overwrite:
         raise CliError(f"{out} exists; pass --overwrite to replace it")
     options = ImportOptions(

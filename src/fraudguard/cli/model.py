@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from fraudguard.cli.context import CliContext, CliError, console
+from fraudguard.paths import RuntimePaths
 from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, FEATURE_SETS
 
 HEADLINE = ("auc_pr", "auc_roc", "card_precision_at_100", "precision_at_threshold", "recall_at_threshold",
@@ -20,9 +21,9 @@ def _dataset(obj: CliContext, dataset: Path | None):
     from fraudguard.train.imported import ImportedDataset
     from fraudguard.train.job import Dataset
 
-    path = dataset or obj.settings.runtime_dir / "datasets" / "faker"
+    path = dataset or RuntimePaths(obj.settings.runtime_dir).datasets / "faker"
     if not path.exists() and dataset is not None and len(dataset.parts) == 1:
-        path = obj.settings.runtime_dir / "datasets" / dataset.name
+        path = RuntimePaths(obj.settings.runtime_dir).datasets / dataset.name
     if not path.exists():
         raise CliError(
             f"no dataset at {path}; create one with `fraudguard simulate batch --out {path}` "

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fraudguard.cli.context import CliContext, CliError, console
 from fraudguard.config.model import SimulatorSettings
+from fraudguard.paths import RuntimePaths
 from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.live import LivePublisher, LiveReport, live_world
 from fraudguard.simulate.timeline import FakerWorldTimeline
@@ -66,7 +67,7 @@ def simulate() -> None:
 def batch(obj: CliContext, world: str, out: Path | None, overwrite: bool, **overrides) -> None:
     """Write users, merchants and transactions (partitioned by day) as Parquet."""
     settings = simulator_settings(obj, **overrides)
-    out = out or obj.settings.runtime_dir / "datasets" / world
+    out = out or RuntimePaths(obj.settings.runtime_dir).datasets / world
     timeline = make_timeline(world, settings)
     total_days = getattr(timeline, "total_days", settings.days)
     started = time.perf_counter()

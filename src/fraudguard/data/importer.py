@@ -65,7 +65,9 @@ def import_dataset(source: SourceFile, out: Path, options: ImportOptions) -> Dat
                     if len(seen) <= options.max_categories:
                         seen.update(pc.unique(batch.column(name)).to_pylist())
                 if writer is None:
-                    writer = pq.ParquetWriter(staging / ROWS_DIR / ROWS_FILE, table.schema)
+                    writer = pq.ParquetWriter(
+                        staging / ROWS_DIR / ROWS_FILE, table.schema, compression="zstd"
+                    )
                 writer.write_table(table)
                 rows += table.num_rows
                 frauds += pc.sum(table.column("is_fraud")).as_py() or 0
@@ -119,7 +121,8 @@ def plan_columns(source: SourceFile, options: ImportOptions) -> list[Column]:
 def dataset_rows(
     batch: pa.RecordBatch, columns: list[Column], options: ImportOptions, first_row: int, path: Path
 ) -> pa.Table:
-    """The file's batch as dataset rows: canonical columns first, then the file's columns."""
+    """The file's batch as dataset rows: the canonical columns (which replace the label, time, id, user
+    and merchant columns they come from), then the file's other columns."""
     by_role = {column.role: column for column in columns if column.role in SINGLE_ROLES}
     rows: dict[str, pa.Array] = {}
     ids = by_role.get(Role.ID)
@@ -135,7 +138,7 @@ def dataset_rows(
         if role in by_role:
             rows[CANONICAL[role]] = _required(batch, by_role[role], first_row, path).cast(pa.string())
     for column in columns:
-        if column.name in rows:
+        if column.name in rows or column.role in SINGLE_ROLES:  # kept once, as its canonical column
             continue
         values = batch.column(column.name)
         if column.role is Role.NUMERIC:

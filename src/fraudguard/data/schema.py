@@ -19,6 +19,8 @@ from typing import Any
 SCHEMA_FILE = "dataset.json"
 ROWS_DIR = "rows"
 FORMAT = "fraudguard-imported-dataset/1"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+"""A dataset's name: its folder, its registered model's suffix (lowercase letters, digits, '-')."""
 
 
 class Role(StrEnum):

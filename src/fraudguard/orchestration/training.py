@@ -3,6 +3,10 @@
     generate ─ assemble ─ validate ─ train ─ evaluate ─ register ─ gate ─┬ promote ─ restart stream
                                                                         └ keep champion
 
+A run trains on a new synthetic world (`dataset` "faker", the default) or on an imported dataset
+(`fraudguard data import`): then there is nothing to generate or assemble, and the model registered,
+gated and promoted is that dataset's own (`train.imported`).
+
 Each function takes the settings and the run (its data interval and the form's choices) and returns
 what the next task needs as plain JSON (Airflow XCom). Everything a run writes lives in one folder
 named by its data interval, and the model it registers is tagged with the same key, so re-running an
@@ -22,9 +26,11 @@ from typing import Any
 
 from fraudguard.config import Settings
 from fraudguard.config.model import SimulatorSettings
+from fraudguard.paths import RuntimePaths
 
 log = logging.getLogger("fraudguard.training")
 SPARK_APP = "fraudguard-training"
+WORLD = "faker"
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class TrainingRun:
     classifier: str
     include_scored_history: bool
     include_confirmed_labels: bool
+    dataset: str = WORLD
 
     @classmethod
     def from_context(cls, settings: Settings, context: Mapping[str, Any]) -> TrainingRun:
@@ -64,7 +71,30 @@ class TrainingRun:
         digest = hashlib.sha256(self.data_key.encode()).hexdigest()[:8]
         return settings.runtime_dir / "training" / f"{self.interval_end:%Y%m%dT%H%M%S}-{digest}"
 
+    @property
+    def imported(self) -> bool:
+        return self.dataset != WORLD
+
+    def imported_dataset(self, settings: Settings):
+        """The imported dataset this run trains on (by name, where `data import` writes it)."""
+        from fraudguard.data.schema import DatasetError
+        from fraudguard.train.imported import ImportedDataset
+
+        dataset = ImportedDataset(RuntimePaths(settings.runtime_dir).datasets / self.dataset)
+        if not ImportedDataset.at(dataset.path):
+            raise DatasetError(
+                f"no imported dataset {self.dataset!r} at {dataset.path}: import it with "
+                f"`fraudguard data import`, or choose {WORLD!r}"
+            )
+        return dataset
+
     def settings(self, settings: Settings) -> Settings:
+        """The settings this run trains, registers and promotes with: the form's classifier, and for an
+        imported dataset its own registered model and export."""
+        if self.imported:
+            from fraudguard.train.imported import settings_for
+
+            settings = settings_for(settings, self.imported_dataset(settings).schema)
         return settings.model_copy(
             update={"model": settings.model.model_copy(update={"classifier": self.classifier})}
         )
@@ -79,6 +109,7 @@ def default_choices(settings: Settings) -> dict[str, Any]:
         "classifier": settings.model.classifier,
         "include_scored_history": settings.training.include_scored_history,
         "include_confirmed_labels": settings.training.include_confirmed_labels,
+        "dataset": WORLD,
     }
 
 
@@ -100,9 +131,13 @@ def simulator_for(settings: Settings, run: TrainingRun) -> SimulatorSettings:
 
 
 def generate(settings: Settings, run: TrainingRun) -> dict[str, Any]:
-    """Faker data for the window ending where the data interval ends."""
+    """Faker data for the window ending where the data interval ends (an imported dataset: none)."""
     from fraudguard.simulate.batch import write_batch
     from fraudguard.simulate.timeline import FakerWorldTimeline
+
+    if run.imported:
+        dataset = run.imported_dataset(settings)
+        return {"path": str(dataset.path), "imported": run.dataset, "rows": dataset.schema.rows}
 
     world = simulator_for(settings, run)
     out = run.folder(settings) / "synthetic"
@@ -112,7 +147,8 @@ def generate(settings: Settings, run: TrainingRun) -> dict[str, Any]:
 
 
 def assemble_training_set(settings: Settings, run: TrainingRun) -> dict[str, Any]:
-    """Synthetic data + the stream's scored history + the labels topic, as one dataset."""
+    """Synthetic data + the stream's scored history + the labels topic, as one dataset (an imported
+    dataset is used as it is)."""
     from fraudguard.config import TopicRole
     from fraudguard.schemas import LABEL
     from fraudguard.spark import spark_session
@@ -120,6 +156,8 @@ def assemble_training_set(settings: Settings, run: TrainingRun) -> dict[str, Any
     from fraudguard.stream.scoring import record_tables
     from fraudguard.train.assemble import Sources, assemble
 
+    if run.imported:
+        return {"path": str(run.imported_dataset(settings).path), "imported": run.dataset}
     folder = run.folder(settings)
     spark = spark_session(settings, SPARK_APP)
     history = settings.stream.scored_history_dir if run.include_scored_history else None
@@ -140,10 +178,16 @@ def assemble_training_set(settings: Settings, run: TrainingRun) -> dict[str, Any
 def validate_training_set(settings: Settings, run: TrainingRun) -> list[dict[str, Any]]:
     """Raises `DataValidationError` naming every failed check and its numbers."""
     from fraudguard.spark import spark_session
+    from fraudguard.train.imported import split_of
     from fraudguard.train.job import Dataset
-    from fraudguard.train.validate import require_valid, validate
+    from fraudguard.train.validate import require_valid, validate, validate_imported
 
-    frames = Dataset(run.folder(settings) / "training_set").frames(spark_session(settings, SPARK_APP))
+    spark = spark_session(settings, SPARK_APP)
+    if run.imported:
+        dataset = run.imported_dataset(settings)
+        rows = dataset.rows(spark)
+        return require_valid(validate_imported(rows, split_of(settings, dataset.schema, rows), settings))
+    frames = Dataset(run.folder(settings) / "training_set").frames(spark)
     return require_valid(validate(*frames, run.settings(settings)))
 
 
@@ -155,7 +199,9 @@ def train_model(settings: Settings, run: TrainingRun) -> dict[str, Any]:
     from fraudguard.features.batch import build_features
     from fraudguard.spark import spark_session
     from fraudguard.train import registry
+    from fraudguard.train.imported import split_of
     from fraudguard.train.job import Dataset
+    from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, FEATURE_SETS
     from fraudguard.train.trainer import Split, train
 
     settings = run.settings(settings)
@@ -164,17 +210,23 @@ def train_model(settings: Settings, run: TrainingRun) -> dict[str, Any]:
     if existing and (folder / "test_features").exists():
         log.info("training run reused", extra={"run_id": existing, "data_key": run.data_key})
         return {"run_id": existing, "reused": True}
-    dataset = Dataset(folder / "training_set")
-    features = build_features(*dataset.frames(spark_session(settings, SPARK_APP)), settings.features).cache()
-    days = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).first()
-    split = Split.from_days(*days, settings.model, settings.features)
+    spark = spark_session(settings, SPARK_APP)
+    if run.imported:
+        dataset = run.imported_dataset(settings)
+        features = dataset.rows(spark).cache()
+        split = split_of(settings, dataset.schema, features)
+        inputs = dataset.inputs()
+    else:
+        dataset = Dataset(folder / "training_set")
+        features = build_features(*dataset.frames(spark), settings.features).cache()
+        days = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).first()
+        split = Split.from_days(*days, settings.model, settings.features)
+        inputs = FEATURE_SETS[DEFAULT_FEATURE_SET]
     split.rows(features, "test").write.mode("overwrite").parquet(str(folder / "test_features"))
     if existing:  # trained before; only its test days' features were missing
         features.unpersist()
         return {"run_id": existing, "reused": True}
-    result = train(
-        features, settings.model, settings.features, on_step=lambda step: log.info(step), split=split
-    )
+    result = train(features, settings.model, settings.features, inputs, on_step=log.info, split=split)
     info = {"path": str(dataset.path), "interval_end": run.interval_end.isoformat(), **run.choices}
     run_id = registry.log_run(result, settings, features, run.data_key, info)
     features.unpersist()
@@ -188,6 +240,7 @@ def evaluate_challenger(settings: Settings, run: TrainingRun, run_id: str) -> di
     from fraudguard.spark import spark_session
     from fraudguard.train import registry
 
+    settings = run.settings(settings)
     spark = spark_session(settings, SPARK_APP)
     test_rows = spark.read.parquet(str(run.folder(settings) / "test_features"))
     evaluation = registry.compare_with_champion(
@@ -201,26 +254,40 @@ def register_challenger(settings: Settings, run: TrainingRun, run_id: str) -> st
     """The run's model as a new version with alias `challenger` (the existing one on a re-run)."""
     from fraudguard.train import registry
 
-    version = str(registry.register_run(settings, run_id, run.data_key).version)
+    version = str(registry.register_run(run.settings(settings), run_id, run.data_key).version)
     log.info("challenger registered", extra={"version": version, "data_key": run.data_key})
     return version
 
 
-def promotion_gate(settings: Settings, version: str, evaluation: Mapping[str, Any]) -> dict[str, Any]:
+def promotion_gate(
+    settings: Settings, run: TrainingRun, version: str, evaluation: Mapping[str, Any]
+) -> dict[str, Any]:
     """Decide, and record the decision on the version (its tags); promotion is the next task."""
     from fraudguard.train import registry
 
     decision = registry.decide(version, registry.Evaluation(**evaluation))
-    registry.record_decision(settings, decision)
+    registry.record_decision(run.settings(settings), decision)
     log.info("promotion gate", extra=asdict(decision))
     return asdict(decision)
 
 
-def promote_champion(settings: Settings, version: str) -> dict[str, str]:
+def promote_champion(settings: Settings, run: TrainingRun, version: str) -> dict[str, str]:
     from fraudguard.spark import spark_session
     from fraudguard.train import registry
 
     spark_session(settings, SPARK_APP)  # the export writes the PipelineModel with Spark
-    path = registry.promote(settings, version)
+    path = registry.promote(run.settings(settings), version)
     log.info("champion promoted", extra={"version": version, "export": str(path)})
     return {"version": version, "export": str(path)}
+
+
+def restart_stream(settings: Settings, run: TrainingRun, config_path: str) -> dict[str, Any]:
+    """After a promotion, the running stream serves the new champion now (the world's model only)."""
+    from fraudguard.orchestration.stream_lifecycle import restart_if_running
+
+    if run.imported:
+        return {
+            "restarted": False,
+            "reason": f"dataset {run.dataset!r}: the world's stream does not serve it",
+        }
+    return restart_if_running(settings, config_path)

@@ -81,7 +81,7 @@ def ensure_champion(settings: Settings, config_path: Path) -> Started:
     current = registry.champion_version(settings)
     if current is not None:
         return Started(f"champion v{current}", started=False)
-    dataset = settings.runtime_dir / "datasets" / "faker"
+    dataset = RuntimePaths(settings.runtime_dir).datasets / "faker"
     if not (dataset / "manifest.json").exists():
         simulator = settings.simulator
         write_batch(FakerWorldTimeline(simulator), dataset, simulator.model_dump(mode="json"), overwrite=True)

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from fraudguard.config import Settings
 from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
-from fraudguard.train.trainer import Split
+from fraudguard.train.trainer import RowSplit, Split
 
 SPLIT_PARTS = ("train", "validation", "test")
 
@@ -141,3 +141,19 @@ def _split(transactions: DataFrame, first, last, settings: Settings) -> Check:
     )
     passed = all((counts[f"{p}_frauds"] or 0) > 0 for p in parts)
     return Check("split", passed, detail)
+
+
+def validate_imported(rows: DataFrame, split: RowSplit, settings: Settings) -> list[Check]:
+    """An imported dataset's checks: enough rows, unique ids, and frauds in every part of its split."""
+    counts = rows.agg(F.count("*").alias("rows"), F.countDistinct("transaction_id").alias("ids")).first()
+    minimum = settings.training.min_transactions
+    checks = [
+        Check("row_count", counts["rows"] >= minimum, f"{counts['rows']:,} rows (minimum {minimum:,})"),
+        Check(
+            "duplicates", counts["rows"] == counts["ids"], f"{counts['rows'] - counts['ids']:,} repeated ids"
+        ),
+    ]
+    frauds = {part: split.rows(rows, part).where("is_fraud").count() for part in SPLIT_PARTS}
+    detail = ", ".join(f"{part} {count:,}" for part, count in frauds.items())
+    checks.append(Check("frauds_per_part", all(frauds.values()), f"frauds: {detail}"))
+    return checks
