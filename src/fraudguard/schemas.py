@@ -100,8 +100,12 @@ class RecordSchema:
         for field in self.fields:
             column = table.column(field.name)
             if field.type == "timestamp":
-                epoch_ms = column.cast(pa.int64()).to_numpy().astype("datetime64[ms]")
-                columns.append([f"{text}Z" for text in np.datetime_as_string(epoch_ms, unit="ms")])
+                epoch_ms = column.cast(pa.int64()).fill_null(0).to_numpy().astype("datetime64[ms]")
+                texts = [f"{text}Z" for text in np.datetime_as_string(epoch_ms, unit="ms")]
+                if column.null_count:
+                    nulls = column.is_null().to_numpy(zero_copy_only=False)
+                    texts = [None if null else text for text, null in zip(texts, nulls, strict=True)]
+                columns.append(texts)
             else:
                 columns.append(column.to_pylist())
         names = self.names
@@ -245,8 +249,16 @@ LABEL = RecordSchema(
     version=1,
     key="transaction_id",
     fields=(
-        *TRANSACTION.fields_named("transaction_id", "merchant_id"),
-        Field("event_time", "timestamp", "the transaction's event time"),
+        *TRANSACTION.fields_named("transaction_id"),
+        Field(
+            "merchant_id", "string", "the transaction's merchant (none in a dataset without)", nullable=True
+        ),
+        Field(
+            "event_time",
+            "timestamp",
+            "the transaction's event time (none in a dataset without)",
+            nullable=True,
+        ),
         Field("is_fraud", "bool", "fraud (true) or legitimate (false); the latest report wins"),
         Field("source", "string", "`chargeback` (from the card holder's bank) or `review` (an analyst)"),
         Field("reported_at", "timestamp", "when the label became known: features use it from then on"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -12,6 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from fraudguard.cli.context import CliContext, CliError, console
+from fraudguard.cli.simulate import publish_live
 from fraudguard.data.importer import DEFAULT_START, ImportOptions, import_dataset
 from fraudguard.data.profiles import GENERIC, PROFILES
 from fraudguard.data.reading import SourceFile
@@ -110,3 +111,32 @@ def schema_table(schema: DatasetSchema) -> Table:
         style = "dim" if column.role is Role.IGNORE else ""
         table.add_row(column.name, column.type, str(column.role), column.why, style=style)
     return table
+
+
+@data.command()
+@click.argument("name")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=200, show_default=True,
+              help="Rows per second.")  # fmt: skip
+@click.option("--duration", type=float, help="Seconds to run (default: until the last row).")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
+@click.pass_obj
+def replay(obj: CliContext, name: str, rate: float, duration: float | None, as_json: bool) -> None:
+    """Publish an imported dataset's rows in time order to its own topic (without their labels; the
+    frauds' labels follow on its labels topic after features.label_delay_days of event time)."""
+    from fraudguard.data.replay import DatasetTimeline, dataset_topics
+    from fraudguard.kafka.topics import create_topics
+    from fraudguard.simulate.live import LivePublisher
+
+    settings = obj.settings
+    folder = RuntimePaths(settings.runtime_dir).datasets / name
+    try:
+        schema = DatasetSchema.load(folder)
+    except DatasetError as error:
+        raise CliError(f"{error}; import it with `fraudguard data import`") from None
+    topics = dataset_topics(settings, name)
+    create_topics(settings, list(topics.values()))
+    timeline = DatasetTimeline(folder, schema, timedelta(days=settings.features.label_delay_days))
+    publisher = LivePublisher(
+        settings, transactions=timeline.record, topics={role: topic.name for role, topic in topics.items()}
+    )
+    publish_live(publisher, timeline, rate, duration, as_json)

@@ -128,9 +128,15 @@ def live(
     except ValidationError as error:
         raise CliError(f"invalid simulator option: {error.errors()[0]['msg']}", exit_code=2) from None
     rate = rate or settings.live_rate
-    publisher = LivePublisher(obj.settings)
-    timeline = make_timeline(world, settings)
-    status = console.status("starting live traffic ...")
+    publish_live(LivePublisher(obj.settings), make_timeline(world, settings), rate, duration, as_json)
+
+
+def publish_live(
+    publisher: LivePublisher, timeline, rate: float, duration: float | None, as_json: bool
+) -> None:
+    """Run a live publisher with a status line until its timeline ends, the duration is up or Ctrl-C
+    (SIGTERM too), then print what was sent and delivered per topic."""
+    status = console.status(f"starting live traffic to {publisher.topics[publisher.transactions.name]} ...")
 
     def show(report: LiveReport) -> None:
         status.update(

@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from fraudguard.schemas import Field, FieldType, RecordSchema
+
 SCHEMA_FILE = "dataset.json"
 ROWS_DIR = "rows"
 FORMAT = "fraudguard-imported-dataset/1"
@@ -43,6 +45,11 @@ RESERVED = {*CANONICAL.values(), "label", "weight", "features", "raw_features", 
 """Names the trainer and MLlib's stages produce: a model input may not be called so."""
 TIME_UNITS = {"s": timedelta(seconds=1), "min": timedelta(minutes=1), "h": timedelta(hours=1),
               "d": timedelta(days=1)}  # fmt: skip
+
+
+_FIELD_TYPES: dict[str, FieldType] = {"bool": "bool", "double": "double", "float": "double",
+                                      "int64": "double", "timestamp[s]": "timestamp",
+                                      "timestamp[ms]": "timestamp", "timestamp[us]": "timestamp"}  # fmt: skip
 
 
 class DatasetError(ValueError):
@@ -96,6 +103,24 @@ class DatasetSchema:
     @property
     def has_time(self) -> bool:
         return self.one(Role.TIME) is not None
+
+    def record_schema(self) -> RecordSchema:
+        """The replayed rows' message schema (`data replay`; the stream parses with it): the
+        canonical columns and the file's other columns, never the label."""
+        fields = [Field("transaction_id", "string", "the row's id")]
+        if self.has_time:
+            fields.append(Field("timestamp", "timestamp", "event time"))
+        fields += [Field(CANONICAL[role], "string", role.value) for role in (Role.USER, Role.MERCHANT)
+                   if self.one(role) is not None]  # fmt: skip
+        for column in self.columns:
+            if column.role in SINGLE_ROLES:
+                continue
+            kind = "double" if column.role is Role.NUMERIC else _FIELD_TYPES.get(column.type, "string")
+            kind = "string" if column.role is Role.CATEGORICAL else kind
+            fields.append(Field(column.name, kind, f"{column.role}: {column.why}", nullable=True))
+        return RecordSchema(
+            name=f"dataset-{self.name}", version=1, key="transaction_id", fields=tuple(fields)
+        )
 
     def save(self, folder: Path) -> None:
         document = {"format": FORMAT, **asdict(self)}

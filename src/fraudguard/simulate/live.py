@@ -67,14 +67,20 @@ class LivePublisher:
         settings: Settings,
         producer: Producer | None = None,
         on_delivered: Callable[[Any, Any], None] | None = None,
+        transactions: RecordSchema = TRANSACTION,
+        topics: dict[TopicRole, str] | None = None,
     ) -> None:
+        """`transactions` and `topics`: another kind of row to pace (an imported dataset's, with its
+        own topics by role) instead of the world's transactions."""
         self.producer = producer or make_producer(settings, **{"linger.ms": 20})
         self.on_delivered = on_delivered
+        self.transactions = transactions
+        names = {role: settings.topics.get(role).name for role in TopicRole} | (topics or {})
         self.topics = {
-            USER.name: settings.topics.get(TopicRole.USERS).name,
-            MERCHANT.name: settings.topics.get(TopicRole.MERCHANTS).name,
-            TRANSACTION.name: settings.topics.get(TopicRole.TRANSACTIONS).name,
-            LABEL.name: settings.topics.get(TopicRole.LABELS).name,
+            USER.name: names[TopicRole.USERS],
+            MERCHANT.name: names[TopicRole.MERCHANTS],
+            transactions.name: names[TopicRole.TRANSACTIONS],
+            LABEL.name: names[TopicRole.LABELS],
         }
         self.report = LiveReport()
         self._stop = False
@@ -101,15 +107,15 @@ class LivePublisher:
             self._send(MERCHANT, batch.merchants)
             self._send(LABEL, batch.labels)
             self.producer.flush()  # records a transaction may use are on the broker before it
-            keys, values = TRANSACTION.encode(batch.transactions)
+            keys, values = self.transactions.encode(batch.transactions)
             step = max(1, int(rate / SLICES_PER_SECOND))
             for low in range(0, len(values), step):
                 if self._stop or (deadline and time.perf_counter() >= deadline):
                     return self._finish(started)
-                self._produce(TRANSACTION, keys[low : low + step], values[low : low + step])
+                self._produce(self.transactions, keys[low : low + step], values[low : low + step])
                 sent_transactions += len(values[low : low + step])
                 self.report.transactions = sent_transactions
-                self.report.simulated_until = str(batch.day)
+                self.report.simulated_until = str(batch.day or "")
                 # poll() returns as soon as it served a delivery report: wait out the whole lead.
                 while (ahead := started + sent_transactions / rate - time.perf_counter()) > 0:
                     self.producer.poll(ahead)
