@@ -20,7 +20,7 @@ from fraudguard.kafka.topics import read_topic
 from fraudguard.paths import RuntimePaths
 from fraudguard.schemas import LABEL
 from tests.conftest import CONFIG_FILE, run_cli
-from tests.unit.test_data_import import generic_table
+from tests.data_files import generic_table
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from fraudguard.orchestration import training
 from fraudguard.paths import RuntimePaths
 from fraudguard.train import registry
 from fraudguard.train.imported import ImportedDataset, RandomSplit, TimeShareSplit, run_imported_training
-from tests.unit.test_data_import import generic_table
+from tests.data_files import generic_table
 
 pytestmark = pytest.mark.integration
 

@@ -17,6 +17,7 @@ from fraudguard.data.reading import SourceFile
 from fraudguard.data.samples import creditcard_csv, creditcard_rows, paysim_csv, paysim_rows, write_csv
 from fraudguard.data.schema import ROWS_DIR, DatasetError, DatasetSchema, Role
 from tests.conftest import run_cli
+from tests.data_files import generic_table
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -60,28 +61,6 @@ def test_a_creditcard_file_keeps_its_pca_columns_and_seconds(tmp_path):
     assert rows["timestamp"][-1].as_py() == START + timedelta(seconds=original["Time"][-1].as_py())
     assert np.allclose(rows["V14"].to_numpy(), original["V14"].to_numpy())
     assert rows["transaction_id"][0].as_py() == "creditcard-1"
-
-
-def generic_table(rows: int, seed: int = 3) -> pa.Table:
-    """A team's own export: its own names and order, text categories, a timestamp, an id, extra text."""
-    rng = np.random.default_rng(seed)
-    fraud = rng.random(rows) < 0.05
-    return pa.table(
-        {
-            "booked_at": pa.array(
-                [
-                    datetime(2026, 5, 1) + timedelta(minutes=int(m))
-                    for m in np.sort(rng.integers(0, 60_000, rows))
-                ]
-            ),
-            "payment_ref": [f"PAY-{i:07d}" for i in range(rows)],
-            "channel": rng.choice(["web", "app", "pos"], rows),
-            "value_eur": np.round(rng.lognormal(3, 1, rows) * np.where(fraud, 5, 1), 2),
-            "chargeback": np.where(fraud, "yes", "no"),
-            "customer_note": [f"note {rng.integers(10**6)}" for _ in range(rows)],
-            "items": rng.integers(1, 9, rows),
-        }
-    )
 
 
 def test_a_generic_csv_gets_its_roles_inferred_and_shown(tmp_path):

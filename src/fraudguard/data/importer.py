@@ -34,6 +34,7 @@ from fraudguard.folders import replacing
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 ROWS_FILE = "part-00000.parquet"
 _TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
+TEXT_ROLES = (Role.ID, Role.USER, Role.MERCHANT, Role.CATEGORICAL, None)  # None: text not settled yet
 
 
 @dataclass(frozen=True)
@@ -214,9 +215,7 @@ def _pass_types(read: pa.Schema, columns: list[Column]) -> dict[str, pa.DataType
     types = {}
     for column in columns:
         found = read.field(column.name).type
-        if column.role in (Role.ID, Role.USER, Role.MERCHANT, Role.CATEGORICAL, None) or pa.types.is_null(
-            found
-        ):
+        if column.role in TEXT_ROLES or pa.types.is_null(found):
             types[column.name] = pa.string()
         elif column.role is Role.NUMERIC and not pa.types.is_boolean(found):
             types[column.name] = pa.float64()

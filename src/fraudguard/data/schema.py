@@ -10,11 +10,10 @@ entities, `user_id` and `merchant_id`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from fraudguard.schemas import Field, FieldType, RecordSchema
 
@@ -83,7 +82,6 @@ class DatasetSchema:
     rows: int = 0
     frauds: int = 0
     imported_at: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def by_role(self, role: Role) -> list[Column]:
         return [column for column in self.columns if column.role is role]
