@@ -330,7 +330,7 @@ def test_the_same_job_runs_on_a_spark_standalone_cluster(scored_world, broker, s
             FRAUDGUARD__MLFLOW__TRACKING_URI=registry.tracking_uri(first),
             FRAUDGUARD__MODEL__EXPORT_DIR=str(first.model.export_dir),
             FRAUDGUARD__SPARK__MASTER=master,
-            FRAUDGUARD__SIMULATOR__DAYS="2",
+            FRAUDGUARD__SIMULATOR__DAYS="4",
         )  # fmt: skip
         create_topics(broker_settings, list(settings.topics.all().values()))
         report = LivePublisher(settings).run(
