@@ -28,8 +28,8 @@ _CONVERSION = re.compile(
 
 @dataclass
 class SourceFile:
-    """The file to import; `progress(done, total)` is called after each batch (bytes for CSV, rows
-    for Parquet)."""
+    """The file to import; `progress(done, total)` is called after each batch, in bytes (for Parquet,
+    the share of its rows read)."""
 
     path: Path
     progress: Callable[[int, int], None] = lambda done, total: None
@@ -96,18 +96,18 @@ class SourceFile:
 
     def _parquet_batches(self) -> Iterator[tuple[int, pa.RecordBatch]]:
         parquet = self._parquet()
-        total, row = parquet.metadata.num_rows, 1
+        rows, size, row = parquet.metadata.num_rows, self.path.stat().st_size, 1
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
             yield row, batch
             row += batch.num_rows
-            self.progress(row - 1, total)
+            self.progress(size * (row - 1) // max(rows, 1), size)
 
     @staticmethod
     def _blocks(skip_rows: int = 0) -> pa_csv.ReadOptions:
         return pa_csv.ReadOptions(block_size=BLOCK_BYTES, skip_rows_after_names=skip_rows)
 
     def _located(self, error: pa.ArrowInvalid, schema: pa.Schema, from_row: int) -> DatasetError:
-        """The first value, at or after `from_row`, that the column's inferred type cannot hold."""
+        """The first value, at or after `from_row`, that its column's type cannot hold."""
         match = _CONVERSION.search(str(error))
         if match is None:
             return DatasetError(f"{self.path}: unreadable after row {from_row - 1}: {error}")
