@@ -21,9 +21,7 @@ from fraudguard.data.schema import DatasetError
 
 BLOCK_BYTES = 1 << 20  # the first block decides the column types: ~10,000 rows of a typical file
 PARQUET_BATCH_ROWS = 200_000
-_CONVERSION = re.compile(
-    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to ([^:]+): invalid value"
-)
+_CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error")
 
 
 @dataclass
