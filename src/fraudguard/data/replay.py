@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,7 +44,7 @@ class DatasetTimeline:
     """An imported dataset as the live publisher's timeline: no user or merchant records, each day's
     rows as its transactions, and the labels reported that day."""
 
-    def __init__(self, folder, schema: DatasetSchema, label_delay: timedelta) -> None:
+    def __init__(self, folder: Path, schema: DatasetSchema, label_delay: timedelta) -> None:
         self.name = schema.name
         self.folder, self.schema, self.label_delay = folder, schema, label_delay
         self.record = schema.record_schema()
