@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -273,8 +273,13 @@ ALERT = RecordSchema(
     key="transaction_id",
     fields=(
         Field("alert_id", "string", "derived from transaction_id and model version: a replay repeats it"),
-        *TRANSACTION.fields_named("transaction_id", "user_id", "merchant_id", "amount", "currency"),
-        Field("event_time", "timestamp", "the transaction's event time"),
+        *TRANSACTION.fields_named("transaction_id"),
+        # An imported dataset may have no users, merchants, amounts or times: those stay empty.
+        *(
+            replace(field, nullable=True)
+            for field in TRANSACTION.fields_named("user_id", "merchant_id", "amount", "currency")
+        ),
+        Field("event_time", "timestamp", "the transaction's event time", nullable=True),
         Field("score", "double", "fraud probability from the model"),
         Field("threshold", "double", "the model's operating threshold; score >= threshold alerts"),
         Field("model_name", "string", "registered model name"),

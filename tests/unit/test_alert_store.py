@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import ssl
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 import trustme
 
 from fraudguard.alerts.export import CSV_COLUMNS, csv_lines, export_labels
+from fraudguard.alerts.notify.channel import alert_line
 from fraudguard.alerts.notify.dispatcher import Dispatcher
 from fraudguard.alerts.notify.email import EmailDigestChannel
 from fraudguard.alerts.notify.webhook import WebhookChannel
@@ -131,6 +133,24 @@ def test_csv_export_has_every_alert_and_readable_reasons(store):
     assert len(rows) == 25 and list(rows[0]) == list(CSV_COLUMNS)
     assert rows[0]["reasons"] == "; ".join(alerts[0]["reasons"])
     assert rows[0]["scored_at"].endswith("Z")
+
+
+def test_an_alert_from_a_dataset_without_users_merchants_or_times_keeps_them_empty(store):
+    """E.g. the credit-card dataset: no user, merchant, currency or event time to show or invent."""
+    alert = {**decoded(1)[0], "user_id": None, "merchant_id": None, "currency": None, "event_time": None}
+    full = decoded(2)[1]
+    store.add([ALERT.decode(json.dumps(alert, default=str).encode()), full])
+    stored = store.get(alert["transaction_id"])
+    assert [stored[name] for name in ("user_id", "merchant_id", "currency", "event_time")] == [None] * 4
+    line = alert_line(stored)
+    assert "None" not in line and "user" not in line and f"{alert['amount']:.2f}" in line
+    assert f"user {full['user_id']} merchant {full['merchant_id']}" in alert_line(
+        store.get(full["transaction_id"])
+    )
+    rows = {
+        row["transaction_id"]: row for row in csv.DictReader(io.StringIO("".join(csv_lines(store.iterate()))))
+    }
+    assert rows[alert["transaction_id"]]["user_id"] == "" and rows[alert["transaction_id"]]["currency"] == ""
 
 
 def test_csv_export_neutralises_spreadsheet_formulas(store):

@@ -40,9 +40,9 @@ function alertRow(alert, fresh) {
   cell(row, alert.scored_at.replace("T", " ").slice(0, 19));
   cell(row, alert.score.toFixed(3), "score");
   cell(row, alert.transaction_id);
-  cell(row, `${alert.amount.toFixed(2)} ${alert.currency}`);
-  cell(row, alert.user_id);
-  cell(row, alert.merchant_id);
+  cell(row, alert.amount == null ? "" : `${alert.amount.toFixed(2)} ${alert.currency ?? ""}`);
+  cell(row, alert.user_id ?? "");
+  cell(row, alert.merchant_id ?? "");
   cell(row, alert.merchant_category ?? "");
   cell(row, alert.country ?? "");
   cell(row, alert.reasons.join("; "), "why");

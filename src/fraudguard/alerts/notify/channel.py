@@ -26,11 +26,12 @@ def alert_json(alert: dict[str, Any]) -> bytes:
 
 
 def alert_line(alert: dict[str, Any]) -> str:
-    """One alert on one line, for people: e-mail digests and `alerts tail`."""
-    return (
-        f"{alert['scored_at']:%Y-%m-%d %H:%M:%S}Z score {alert['score']:.3f} {alert['transaction_id']} "
-        f"{alert['amount']:.2f} {alert['currency']} user {alert['user_id']} merchant {alert['merchant_id']}"
-    )
+    """One alert on one line, for people: e-mail digests and `alerts tail` (what it lacks is left out)."""
+    parts = [f"{alert['scored_at']:%Y-%m-%d %H:%M:%S}Z score {alert['score']:.3f} {alert['transaction_id']}"]
+    if alert.get("amount") is not None:
+        parts.append(f"{alert['amount']:.2f} {alert.get('currency') or ''}".rstrip())
+    parts += [f"{who} {alert[f'{who}_id']}" for who in ("user", "merchant") if alert.get(f"{who}_id")]
+    return " ".join(parts)
 
 
 def _iso(value: Any) -> str:
