@@ -174,7 +174,7 @@ def _inferred(read: pa.Schema, options: ImportOptions, path: Path) -> list[Colum
         elif column.is_timestamp:
             column = replace(column, why="a timestamp (--time makes it the event time)")
         else:
-            column = replace(column, role=None)  # type: ignore[arg-type]  # settled by its values
+            column = replace(column, role=None)  # settled by its values
         columns.append(column)
     return columns
 

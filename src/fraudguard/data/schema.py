@@ -35,7 +35,6 @@ class Role(StrEnum):
     IGNORE = "ignore"  # kept in the rows, not a model input
 
 
-INPUT_ROLES = (Role.NUMERIC, Role.CATEGORICAL)
 SINGLE_ROLES = (Role.LABEL, Role.TIME, Role.ID, Role.USER, Role.MERCHANT)
 CANONICAL = {Role.ID: "transaction_id", Role.TIME: "timestamp", Role.LABEL: "is_fraud",
              Role.USER: "user_id", Role.MERCHANT: "merchant_id"}  # fmt: skip
