@@ -291,6 +291,7 @@ def test_the_api_answers_only_to_its_own_names_with_bounded_work_and_protective_
     capped = api.get("/api/alerts.csv", params={"limit": 10}).text
     assert len(capped.strip().splitlines()) == 1 + 10
     assert api.get("/api/alerts.csv", params={"limit": 10**7}).status_code == 422
+    assert api.get("/api/alerts", params={"after_id": 2**80}).status_code == 422  # no database integer
 
 
 def test_no_request_makes_the_api_fail_or_leak(served):

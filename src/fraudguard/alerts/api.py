@@ -22,6 +22,7 @@ from fraudguard.schemas import ALERT
 DASHBOARD = files("fraudguard.alerts") / "dashboard"
 MAX_NOTE = 2_000
 MAX_EXPORT = 100_000
+MAX_ROW_ID = 2**63 - 1  # the largest row id a database integer holds (SQLite, PostgreSQL bigint)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -110,7 +111,8 @@ def create_app(
         where: Annotated[AlertFilter, Depends(filters)],
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         after_id: Annotated[
-            int | None, Query(description="only alerts stored after this id, oldest first")
+            int | None,
+            Query(ge=0, le=MAX_ROW_ID, description="only alerts stored after this id, oldest first"),
         ] = None,
     ) -> dict[str, Any]:
         """Newest first, or with `after_id` the ones stored since (how the dashboard updates live)."""
