@@ -20,7 +20,8 @@ from fraudguard.alerts.notify.dispatcher import Dispatcher
 from fraudguard.alerts.notify.email import EmailDigestChannel
 from fraudguard.alerts.notify.webhook import WebhookChannel
 from fraudguard.alerts.samples import sample_alerts
-from fraudguard.alerts.store import AlertFilter, AlertStore, ReviewStatus
+from fraudguard.alerts.store import VERSION_TABLE, AlertFilter, AlertStore, ReviewStatus
+from fraudguard.alerts.store import alerts as alerts_table
 from fraudguard.config.model import EmailSettings, WebhookSettings
 from fraudguard.schemas import ALERT, REVIEW_LABEL
 from tests.conftest import free_port
@@ -28,13 +29,16 @@ from tests.notification_peers import smtp_server, webhook_server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    """The store on each database the platform ships for: SQLite (local) and PostgreSQL (docker/)."""
+def database_url(request, tmp_path) -> str:
+    """An empty database of each kind the platform ships for: SQLite (local) and PostgreSQL (docker/)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'alerts.db'}"
-    else:
-        url = request.getfixturevalue("postgresql")()
-    store = AlertStore(url)
+        return f"sqlite:///{tmp_path / 'alerts.db'}"
+    return request.getfixturevalue("postgresql")()
+
+
+@pytest.fixture
+def store(database_url):
+    store = AlertStore(database_url)
     yield store
     store.close()
 
@@ -133,6 +137,40 @@ def test_csv_export_has_every_alert_and_readable_reasons(store):
     assert len(rows) == 25 and list(rows[0]) == list(CSV_COLUMNS)
     assert rows[0]["reasons"] == "; ".join(alerts[0]["reasons"])
     assert rows[0]["scored_at"].endswith("Z")
+
+
+def test_a_store_made_before_alerts_could_lack_entities_is_upgraded_in_place(database_url):
+    """The first schema had user, merchant, amount, currency and event time required: opening such a
+    store upgrades it, keeping its alerts and reviews, and then it takes an alert without them."""
+    required = ("user_id", "merchant_id", "amount", "currency", "event_time")
+    first = sa.MetaData()
+    sa.Table("alerts", first, *(
+        sa.Column(c.name, c.type, primary_key=c.primary_key, unique=c.unique, index=c.index,
+                  nullable=False if c.name in required else c.nullable)
+        for c in alerts_table.columns
+    ))  # fmt: skip
+    engine = sa.create_engine(database_url)
+    first.create_all(engine)
+    old = decoded(2)
+    with engine.begin() as connection:
+        reviewed = [{**a, "status": "confirmed_fraud", "received_at": a["scored_at"]} for a in old]
+        connection.execute(first.tables["alerts"].insert(), reviewed)
+        refused = {**old[0], "transaction_id": "no-user", "user_id": None, "received_at": old[0]["scored_at"]}
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(first.tables["alerts"].insert(), [refused])
+    engine.dispose()
+
+    store = AlertStore(database_url)
+    try:
+        assert store.count() == 2 and store.get(old[1]["transaction_id"])["status"] == "confirmed_fraud"
+        empty = {**decoded(3)[2], **dict.fromkeys(required)}
+        assert len(store.add([empty]).new) == 1
+        assert [store.get(empty["transaction_id"])[name] for name in required] == [None] * 5
+        with store.engine.connect() as connection:
+            assert connection.scalar(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")) == "0002"
+    finally:
+        store.close()
+    AlertStore(database_url).close()  # opening an up-to-date store again changes nothing
 
 
 def test_an_alert_from_a_dataset_without_users_merchants_or_times_keeps_them_empty(store):

@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import alembic.command
+import alembic.config
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
@@ -102,6 +104,29 @@ notification_dead_letters = sa.Table(
 )
 
 
+VERSION_TABLE = "alert_store_version"
+FIRST_VERSION = "0001"
+
+
+def _create_or_upgrade(engine: Engine) -> None:
+    """A new store is created at the latest schema; one from an earlier version (unversioned: the first
+    schema) is migrated in place by Alembic (`alerts/migrations`), keeping every alert."""
+    config = alembic.config.Config()
+    config.set_main_option("script_location", "fraudguard.alerts:migrations")
+    config.attributes["version_table"] = VERSION_TABLE
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        tables = sa.inspect(connection).get_table_names()
+        if "alerts" not in tables:
+            metadata.create_all(connection)
+            alembic.command.stamp(config, "head")
+            return
+        if VERSION_TABLE not in tables:
+            alembic.command.stamp(config, FIRST_VERSION)
+        alembic.command.upgrade(config, "head")
+        metadata.create_all(connection)  # tables added after the first version
+
+
 @dataclass(frozen=True)
 class AlertFilter:
     """What the API, the CSV export and the CLI can filter on; None = any."""
@@ -148,7 +173,7 @@ class AlertStore:
         self.engine: Engine = sa.create_engine(url, **engine_options)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        _create_or_upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
