@@ -40,7 +40,7 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 from airflow.sdk.exceptions import AirflowSkipException
 
 from fraudguard.config import default_config_path, load_settings
-from fraudguard.data.schema import NAME_PATTERN
+from fraudguard.config.model import DATASET_NAME_PATTERN
 from fraudguard.orchestration import training
 
 SETTINGS = load_settings()
@@ -69,7 +69,7 @@ def _run() -> tuple:
         "classifier": Param(DEFAULTS["classifier"], enum=["gbt", "random_forest", "logistic_regression"]),
         "include_scored_history": Param(DEFAULTS["include_scored_history"], type="boolean"),
         "include_confirmed_labels": Param(DEFAULTS["include_confirmed_labels"], type="boolean"),
-        "dataset": Param(DEFAULTS["dataset"], type="string", pattern=NAME_PATTERN),
+        "dataset": Param(DEFAULTS["dataset"], type="string", pattern=DATASET_NAME_PATTERN),
     },
 )
 def fraud_model_training():

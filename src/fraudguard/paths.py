@@ -9,6 +9,11 @@ from pathlib import Path
 PRIVATE_UMASK = 0o077
 
 
+def suffixed(name: str, dataset: str | None) -> str:
+    """`name` for the simulated world, `name-<dataset>` for an imported dataset's own part."""
+    return f"{name}-{dataset}" if dataset else name
+
+
 def keep_private(root: Path) -> None:
     """What the platform writes (alert store, MLflow store, per-user state, logs, Airflow's password)
     is for this OS user only: the runtime folder is 0700, and new files 0600 and folders 0700, in this
@@ -41,14 +46,13 @@ class RuntimePaths:
 
     @property
     def stream(self) -> Path:
-        """The streaming job's checkpoint, tables, batch plans, pid and progress files."""
+        """The scoring jobs' progress files and (by default) their checkpoints, tables, batch plans."""
         return self.root / "stream"
 
-    @property
-    def stream_log(self) -> Path:
-        return self.logs / "stream.log"
+    def stream_log(self, dataset: str | None = None) -> Path:
+        """The scoring job's log (the simulated world's, or an imported dataset's job)."""
+        return self.logs / f"{suffixed('stream', dataset)}.log"
 
-    @property
-    def stream_progress(self) -> Path:
+    def stream_progress(self, dataset: str | None = None) -> Path:
         """Written by the job after every micro-batch and every second: state, pid, figures."""
-        return self.stream / "progress.json"
+        return self.stream / f"{suffixed('progress', dataset)}.json"

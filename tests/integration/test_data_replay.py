@@ -12,8 +12,8 @@ import pytest
 
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.data.importer import ImportOptions, import_dataset
+from fraudguard.data.naming import dataset_topics
 from fraudguard.data.reading import SourceFile
-from fraudguard.data.replay import dataset_topics
 from fraudguard.data.samples import paysim_csv, write_csv
 from fraudguard.kafka.clients import bootstrap_servers
 from fraudguard.kafka.topics import read_topic

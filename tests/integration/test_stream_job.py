@@ -221,7 +221,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_with_reasons(scored_worl
 
 def test_the_progress_file_accounts_for_everything(scored_world):
     settings, _, report, poison = scored_world
-    progress = json.loads(RuntimePaths(settings.runtime_dir).stream_progress.read_text())
+    progress = json.loads(RuntimePaths(settings.runtime_dir).stream_progress().read_text())
     assert progress["state"] == "stopped"
     totals = progress["totals"]
     assert totals["transactions"] == report.transactions

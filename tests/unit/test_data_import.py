@@ -83,7 +83,7 @@ def test_a_generic_csv_gets_its_roles_inferred_and_shown(tmp_path):
         "customer_note": (Role.IGNORE, "text with more than 50 distinct values"),
         "items": (Role.CATEGORICAL, "chosen"),
     }
-    assert rows["transaction_id"].to_pylist() == table["payment_ref"].to_pylist()
+    assert rows["transaction_id"].to_pylist() == [f"mine-{ref}" for ref in table["payment_ref"].to_pylist()]
     assert rows["is_fraud"].to_pylist() == [v == "yes" for v in table["chargeback"].to_pylist()]
     assert rows["timestamp"][5].as_py() == table["booked_at"][5].as_py().replace(tzinfo=UTC)
     assert rows["items"].type == pa.string()

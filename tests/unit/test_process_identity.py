@@ -18,7 +18,7 @@ from tests.conftest import CONFIG_FILE
 
 def test_a_reused_pid_is_not_the_stream_and_gets_no_signal(tmp_path):
     settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path)})
-    progress = RuntimePaths(settings.runtime_dir).stream_progress
+    progress = RuntimePaths(settings.runtime_dir).stream_progress()
     progress.parent.mkdir(parents=True)
     me = identity()
     progress.write_text(json.dumps({"state": "running", "pid": me["pid"], "process": me}))
@@ -50,7 +50,7 @@ def test_a_stream_on_another_host_is_reported_and_never_signalled(tmp_path):
     """E.g. docker/: the training DAG's container shares the runtime folder with the stream's container,
     whose pids mean nothing here; the new champion reaches that stream by its registry poll instead."""
     settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path)})
-    progress = RuntimePaths(settings.runtime_dir).stream_progress
+    progress = RuntimePaths(settings.runtime_dir).stream_progress()
     progress.parent.mkdir(parents=True)
     # This test process's own pid and start time, recorded by a container named "stream".
     elsewhere = {**identity(), "host": "stream"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -13,13 +13,14 @@ from rich.table import Table
 
 from fraudguard.cli.context import CliContext, CliError, console
 from fraudguard.cli.simulate import publish_live
+from fraudguard.config.model import DATASET_NAME_PATTERN
 from fraudguard.data.importer import DEFAULT_START, ImportOptions, import_dataset
 from fraudguard.data.profiles import GENERIC, PROFILES
 from fraudguard.data.reading import SourceFile
-from fraudguard.data.schema import NAME_PATTERN, TIME_UNITS, DatasetError, DatasetSchema, Role
+from fraudguard.data.schema import TIME_UNITS, DatasetError, DatasetSchema, Role
 from fraudguard.paths import RuntimePaths
 
-NAME = re.compile(NAME_PATTERN)
+NAME = re.compile(DATASET_NAME_PATTERN)
 
 
 @click.group()
@@ -123,20 +124,10 @@ def schema_table(schema: DatasetSchema) -> Table:
 def replay(obj: CliContext, name: str, rate: float, duration: float | None, as_json: bool) -> None:
     """Publish an imported dataset's rows in time order to its own topic (without their labels; the
     frauds' labels follow on its labels topic after features.label_delay_days of event time)."""
-    from fraudguard.data.replay import DatasetTimeline, dataset_topics
-    from fraudguard.kafka.topics import create_topics
-    from fraudguard.simulate.live import LivePublisher
+    from fraudguard.data.replay import dataset_replay
 
-    settings = obj.settings
-    folder = RuntimePaths(settings.runtime_dir).datasets / name
     try:
-        schema = DatasetSchema.load(folder)
+        publisher, timeline = dataset_replay(obj.settings, name)
     except DatasetError as error:
         raise CliError(f"{error}; import it with `fraudguard data import`") from None
-    topics = dataset_topics(settings, name)
-    create_topics(settings, list(topics.values()))
-    timeline = DatasetTimeline(folder, schema, timedelta(days=settings.features.label_delay_days))
-    publisher = LivePublisher(
-        settings, transactions=timeline.record, topics={role: topic.name for role, topic in topics.items()}
-    )
     publish_live(publisher, timeline, rate, duration, as_json)

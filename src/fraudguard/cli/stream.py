@@ -3,24 +3,49 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 
 import click
 from rich.table import Table
 
 from fraudguard.cli.context import CliContext, CliError, console
+from fraudguard.config.model import DATASET_NAME_PATTERN
 from fraudguard.logs import configure_logging
-from fraudguard.paths import RuntimePaths
 from fraudguard.stream import control
 from fraudguard.stream.champion import NoChampion
 
 
 @click.group()
 def stream() -> None:
-    """The streaming job: Kafka in, features, champion scoring, alerts and scored history out."""
+    """The streaming job: Kafka in, features, champion scoring, alerts and scored history out.
+
+    One job scores the simulated world; `--dataset NAME` addresses the job that scores an imported
+    dataset's replay (`data replay NAME`) with that dataset's champion."""
+
+
+def dataset_option(command):
+    """`--dataset NAME`: the job of an imported dataset instead of the simulated world's."""
+
+    def chosen(context: click.Context, _: click.Parameter, name: str | None) -> str | None:
+        if name is not None and not re.fullmatch(DATASET_NAME_PATTERN, name):
+            raise click.BadParameter(f"expected a dataset name matching {DATASET_NAME_PATTERN}")
+        obj = context.find_object(CliContext)
+        if name is not None and obj is not None:
+            obj.settings = control.for_dataset(obj.settings, name)
+        return name
+
+    return click.option(
+        "--dataset",
+        metavar="NAME",
+        expose_value=False,
+        callback=chosen,
+        help="The job that scores this imported dataset's replay (default: the simulated world's).",
+    )(command)
 
 
 @stream.command()
+@dataset_option
 @click.option("--detach", is_flag=True, help="Run in the background; return once the query runs.")
 @click.option("--available-now", is_flag=True, help="Score what the topics hold now, then stop.")
 @click.pass_obj
@@ -34,7 +59,7 @@ def start(obj: CliContext, detach: bool, available_now: bool) -> None:
             raise CliError(str(error)) from None
         verb = "started" if started else "already running"
         console.print(f"stream {verb} (pid {current.progress['pid']})")
-        console.print(f"log: {RuntimePaths(settings.runtime_dir).stream_log}", style="dim")
+        console.print(f"log: {control.log_file(settings)}", style="dim")
         return
     if control.running(settings):
         raise CliError("the stream is already running; `fraudguard stream stop` first")
@@ -51,6 +76,7 @@ def start(obj: CliContext, detach: bool, available_now: bool) -> None:
 
 
 @stream.command()
+@dataset_option
 @click.pass_obj
 def stop(obj: CliContext) -> None:
     """Stop gracefully: the running micro-batch completes first."""
@@ -62,6 +88,7 @@ def stop(obj: CliContext) -> None:
 
 
 @stream.command()
+@dataset_option
 @click.pass_obj
 def restart(obj: CliContext) -> None:
     """Stop (gracefully) and start again in the background, e.g. after a new champion."""
@@ -73,6 +100,7 @@ def restart(obj: CliContext) -> None:
 
 
 @stream.command()
+@dataset_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def status(obj: CliContext, as_json: bool) -> None:

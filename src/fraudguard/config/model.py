@@ -58,6 +58,10 @@ class KafkaSettings(Section):
         return self
 
 
+DATASET_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+"""An imported dataset's name: its folder, and the suffix of its topics and registered model."""
+
+
 class TopicRole(StrEnum):
     """What a topic carries; code refers to topics by role, never by a literal name."""
 
@@ -233,6 +237,11 @@ class StreamSettings(Section):
     )
     user_state_ttl_days: Annotated[float, Field(gt=0)] = Field(
         45, description="a user not seen for this long (processing time) is forgotten by the state store"
+    )
+    dataset: Annotated[str, Field(pattern=DATASET_NAME_PATTERN)] | None = Field(
+        None,
+        description="score an imported dataset's replay with its own champion (`stream start --dataset`); "
+        "null = the simulated world",
     )
 
 

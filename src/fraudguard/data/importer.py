@@ -128,10 +128,11 @@ def dataset_rows(
     rows: dict[str, pa.Array] = {}
     ids = by_role.get(Role.ID)
     if ids is not None:
-        rows["transaction_id"] = _required(batch, ids, first_row, path).cast(pa.string())
+        own = _required(batch, ids, first_row, path).cast(pa.string())
     else:
-        numbers = pa.array(np.arange(first_row, first_row + batch.num_rows)).cast(pa.string())
-        rows["transaction_id"] = pc.binary_join_element_wise(f"{options.name}-", numbers, "")
+        own = pa.array(np.arange(first_row, first_row + batch.num_rows)).cast(pa.string())
+    # prefixed with the dataset: ids stay unique across datasets (the alert store is keyed by them)
+    rows["transaction_id"] = pc.binary_join_element_wise(f"{options.name}-", own, "")
     if Role.TIME in by_role:
         rows["timestamp"] = _timestamps(_required(batch, by_role[Role.TIME], first_row, path), options)
     rows["is_fraud"] = _labels(batch, by_role[Role.LABEL], first_row, path)

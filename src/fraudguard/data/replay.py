@@ -20,24 +20,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fraudguard.config import Settings, TopicRole
-from fraudguard.config.model import TopicSettings
+from fraudguard.config import Settings
 from fraudguard.data.importer import ROWS_FILE
+from fraudguard.data.naming import dataset_topics
 from fraudguard.data.schema import ROWS_DIR, DatasetSchema, Role
+from fraudguard.kafka.topics import create_topics
+from fraudguard.paths import RuntimePaths
 from fraudguard.schemas import LABEL, MERCHANT, USER
+from fraudguard.simulate.live import LivePublisher
 from fraudguard.simulate.timeline import DayBatch
 
 ROWS_PER_UNTIMED_BATCH = 50_000
 
 
-def dataset_topics(settings: Settings, name: str) -> dict[TopicRole, TopicSettings]:
-    """A dataset's own transactions and labels topics, named after the registry's."""
-    return {
-        role: settings.topics.get(role).model_copy(
-            update={"name": f"{settings.topics.get(role).name}-{name}"}
-        )
-        for role in (TopicRole.TRANSACTIONS, TopicRole.LABELS)
-    }
+def dataset_replay(settings: Settings, name: str) -> tuple[LivePublisher, DatasetTimeline]:
+    """The imported dataset `name` as a live publisher to its own topics (created if missing) and the
+    timeline it publishes."""
+    folder = RuntimePaths(settings.runtime_dir).datasets / name
+    schema = DatasetSchema.load(folder)
+    topics = dataset_topics(settings, name)
+    create_topics(settings, list(topics.values()))
+    timeline = DatasetTimeline(folder, schema, timedelta(days=settings.features.label_delay_days))
+    publisher = LivePublisher(
+        settings, transactions=timeline.record, topics={role: topic.name for role, topic in topics.items()}
+    )
+    return publisher, timeline
 
 
 class DatasetTimeline:

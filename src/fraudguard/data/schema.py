@@ -2,7 +2,7 @@
 rows become transactions. Written by the import as `dataset.json` and read by training and replay.
 
 Besides the file's own columns, an imported dataset carries the platform's canonical columns, derived
-once at import: `transaction_id` (the id column, or the dataset name and the row number), `timestamp`
+once at import: `transaction_id` (the dataset name, then the id column or the row number), `timestamp`
 (from the time column, when there is one), `is_fraud` (from the label) and, for profiles with
 entities, `user_id` and `merchant_id`.
 """
@@ -20,8 +20,6 @@ from fraudguard.schemas import Field, FieldType, RecordSchema
 SCHEMA_FILE = "dataset.json"
 ROWS_DIR = "rows"
 FORMAT = "fraudguard-imported-dataset/1"
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
-"""A dataset's name: its folder, its registered model's suffix (lowercase letters, digits, '-')."""
 
 
 class Role(StrEnum):

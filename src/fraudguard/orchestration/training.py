@@ -26,7 +26,6 @@ from typing import Any
 
 from fraudguard.config import Settings
 from fraudguard.config.model import SimulatorSettings
-from fraudguard.paths import RuntimePaths
 
 log = logging.getLogger("fraudguard.training")
 SPARK_APP = "fraudguard-training"
@@ -80,13 +79,10 @@ class TrainingRun:
         from fraudguard.data.schema import DatasetError
         from fraudguard.train.imported import ImportedDataset
 
-        dataset = ImportedDataset(RuntimePaths(settings.runtime_dir).datasets / self.dataset)
-        if not ImportedDataset.at(dataset.path):
-            raise DatasetError(
-                f"no imported dataset {self.dataset!r} at {dataset.path}: import it with "
-                f"`fraudguard data import`, or choose {WORLD!r}"
-            )
-        return dataset
+        try:
+            return ImportedDataset.named(settings, self.dataset)
+        except DatasetError as error:
+            raise DatasetError(f"{error}, or choose {WORLD!r}") from None
 
     def settings(self, settings: Settings) -> Settings:
         """The settings this run trains, registers and promotes with: the form's classifier, and for an
@@ -152,8 +148,8 @@ def assemble_training_set(settings: Settings, run: TrainingRun) -> dict[str, Any
     from fraudguard.config import TopicRole
     from fraudguard.schemas import LABEL
     from fraudguard.spark import spark_session
-    from fraudguard.stream.job import topic_records
     from fraudguard.stream.scoring import record_tables
+    from fraudguard.stream.sources import topic_records
     from fraudguard.train.assemble import Sources, assemble
 
     if run.imported:
@@ -282,12 +278,8 @@ def promote_champion(settings: Settings, run: TrainingRun, version: str) -> dict
 
 
 def restart_stream(settings: Settings, run: TrainingRun, config_path: str) -> dict[str, Any]:
-    """After a promotion, the running stream serves the new champion now (the world's model only)."""
+    """After a promotion, the running job that serves this run's dataset serves the new champion now."""
     from fraudguard.orchestration.stream_lifecycle import restart_if_running
+    from fraudguard.stream.control import for_dataset
 
-    if run.imported:
-        return {
-            "restarted": False,
-            "reason": f"dataset {run.dataset!r}: the world's stream does not serve it",
-        }
-    return restart_if_running(settings, config_path)
+    return restart_if_running(for_dataset(settings, run.dataset if run.imported else None), config_path)

@@ -60,7 +60,7 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
         )
     found += [
         Part("first model", lambda: ensure_champion(settings, config_path), paths.logs / "first-model.log"),
-        Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log,
+        Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log(),
              lambda: stream.stop(settings), lambda: stream.running(settings) is not None),
         Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
              lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None),
@@ -97,10 +97,11 @@ def ensure_champion(settings: Settings, config_path: Path) -> Started:
 
 
 def _broker(settings: Settings) -> Started:
-    """A newly formatted cluster has none of the offsets the stream's checkpoint holds: it starts afresh."""
+    """A newly formatted cluster has none of the offsets the streams' checkpoints hold: they start afresh."""
     report = broker.start(settings)
     if report.formatted:
-        stream.reset(settings)
+        for job in stream.known_jobs(settings):
+            stream.reset(job)
     return Started(f"at {report.layout.bootstrap_servers}", bool(report.started))
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from fraudguard.schemas import ALERT, SCHEMA_HEADER
-from fraudguard.stream.reasons import top_reasons
+from fraudguard.stream.reasons import top_reasons, unusual_inputs
 
 ALERT_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4b8e-9d52-3f7c1d0a9e11")
 
@@ -41,23 +41,48 @@ class AlertMaker:
 
     def alert(self, row: dict) -> dict:
         return {
-            "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{row['transaction_id']}/{self.version}")),
-            "transaction_id": row["transaction_id"],
+            **self._scoring(row),
             "user_id": row["user_id"],
             "merchant_id": row["merchant_id"],
             "amount": float(row["amount"]),
             "currency": row["currency"],
             "event_time": row["timestamp"],
-            "score": float(row["score"]),
-            "threshold": self.threshold,
-            "model_name": self.name,
-            "model_version": self.version,
             "reasons": top_reasons(row, self.importances),
             "merchant_category": row.get("merchant_category"),
             "country": row.get("merchant_country"),
             "lat": _optional(row.get("merchant_lat")),
             "lon": _optional(row.get("merchant_lon")),
+        }
+
+    def _scoring(self, row: dict) -> dict:
+        """What every alert says: which transaction, its score and the model's decision."""
+        return {
+            "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{row['transaction_id']}/{self.version}")),
+            "transaction_id": row["transaction_id"],
+            "score": float(row["score"]),
+            "threshold": self.threshold,
+            "model_name": self.name,
+            "model_version": self.version,
             "scored_at": self.scored_at,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetAlertMaker(AlertMaker):
+    """An imported dataset's alerts: what the dataset has no column for stays empty."""
+
+    amount: str | None  # the numeric column that is the payment's amount, if any
+    usual: dict[str, tuple[float, float]]  # each numeric input's mean and standard deviation
+
+    def alert(self, row: dict) -> dict:
+        return {
+            **self._scoring(row),
+            **dict.fromkeys(("currency", "merchant_category", "country", "lat", "lon")),
+            "user_id": row.get("user_id"),
+            "merchant_id": row.get("merchant_id"),
+            "amount": _optional(row.get(self.amount)) if self.amount else None,
+            "event_time": row.get("timestamp"),
+            "reasons": unusual_inputs(row, self.usual, self.importances),
         }
 
 

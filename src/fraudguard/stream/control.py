@@ -1,9 +1,14 @@
 """Start the scoring job in the background, stop it gracefully, read its status, from any process.
 
-The job's progress file (`<runtime>/stream/progress.json`) carries its pid, the pid's start time, its
-host and its state; it is the only link between the job and these commands, which signal the pid only
-while it is still the job on this host (a pid reused after a crash or reboot is left alone, and a job
-on another machine or container, sharing the runtime folder, is managed there or by its orchestrator).
+One job per scored source: the simulated world's, and one per imported dataset being replayed
+(`stream.dataset`), each with its own progress file, log, checkpoint and champion, so that datasets
+start, stop and reset independently and a bad one cannot stall another's scoring.
+
+A job's progress file (`<runtime>/stream/progress[-<dataset>].json`) carries its pid, the pid's start
+time, its host and its state; it is the only link between the job and these commands, which signal the
+pid only while it is still the job on this host (a pid reused after a crash or reboot is left alone,
+and a job on another machine or container, sharing the runtime folder, is managed there or by its
+orchestrator).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
@@ -24,6 +30,7 @@ import psutil
 
 from fraudguard.background import is_running, recorded_elsewhere, signal_group
 from fraudguard.config import CONFIG_PATH_VAR, Settings
+from fraudguard.data.naming import stream_settings
 from fraudguard.paths import RuntimePaths
 
 START_TIMEOUT_S = 180.0  # Spark start, model load, first query start
@@ -48,11 +55,31 @@ class StreamStatus:
 def status(settings: Settings) -> StreamStatus | None:
     """The job's last progress and whether its process still runs; None if it never ran here."""
     try:
-        progress = json.loads(RuntimePaths(settings.runtime_dir).stream_progress.read_text())
+        progress = json.loads(_progress_file(settings).read_text())
     except (OSError, ValueError):
         return None
     process = progress.get("process")
     return StreamStatus(alive=is_running(process), progress=progress, elsewhere=recorded_elsewhere(process))
+
+
+def for_dataset(settings: Settings, dataset: str | None) -> Settings:
+    """The settings of the job serving `dataset` (None: the simulated world's)."""
+    return settings.model_copy(update={"stream": settings.stream.model_copy(update={"dataset": dataset})})
+
+
+def known_jobs(settings: Settings) -> list[Settings]:
+    """The simulated world's job and every dataset's job that ever ran with this runtime folder."""
+    folder = RuntimePaths(settings.runtime_dir).stream
+    datasets = sorted(path.stem.removeprefix("progress-") for path in folder.glob("progress-*.json"))
+    return [for_dataset(settings, name) for name in [None, *datasets]]
+
+
+def _progress_file(settings: Settings) -> Path:
+    return RuntimePaths(settings.runtime_dir).stream_progress(settings.stream.dataset)
+
+
+def log_file(settings: Settings) -> Path:
+    return RuntimePaths(settings.runtime_dir).stream_log(settings.stream.dataset)
 
 
 def _not_on_another_host(current: StreamStatus | None, action: str) -> None:
@@ -93,17 +120,19 @@ def start_detached(
     if existing:
         return existing, False
     _not_on_another_host(status(settings), "started again")
-    paths = RuntimePaths(settings.runtime_dir)
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    paths.stream_progress.unlink(missing_ok=True)
+    log = log_file(settings)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _progress_file(settings).unlink(missing_ok=True)
     command = [sys.executable, "-m", "fraudguard", "stream", "start"]
     if available_now:
         command.append("--available-now")
-    with paths.stream_log.open("ab") as log_file:
+    if settings.stream.dataset:
+        command += ["--dataset", settings.stream.dataset]
+    with log.open("ab") as output:
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
-            stdout=log_file,
+            stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, CONFIG_PATH_VAR: str(config_path)},
@@ -117,13 +146,13 @@ def start_detached(
                 return current, True
             if state == "failed":
                 raise StreamError(f"the stream failed to start: {current.progress.get('error')}; "
-                                  f"see {paths.stream_log}")  # fmt: skip
+                                  f"see {log}")  # fmt: skip
         if process.poll() is not None:
             raise StreamError(f"the stream exited with code {process.returncode} while starting; "
-                              f"see {paths.stream_log}")  # fmt: skip
+                              f"see {log}")  # fmt: skip
         time.sleep(0.2)
     signal_group(process.pid, signal.SIGKILL)
-    raise StreamError(f"the stream did not start within {START_TIMEOUT_S:.0f} s; see {paths.stream_log}")
+    raise StreamError(f"the stream did not start within {START_TIMEOUT_S:.0f} s; see {log}")
 
 
 def stop(settings: Settings) -> StreamStatus | None:
@@ -154,15 +183,15 @@ def restart(settings: Settings, config_path: str) -> StreamStatus:
 
 def reset(settings: Settings) -> None:
     """Forget the job's checkpoint, per-user state and tables (the scored history stays): for a newly
-    formatted Kafka cluster, whose offsets and records the old state no longer describes."""
+    formatted Kafka cluster, whose offsets and records the old state no longer describes. Other jobs'
+    state stays."""
     if running(settings):
         raise StreamError("the stream is running; stop it before resetting its state")
     _not_on_another_host(status(settings), "reset")
-    state = urlparse(settings.stream.state_uri)
+    state_uri = stream_settings(settings).stream.state_uri
+    state = urlparse(state_uri)
     if state.scheme != "file":
-        raise StreamError(
-            f"stream.state_uri is {settings.stream.state_uri}: delete it with that storage's tools, "
-            "then start again"
-        )
+        raise StreamError(f"the job's state is at {state_uri}: delete it with that storage's tools, then "
+                          "start again")  # fmt: skip
     shutil.rmtree(url2pathname(state.path), ignore_errors=True)
-    shutil.rmtree(RuntimePaths(settings.runtime_dir).stream, ignore_errors=True)
+    _progress_file(settings).unlink(missing_ok=True)

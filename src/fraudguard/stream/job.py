@@ -1,6 +1,10 @@
 """The streaming scoring job: one Structured Streaming query, kept running, reporting its progress.
 
     Kafka (transactions; users, merchants, labels) ─ parse ─ per-user state ─ foreachBatch(MicroBatchScorer)
+    Kafka (an imported dataset's replay) ─ parse by its schema ─ foreachBatch(DatasetScorer)
+
+One job per source: the simulated world's, or one per imported dataset (`stream.dataset`), each with
+its own champion, checkpoint, scored history and progress (`data.naming`).
 
 Everything is read with Spark's own Kafka connector and processed on the executors. The checkpoint
 (offsets and the per-user state store) and the scorer's tables live under `stream.state_uri`, so a
@@ -22,19 +26,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.errors import StreamingQueryException
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from fraudguard.background import identity
-from fraudguard.config import Settings, TopicRole
-from fraudguard.kafka.java_client import spark_kafka_options
-from fraudguard.paths import RuntimePaths
-from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
+from fraudguard.config import Settings
+from fraudguard.data.naming import stream_settings
+from fraudguard.paths import RuntimePaths, suffixed
 from fraudguard.spark import spark_session
-from fraudguard.stream.parse import PROBLEM, parse_inputs, parse_topic, records
 from fraudguard.stream.scoring import MicroBatchScorer
-from fraudguard.stream.user_state import with_user_history
 
 log = logging.getLogger("fraudguard.stream")
 
@@ -42,65 +42,16 @@ QUERY_NAME = "fraudguard-scoring"
 RESTART_PAUSES_S = (1, 2, 5, 10, 30)
 
 
-FETCH_MAX_WAIT_MS = 20
-"""The connector's consumers are reused by the next micro-batch, whose first fetch waits behind the
-prefetch left at the broker, which the broker holds for up to `fetch.max.wait.ms` (500 by default)
-when no new data came: every Kafka task of every micro-batch would wait that long. A
-`kafka.java_client_properties` value replaces it."""
-
-
-def kafka_source(spark: SparkSession, settings: Settings, topics: list[str], cap: int | None) -> DataFrame:
-    reader = (
-        spark.readStream.format("kafka")
-        .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
-        .options(**spark_kafka_options(settings))
-        .option("subscribe", ",".join(topics))
-        .option("startingOffsets", settings.stream.starting_offsets)
-        .option("failOnDataLoss", "false")
-    )
-    if cap is not None:
-        reader = reader.option("maxOffsetsPerTrigger", str(cap))
-    return reader.load()
-
-
-def topic_records(
-    spark: SparkSession, settings: Settings, role: TopicRole, schema: RecordSchema
-) -> DataFrame:
-    """The valid records of a whole topic, read once (a batch job), by the stream's rule."""
-    raw = (
-        spark.read.format("kafka")
-        .options(**spark_kafka_options(settings))
-        .option("subscribe", settings.topics.get(role).name)
-        .option("startingOffsets", "earliest")
-        .option("failOnDataLoss", "false")
-        .load()
-    )
-    return parse_topic(raw, schema).where(F.col(PROBLEM).isNull()).select(records(schema, F.col("value")))
-
-
 def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScorer, available_now: bool):
-    """Start the scoring query (Trigger.AvailableNow: consume what is there, then end).
-
-    One Kafka source per topic: the transactions capped at `max_rows_per_batch` (admission control),
-    the (small) record and label topics read in full every micro-batch, so that the records come
-    before the transactions that use them."""
+    """Start the scoring query on the scorer's inputs (Trigger.AvailableNow: consume what is there,
+    then end)."""
     stream = settings.stream
-    sources = [
-        (kafka_source(spark, settings, [settings.topics.get(role).name], cap), schema)
-        for role, schema, cap in (
-            (TopicRole.TRANSACTIONS, TRANSACTION, stream.max_rows_per_batch),
-            (TopicRole.USERS, USER, None),
-            (TopicRole.MERCHANTS, MERCHANT, None),
-            (TopicRole.LABELS, LABEL, None),
-        )
-    ]
-    ttl_ms = int(stream.user_state_ttl_days * 86_400_000)
     # A processing-time stateful operator would otherwise ask for a batch without data after every
     # batch, forever (AvailableNow never ends); state expiry also happens in batches with data.
     spark.conf.set("spark.sql.streaming.noDataMicroBatches.enabled", "false")
     writer = (
-        with_user_history(parse_inputs(sources), ttl_ms)
-        .writeStream.queryName(QUERY_NAME)
+        scorer.inputs()
+        .writeStream.queryName(suffixed(QUERY_NAME, stream.dataset))
         .foreachBatch(scorer)
         .option("checkpointLocation", scorer.storage.checkpoint)
     )
@@ -111,12 +62,21 @@ def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScore
     return writer.start()
 
 
+def scorer_for(spark: SparkSession, settings: Settings) -> MicroBatchScorer:
+    """The simulated world's scorer, or that of the imported dataset `stream.dataset` names."""
+    if settings.stream.dataset is None:
+        return MicroBatchScorer(spark, settings)
+    from fraudguard.stream.dataset_scoring import DatasetScorer
+
+    return DatasetScorer.of(spark, settings)
+
+
 class StreamJob:
     def __init__(
         self, settings: Settings, available_now: bool = False, spark: SparkSession | None = None
     ) -> None:
         """`spark`: an existing session to run in (left running); by default the job starts its own."""
-        self.settings, self.spark = settings, spark
+        self.settings, self.spark = stream_settings(settings), spark
         self.available_now = available_now
         self.stop_requested = threading.Event()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -129,7 +89,7 @@ class StreamJob:
     def run(self) -> None:
         self._write_progress("starting", None)
         spark = self.spark or spark_session(self.settings, "fraudguard-stream")
-        self.scorer = MicroBatchScorer(spark, self.settings)
+        self.scorer = scorer_for(spark, self.settings)
         self.scorer.models.current()  # fail now, clearly, when there is no model at all
         failures = 0
         try:
@@ -202,7 +162,7 @@ class StreamJob:
                 progress["query"] = query_progress(query.lastProgress)
         except Exception as error:  # a report must never stop the job
             log.warning("cannot read the query's progress", extra={"error": repr(error)})
-        path = RuntimePaths(self.settings.runtime_dir).stream_progress
+        path = RuntimePaths(self.settings.runtime_dir).stream_progress(self.settings.stream.dataset)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(progress, indent=2, default=str))

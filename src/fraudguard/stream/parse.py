@@ -107,10 +107,10 @@ def records(schema: RecordSchema, value: Column) -> list[Column]:
     return [typed(document, field).alias(field.name) for field in schema.fields]
 
 
-def parse_topic(raw: DataFrame, schema: RecordSchema) -> DataFrame:
+def parse_topic(raw: DataFrame, schema: RecordSchema, scored: RecordSchema = TRANSACTION) -> DataFrame:
     """Rows of one topic's Kafka source as: the source columns, `kafka_ts`, `kind` (the schema
     name), `problem`, `value` (the bytes, kept where later steps need them: records other than
-    transactions, and rejects) and the transaction fields (null unless a valid transaction).
+    the scored ones, and rejects) and the fields of the `scored` records (null unless a valid one).
 
     Each message is parsed once and each field extracted once, in projections of their own (Spark
     does not inline an expression used more than once into the next projection)."""
@@ -129,20 +129,20 @@ def parse_topic(raw: DataFrame, schema: RecordSchema) -> DataFrame:
         _keys(F.col("_document")).alias("_keys"),
     )
     checked = fields.withColumn(PROBLEM, _problem(schema, F.col("value"), F.col("_document"), F.col("_keys")))
-    is_transaction = F.lit(schema is TRANSACTION) & F.col(PROBLEM).isNull()
-    types = TRANSACTION.spark()
+    is_scored = F.lit(schema is scored) & F.col(PROBLEM).isNull()
+    types = scored.spark()
 
-    def transaction_field(field: Field) -> Column:
-        value = _as(F.col(_raw(field.name)), field) if schema is TRANSACTION else F.lit(None)
-        return F.when(is_transaction, value).cast(types[field.name].dataType).alias(field.name)
+    def scored_field(field: Field) -> Column:
+        value = _as(F.col(_raw(field.name)), field) if schema is scored else F.lit(None)
+        return F.when(is_scored, value).cast(types[field.name].dataType).alias(field.name)
 
     return checked.select(
         *SOURCE_COLUMNS,
         "kafka_ts",
         F.lit(schema.name).alias(KIND),
         PROBLEM,
-        F.when(~is_transaction, F.col("value")).alias("value"),
-        *(transaction_field(field) for field in TRANSACTION.fields),
+        F.when(~is_scored, F.col("value")).alias("value"),
+        *(scored_field(field) for field in scored.fields),
     )
 
 

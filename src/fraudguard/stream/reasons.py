@@ -7,6 +7,7 @@ become the alert's reasons. They explain the alert, they do not recompute the sc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 Row = Mapping[str, Any]
 MAX_REASONS = 3
 UNKNOWN_MARKERS = ("user_known", "merchant_known")
+UNUSUAL_SD = 3.0
 
 
 @dataclass(frozen=True)
@@ -138,3 +140,31 @@ def top_reasons(row: Row, importances: Mapping[str, float], limit: int = MAX_REA
         features.sort(key=lambda rule: -importances[rule.feature])
     reasons = [rule.says(row) for rule in (markers + features)[:limit]]
     return reasons or [f"score {row['score']:.2f}: the combination of features, no single one stands out"]
+
+
+def unusual_inputs(
+    row: Row,
+    usual: Mapping[str, tuple[float, float]],
+    importances: Mapping[str, float],
+    limit: int = MAX_REASONS,
+) -> list[str]:
+    """An imported dataset's reasons (its columns have no rules): the inputs at least `UNUSUAL_SD`
+    standard deviations from their mean over the dataset (`usual`: name -> mean, standard deviation),
+    those the model relies on most first, else the furthest first."""
+    found = []
+    for name, (mean, deviation) in usual.items():
+        value = row.get(name)
+        if value is None or not deviation or math.isnan(value := float(value)):
+            continue
+        distance = (value - mean) / deviation
+        if abs(distance) >= UNUSUAL_SD:
+            found.append((-importances.get(name, 0.0), -abs(distance), name, value, distance, mean))
+    reasons = [
+        f"{name} = {value:,.4g}, {abs(distance):.1f} standard deviations "
+        f"{'above' if distance > 0 else 'below'} its usual value ({mean:,.4g})"
+        for *_, name, value, distance, mean in sorted(found)[:limit]
+    ]
+    return reasons or [
+        f"score {row['score']:.2f}: the combination of inputs, none more than {UNUSUAL_SD:g} standard "
+        "deviations from its usual value"
+    ]

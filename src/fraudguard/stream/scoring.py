@@ -54,8 +54,10 @@ from fraudguard.kafka.java_client import spark_kafka_options
 from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
 from fraudguard.stream.alerts import AlertMaker
 from fraudguard.stream.champion import ChampionSource, ScoringModel
-from fraudguard.stream.parse import KIND, PROBLEM, records
+from fraudguard.stream.parse import KIND, PROBLEM, parse_inputs, records
+from fraudguard.stream.sources import kafka_source
 from fraudguard.stream.storage import Storage
+from fraudguard.stream.user_state import with_user_history
 
 log = logging.getLogger("fraudguard.stream")
 
@@ -117,7 +119,7 @@ COUNTERS = ("transactions", "alerts", "dead_letters", "late_users", "late_mercha
             "merchant_records", "labels")  # fmt: skip
 
 
-def _sum(condition: Column) -> Column:
+def count_where(condition: Column) -> Column:
     return F.coalesce(F.sum(condition.cast("long")), F.lit(0))
 
 
@@ -136,6 +138,23 @@ class MicroBatchScorer:
         self._totals: dict[str, int] | None = None
         self._cached: list[DataFrame] = []
 
+    def inputs(self) -> DataFrame:
+        """The query's input: one Kafka source per topic, the transactions capped at
+        `max_rows_per_batch` (admission control), the (small) record and label topics read in full
+        every micro-batch, so that the records come before the transactions that use them; then
+        each user's history from the state store."""
+        stream = self.settings.stream
+        sources = [
+            (kafka_source(self.spark, self.settings, [self.topics[role]], cap), schema)
+            for role, schema, cap in (
+                (TopicRole.TRANSACTIONS, TRANSACTION, stream.max_rows_per_batch),
+                (TopicRole.USERS, USER, None),
+                (TopicRole.MERCHANTS, MERCHANT, None),
+                (TopicRole.LABELS, LABEL, None),
+            )
+        ]
+        return with_user_history(parse_inputs(sources), int(stream.user_state_ttl_days * 86_400_000))
+
     def __call__(self, rows: DataFrame, batch_id: int) -> None:
         plan = self._plan(batch_id)
         model = self.models.version(plan.model_version)
@@ -152,14 +171,14 @@ class MicroBatchScorer:
         log.info("micro-batch scored", extra=asdict(report))
 
     def _score(self, rows: DataFrame, batch_id: int, plan: Plan, model: ScoringModel) -> BatchReport:
-        laps = _Laps()
+        laps = Laps()
         valid = F.col(PROBLEM).isNull()
         counts = rows.agg(
-            _sum((F.col(KIND) == TRANSACTION.name) & valid).alias("transactions"),
-            _sum(~valid).alias("dead_letters"),
-            _sum((F.col(KIND) == USER.name) & valid).alias("user_records"),
-            _sum((F.col(KIND) == MERCHANT.name) & valid).alias("merchant_records"),
-            _sum((F.col(KIND) == LABEL.name) & valid).alias("labels"),
+            count_where((F.col(KIND) == TRANSACTION.name) & valid).alias("transactions"),
+            count_where(~valid).alias("dead_letters"),
+            count_where((F.col(KIND) == USER.name) & valid).alias("user_records"),
+            count_where((F.col(KIND) == MERCHANT.name) & valid).alias("merchant_records"),
+            count_where((F.col(KIND) == LABEL.name) & valid).alias("labels"),
         ).first()
         laps.lap("input")
         if counts["dead_letters"]:
@@ -196,17 +215,17 @@ class MicroBatchScorer:
         )
 
     def _score_transactions(
-        self, transactions: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: _Laps
+        self, transactions: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: Laps
     ) -> dict[str, int]:
-        scored = self._featurized(transactions, batch_id).transform(_scored_with(model, plan))
+        scored = self._featurized(transactions, batch_id).transform(scored_with(model, plan))
         scored = scored.select(*HISTORY_COLUMNS).persist()
         self._cached.append(scored)
         self._write_history(scored, batch_id)
         laps.lap("score_and_history")
         figures = scored.agg(
-            _sum(F.col("alerted")).alias("alerts"),
-            _sum(~F.col("user_known")).alias("late_users"),
-            _sum(~F.col("merchant_known")).alias("late_merchants"),
+            count_where(F.col("alerted")).alias("alerts"),
+            count_where(~F.col("user_known")).alias("late_users"),
+            count_where(~F.col("merchant_known")).alias("late_merchants"),
         ).first()
         if figures["alerts"]:
             importances = dict(model.importances)
@@ -251,12 +270,14 @@ class MicroBatchScorer:
         return tables.merchant_rates.read(days), tables.category_rates.read(days)
 
     def _write_history(self, scored: DataFrame, batch_id: int) -> None:
-        """Parquet partitioned by day and micro-batch (named by the checkpoint's run, whose batch ids
+        """Parquet partitioned by day (of the event, or of the scoring when there is no event time) and
+        micro-batch (named by the checkpoint's run, whose batch ids
         start again after a `stream reset`); a replay replaces its own partitions only."""
+        day = F.date_format("timestamp" if "timestamp" in scored.columns else "scored_at", "yyyy-MM-dd")
         (
             scored.withColumns(
                 {
-                    "day": F.date_format("timestamp", "yyyy-MM-dd"),
+                    "day": day,
                     "batch": F.lit(f"{self.run_id}-{batch_id:06d}"),
                 }
             )
@@ -341,7 +362,7 @@ def record_tables(spark: SparkSession, settings: Settings) -> tuple[DataFrame, D
     return tables.users(latest), tables.merchants(latest)
 
 
-def _scored_with(model: ScoringModel, plan: Plan):
+def scored_with(model: ScoringModel, plan: Plan):
     def scored(features: DataFrame) -> DataFrame:
         score = vector_to_array(F.col("probability"))[1]
         return model.pipeline.transform(features).withColumns(
@@ -376,7 +397,7 @@ def dead_letters(rejects: DataFrame, failed_at: datetime) -> DataFrame:
     )
 
 
-class _Laps:
+class Laps:
     def __init__(self) -> None:
         self.started = self.last = time.monotonic()
         self.seconds: dict[str, float] = {}

@@ -19,7 +19,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudguard.config import Settings
+from fraudguard.data.naming import dataset_model
 from fraudguard.data.schema import ROWS_DIR, SCHEMA_FILE, DatasetError, DatasetSchema
+from fraudguard.paths import RuntimePaths
 from fraudguard.train import registry
 from fraudguard.train.job import Outcome
 from fraudguard.train.pipeline import Inputs
@@ -33,6 +35,16 @@ class ImportedDataset:
     @staticmethod
     def at(path: Path) -> bool:
         return (path / SCHEMA_FILE).exists()
+
+    @classmethod
+    def named(cls, settings: Settings, name: str) -> ImportedDataset:
+        """The dataset `data import` wrote under this name."""
+        dataset = cls(RuntimePaths(settings.runtime_dir).datasets / name)
+        if not cls.at(dataset.path):
+            raise DatasetError(
+                f"no imported dataset {name!r} at {dataset.path}: import it with `fraudguard data import`"
+            )
+        return dataset
 
     @cached_property
     def schema(self) -> DatasetSchema:
@@ -107,10 +119,8 @@ class RandomSplit:
 
 def settings_for(settings: Settings, schema: DatasetSchema) -> Settings:
     """The settings a dataset's model is trained, registered and exported with."""
-    model = settings.model.model_copy(
+    model = dataset_model(settings, schema.name).model_copy(
         update={
-            "registered_name": f"{settings.model.registered_name}-{schema.name}",
-            "export_dir": settings.model.export_dir / "datasets" / schema.name,
             "classifier": settings.datasets.classifier,
             # daily alert budgets need days; a dataset without time is held to a precision instead
             "threshold_objective": settings.model.threshold_objective if schema.has_time else "min_precision",
