@@ -90,7 +90,9 @@ def test_the_manual_dags_take_their_choices_as_params(dagbag):
     control = dagbag.dags["fraud_stream_control"]
     assert control.schedule is None and [t.task_id for t in control.tasks] == ["stream_action"]
     assert control.params.get_param("action").schema["enum"] == ["start", "stop", "restart", "status"]
-    assert control.params["action"] == "status"
+    assert control.params["action"] == "status" and control.params["dataset"] == "faker"
+    with pytest.raises(Exception, match="does not match"):
+        control.params.get_param("dataset").resolve("../etc")
     traffic = dagbag.dags["fraud_traffic_simulation"]
     assert traffic.schedule is None and [t.task_id for t in traffic.tasks] == ["publish"]
     assert set(traffic.params) == {"rate", "duration_s", "fraud_rate", "scenario_mix", "users"}

@@ -60,3 +60,4 @@ def test_stream_actions_on_a_job_that_never_ran(settings):
     assert outcome["restarted"] is False and outcome["reason"] == "the stream is not running"
     with pytest.raises(ValueError, match="'pause'"):
         control_stream(settings, str(CONFIG_FILE), "pause")
+    assert control_stream(settings, str(CONFIG_FILE), "status", dataset="paysim")["state"] == "never started"

@@ -13,6 +13,9 @@ from fraudguard.config import Settings, TopicRole, TopicSettings
 from fraudguard.config.model import ModelSettings
 from fraudguard.paths import suffixed
 
+WORLD = "faker"
+"""Where a dataset is chosen by name (the DAGs' forms): the simulated world, not an imported dataset."""
+
 
 def dataset_topics(settings: Settings, name: str) -> dict[TopicRole, TopicSettings]:
     """A dataset's own transactions and labels topics."""

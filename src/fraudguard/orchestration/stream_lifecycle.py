@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from fraudguard.config import Settings
+from fraudguard.data.naming import WORLD
 from fraudguard.stream import control
 
 log = logging.getLogger("fraudguard.stream.control")
@@ -19,9 +20,13 @@ class StreamAction(StrEnum):
     STATUS = "status"
 
 
-def control_stream(settings: Settings, config_path: str, action: StreamAction | str) -> dict[str, Any]:
-    """Do `action` and return the job's status afterwards (what the task log and XCom show)."""
+def control_stream(
+    settings: Settings, config_path: str, action: StreamAction | str, dataset: str = WORLD
+) -> dict[str, Any]:
+    """Do `action` on the job serving `dataset` (the simulated world, or an imported dataset's replay)
+    and return its status afterwards (what the task log and XCom show)."""
     action = StreamAction(action)
+    settings = control.for_dataset(settings, None if dataset == WORLD else dataset)
     if action is StreamAction.START:
         control.start_detached(settings, config_path)
     elif action is StreamAction.STOP:

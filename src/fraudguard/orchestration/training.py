@@ -26,10 +26,10 @@ from typing import Any
 
 from fraudguard.config import Settings
 from fraudguard.config.model import SimulatorSettings
+from fraudguard.data.naming import WORLD
 
 log = logging.getLogger("fraudguard.training")
 SPARK_APP = "fraudguard-training"
-WORLD = "faker"
 
 
 @dataclass(frozen=True)
@@ -282,4 +282,6 @@ def restart_stream(settings: Settings, run: TrainingRun, config_path: str) -> di
     from fraudguard.orchestration.stream_lifecycle import restart_if_running
     from fraudguard.stream.control import for_dataset
 
-    return restart_if_running(for_dataset(settings, run.dataset if run.imported else None), config_path)
+    return restart_if_running(
+        for_dataset(settings, None if run.dataset == WORLD else run.dataset), config_path
+    )
