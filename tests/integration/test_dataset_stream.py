@@ -165,3 +165,5 @@ def test_each_datasets_job_has_its_own_status_and_the_worlds_job_is_untouched(sc
     assert shown["model"]["name"] == f"{settings.model.registered_name}-creditcard"
     assert shown["state"] == "stopped" and shown["totals"]["alerts"] > 0
     assert control.status(settings) is None  # the simulated world's job never ran here
+    refused = run_cli("stream", "start", "--dataset", "nothing-here", "--detach", env=env, check=False)
+    assert refused.returncode == 1 and "import it with `fraudguard data import`" in refused.stderr

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
 import pytest
 
 from fraudguard.config import load_settings
+from fraudguard.data.naming import stream_settings
+from fraudguard.paths import RuntimePaths
 from fraudguard.stream import control as stream_control
 from tests.conftest import CONFIG_FILE
 
@@ -22,3 +29,22 @@ def test_reset_removes_a_local_state_uri_and_refuses_a_remote_one(tmp_path):
     remote = load_settings(CONFIG_FILE, environ={**environ, "FRAUDGUARD__STREAM__STATE_URI": "hdfs://nn/fg"})
     with pytest.raises(stream_control.StreamError, match="hdfs://nn/fg"):
         stream_control.reset(remote)
+
+
+def test_each_job_resets_only_its_own_state_and_every_known_job_can_be_found(tmp_path):
+    """A newly formatted broker resets every job that ran here (`known_jobs`); one job's reset leaves
+    the others' checkpoints alone."""
+    settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path / "var")})
+    jobs = {None: settings, "paysim": stream_control.for_dataset(settings, "paysim")}
+    states = {name: Path(url2pathname(urlparse(stream_settings(job).stream.state_uri).path))
+              for name, job in jobs.items()}  # fmt: skip
+    for name, state in states.items():
+        (state / "checkpoint").mkdir(parents=True)
+        progress = RuntimePaths(settings.runtime_dir).stream_progress(name)
+        progress.write_text(json.dumps({"state": "stopped"}))
+    assert states[None] != states["paysim"]
+    assert [job.stream.dataset for job in stream_control.known_jobs(settings)] == [None, "paysim"]
+
+    stream_control.reset(jobs["paysim"])
+    assert not states["paysim"].exists() and (states[None] / "checkpoint").exists()
+    assert stream_control.status(jobs["paysim"]) is None and stream_control.status(settings) is not None

@@ -129,5 +129,5 @@ def replay(obj: CliContext, name: str, rate: float, duration: float | None, as_j
     try:
         publisher, timeline = dataset_replay(obj.settings, name)
     except DatasetError as error:
-        raise CliError(f"{error}; import it with `fraudguard data import`") from None
+        raise CliError(str(error)) from None
     publish_live(publisher, timeline, rate, duration, as_json)

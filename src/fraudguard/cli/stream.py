@@ -11,6 +11,8 @@ from rich.table import Table
 
 from fraudguard.cli.context import CliContext, CliError, console
 from fraudguard.config.model import DATASET_NAME_PATTERN
+from fraudguard.data.naming import dataset_folder
+from fraudguard.data.schema import DatasetError
 from fraudguard.logs import configure_logging
 from fraudguard.stream import control
 from fraudguard.stream.champion import NoChampion
@@ -52,6 +54,11 @@ def dataset_option(command):
 def start(obj: CliContext, detach: bool, available_now: bool) -> None:
     """Start the job (in the foreground unless --detach; Ctrl-C stops it after the current batch)."""
     settings = obj.settings
+    if settings.stream.dataset:
+        try:
+            dataset_folder(settings, settings.stream.dataset)
+        except DatasetError as error:
+            raise CliError(str(error)) from None
     if detach:
         try:
             current, started = control.start_detached(settings, str(obj.config_path), available_now)

@@ -11,10 +11,21 @@ from pathlib import Path
 
 from fraudguard.config import Settings, TopicRole, TopicSettings
 from fraudguard.config.model import ModelSettings
-from fraudguard.paths import suffixed
+from fraudguard.data.schema import SCHEMA_FILE, DatasetError
+from fraudguard.paths import RuntimePaths, suffixed
 
 WORLD = "faker"
 """Where a dataset is chosen by name (the DAGs' forms): the simulated world, not an imported dataset."""
+
+
+def dataset_folder(settings: Settings, name: str) -> Path:
+    """Where `data import` wrote the dataset `name`; a clear error when it did not."""
+    folder = RuntimePaths(settings.runtime_dir).datasets / name
+    if not (folder / SCHEMA_FILE).exists():
+        raise DatasetError(
+            f"no imported dataset {name!r} at {folder}: import it with `fraudguard data import`"
+        )
+    return folder
 
 
 def dataset_topics(settings: Settings, name: str) -> dict[TopicRole, TopicSettings]:

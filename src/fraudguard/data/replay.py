@@ -22,10 +22,9 @@ import pyarrow.parquet as pq
 
 from fraudguard.config import Settings
 from fraudguard.data.importer import ROWS_FILE
-from fraudguard.data.naming import dataset_topics
+from fraudguard.data.naming import dataset_folder, dataset_topics
 from fraudguard.data.schema import ROWS_DIR, DatasetSchema, Role
 from fraudguard.kafka.topics import create_topics
-from fraudguard.paths import RuntimePaths
 from fraudguard.schemas import LABEL, MERCHANT, USER
 from fraudguard.simulate.live import LivePublisher
 from fraudguard.simulate.timeline import DayBatch
@@ -36,7 +35,7 @@ ROWS_PER_UNTIMED_BATCH = 50_000
 def dataset_replay(settings: Settings, name: str) -> tuple[LivePublisher, DatasetTimeline]:
     """The imported dataset `name` as a live publisher to its own topics (created if missing) and the
     timeline it publishes."""
-    folder = RuntimePaths(settings.runtime_dir).datasets / name
+    folder = dataset_folder(settings, name)
     schema = DatasetSchema.load(folder)
     topics = dataset_topics(settings, name)
     create_topics(settings, list(topics.values()))

@@ -120,9 +120,11 @@ class ChampionSource:
     def _load_export(self) -> ScoringModel:
         folder = self.settings.model.export_dir / "champion"
         if not (folder / "metadata.json").exists():
+            dataset = self.settings.stream.dataset
+            train_command = f"fraudguard train --dataset {dataset}" if dataset else "fraudguard train"
             raise NoChampion(
                 f"no champion in the registry ({registry.tracking_uri(self.settings)}) and no export in "
-                f"{folder}; train one first: `fraudguard train`"
+                f"{folder}; train one first: `{train_command}`"
             )
         pipeline, metadata = registry.load_export(self.settings)
         log.warning("scoring with the exported champion", extra={"version": metadata["version"]})

@@ -19,9 +19,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudguard.config import Settings
-from fraudguard.data.naming import dataset_model
+from fraudguard.data.naming import dataset_folder, dataset_model
 from fraudguard.data.schema import ROWS_DIR, SCHEMA_FILE, DatasetError, DatasetSchema
-from fraudguard.paths import RuntimePaths
 from fraudguard.train import registry
 from fraudguard.train.job import Outcome
 from fraudguard.train.pipeline import Inputs
@@ -39,12 +38,7 @@ class ImportedDataset:
     @classmethod
     def named(cls, settings: Settings, name: str) -> ImportedDataset:
         """The dataset `data import` wrote under this name."""
-        dataset = cls(RuntimePaths(settings.runtime_dir).datasets / name)
-        if not cls.at(dataset.path):
-            raise DatasetError(
-                f"no imported dataset {name!r} at {dataset.path}: import it with `fraudguard data import`"
-            )
-        return dataset
+        return cls(dataset_folder(settings, name))
 
     @cached_property
     def schema(self) -> DatasetSchema:
