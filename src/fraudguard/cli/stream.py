@@ -69,7 +69,8 @@ def start(obj: CliContext, detach: bool, available_now: bool) -> None:
         console.print(f"log: {control.log_file(settings)}", style="dim")
         return
     if control.running(settings):
-        raise CliError("the stream is already running; `fraudguard stream stop` first")
+        dataset = f" --dataset {settings.stream.dataset}" if settings.stream.dataset else ""
+        raise CliError(f"the stream is already running; `fraudguard stream stop{dataset}` first")
     from fraudguard.stream.job import StreamJob  # imports Spark: only when really starting
 
     configure_logging()

@@ -75,9 +75,10 @@ def _field_problem(raw: Column, field: Field) -> Column:
 
 def _problem(schema: RecordSchema, value: Column, document: Column, keys: Column) -> Column:
     """Null for a valid message, else every reason it is not, prefixed with the schema tag. The
-    fields' VARIANTs are the columns `_raw(name)`."""
+    fields' VARIANTs are the columns `_raw(name)`; `keys` are the top-level keys of a JSON object (null
+    for any other JSON)."""
     known = F.array(*(F.lit(name) for name in schema.names))
-    unknown = F.array_except(keys, known)
+    unknown = F.array_except(F.coalesce(keys, F.array().cast("array<string>")), known)
     fields = F.concat_ws(
         "; ",
         *(_field_problem(F.col(_raw(field.name)), field) for field in schema.fields),
@@ -87,7 +88,7 @@ def _problem(schema: RecordSchema, value: Column, document: Column, keys: Column
         F.when(value.isNull(), F.lit("no value"))
         .when(~F.is_valid_utf8(value.cast("string")), F.lit("not valid UTF-8"))
         .when(document.isNull(), F.lit("not valid JSON"))
-        .when(~F.schema_of_variant(document).startswith("OBJECT<"), F.lit("expected a JSON object"))
+        .when(keys.isNull(), F.lit("expected a JSON object"))
         .otherwise(F.nullif(fields, F.lit("")))
     )
     return F.when(reason.isNotNull(), F.concat(F.lit(f"{schema.tag}: "), reason))
@@ -97,8 +98,9 @@ def _raw(name: str) -> str:
     return f"_raw_{name}"
 
 
-def _keys(document: Column) -> Column:
-    return F.coalesce(F.json_object_keys(F.to_json(document)), F.array().cast("array<string>"))
+def _keys(value: Column) -> Column:
+    """Read from the text: serialising the parsed document again would cost more than parsing it."""
+    return F.json_object_keys(value.cast("string"))
 
 
 def records(schema: RecordSchema, value: Column) -> list[Column]:
@@ -126,7 +128,7 @@ def parse_topic(raw: DataFrame, schema: RecordSchema, scored: RecordSchema = TRA
             F.try_variant_get("_document", f"$.{f.name}", "variant").alias(_raw(f.name))
             for f in schema.fields
         ),
-        _keys(F.col("_document")).alias("_keys"),
+        _keys(F.col("value")).alias("_keys"),
     )
     checked = fields.withColumn(PROBLEM, _problem(schema, F.col("value"), F.col("_document"), F.col("_keys")))
     is_scored = F.lit(schema is scored) & F.col(PROBLEM).isNull()
