@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fraudguard.stream.reasons import top_reasons
+from fraudguard.stream.reasons import top_reasons, unusual_inputs
 
 
 def test_reasons_name_unusual_values_ordered_by_the_models_reliance():
@@ -23,4 +23,17 @@ def test_a_missing_record_comes_first_and_a_plain_alert_still_has_a_reason():
     plain = {"score": 0.71, "user_known": True, "merchant_known": True, "amount": 20.0}
     assert top_reasons(plain, {"amount": 0.2}) == [
         "score 0.71: the combination of features, no single one stands out"
+    ]
+
+
+def test_an_imported_datasets_reasons_name_its_unusual_inputs_the_model_relies_on_first():
+    usual = {"V14": (0.0, 1.0), "V4": (0.0, 2.0), "Amount": (88.0, 250.0), "V1": (0.0, 0.0)}
+    row = {"V14": -7.25, "V4": 9.0, "Amount": 120.0, "V1": 5.0, "score": 0.97}
+    assert unusual_inputs(row, usual, {}) == [
+        "V14 = -7.25, 7.2 standard deviations below its usual value (0)",
+        "V4 = 9, 4.5 standard deviations above its usual value (0)",
+    ]  # Amount is 0.1 sd away; V1 has no spread to compare with
+    assert unusual_inputs(row, usual, {"V4": 0.6, "V14": 0.1})[0].startswith("V4 = 9")
+    assert unusual_inputs({**row, "V14": None, "V4": float("nan")}, usual, {}) == [
+        "score 0.97: the combination of inputs, none more than 3 standard deviations from its usual value"
     ]

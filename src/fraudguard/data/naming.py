@@ -15,7 +15,7 @@ from fraudguard.data.schema import SCHEMA_FILE, DatasetError
 from fraudguard.paths import RuntimePaths, suffixed
 
 WORLD = "faker"
-"""Where a dataset is chosen by name (the DAGs' forms): the simulated world, not an imported dataset."""
+"""The name that chooses the simulated world where a dataset is chosen by name (the DAGs' forms)."""
 
 
 def dataset_folder(settings: Settings, name: str) -> Path:
