@@ -1,0 +1,151 @@
+"""An isolation forest as an MLlib pipeline stage: scikit-learn's `IsolationForest`, fitted on a sample
+on the driver and scoring on the executors.
+
+LinkedIn's Spark isolation forest has no build for the pinned Spark here (Maven Central serves no
+`isolation-forest_<spark>_2.13` artifact to these machines), so the stage wraps the maintained
+scikit-learn implementation instead. Fitting on a sample is the algorithm's own design: each tree is
+grown on `max_samples` (256) rows drawn at random, so the forest never needs the whole data set; the
+driver collects at most `sampleRows` rows. Scoring runs as an Arrow UDF, on every executor.
+
+The model reads a vector column (e.g. the VectorAssembler's) and writes `probability` as a
+two-element vector like MLlib's classifiers, `[1 - s, s]` with `s` the anomaly score in (0, 1]
+(scikit-learn's `-score_samples`, the paper's `2^(-E[h(x)]/c(n))`): the registry, gate and stream use
+it as they use any classifier. Missing inputs (NaN) take the training median. The fitted forest is
+saved with the PipelineModel, in skops' format (no pickle), under the stage's folder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import skops.io as skio
+from pyspark.ml import Estimator, Model
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasFeaturesCol, HasProbabilityCol, HasSeed
+from pyspark.ml.util import (
+    DefaultParamsReader,
+    DefaultParamsWriter,
+    MLReadable,
+    MLReader,
+    MLWritable,
+    MLWriter,
+)
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.functions import pandas_udf
+from sklearn.ensemble import IsolationForest as SklearnForest
+
+FOREST_FOLDER = "forest"
+
+
+class _ForestParams(HasFeaturesCol, HasProbabilityCol, HasSeed):
+    numTrees: Param[int] = Param(Params._dummy(), "numTrees", "trees in the forest", TypeConverters.toInt)
+    maxSamples: Param[int] = Param(
+        Params._dummy(), "maxSamples", "rows each tree is grown on", TypeConverters.toInt
+    )
+    sampleRows: Param[int] = Param(
+        Params._dummy(), "sampleRows", "rows collected to the driver to fit on, at most", TypeConverters.toInt
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(numTrees=100, maxSamples=256, sampleRows=100_000, seed=42)
+
+
+class IsolationForest(Estimator, _ForestParams, MLReadable, MLWritable):
+    """Trained without labels: a `label` column, if any, is ignored."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__()
+        self._set(**params)
+
+    def _fit(self, dataset: DataFrame) -> IsolationForestModel:
+        rows = dataset.select(vector_to_array(self.getFeaturesCol()).alias("x"))
+        total = rows.count()
+        share = min(1.0, self.getOrDefault(self.sampleRows) / max(total, 1))
+        sample = np.array(
+            rows.sample(fraction=share, seed=self.getSeed()).toPandas()["x"].tolist(), dtype=float
+        )
+        if len(sample) == 0:
+            raise ValueError("isolation forest: no rows to fit on")
+        medians = np.nan_to_num(np.nanmedian(sample, axis=0))
+        forest = SklearnForest(
+            n_estimators=self.getOrDefault(self.numTrees),
+            max_samples=min(self.getOrDefault(self.maxSamples), len(sample)),
+            random_state=self.getSeed(),
+        ).fit(np.where(np.isnan(sample), medians, sample))
+        model = IsolationForestModel(forest, medians)
+        return self._copyValues(model)
+
+    def write(self) -> MLWriter:
+        return DefaultParamsWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader:
+        return DefaultParamsReader(cls)
+
+
+class IsolationForestModel(Model, _ForestParams, MLReadable, MLWritable):
+    def __init__(self, forest: SklearnForest | None = None, medians: np.ndarray | None = None) -> None:
+        super().__init__()
+        self.forest, self.medians = forest, medians
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """The anomaly score of each row, in (0, 1]: higher is more unusual."""
+        filled = np.where(np.isnan(features), self.medians, features)
+        return -self.forest.score_samples(filled)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        score_rows = self.scores
+
+        @pandas_udf("array<double>")
+        def probability(features: pd.Series) -> pd.Series:
+            scores = score_rows(np.array(features.tolist(), dtype=float))
+            return pd.Series(list(np.column_stack([1.0 - scores, scores])))
+
+        features = vector_to_array(self.getFeaturesCol())
+        return dataset.withColumn(self.getProbabilityCol(), array_to_vector(probability(features)))
+
+    def write(self) -> MLWriter:
+        return _ModelWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader:
+        return _ModelReader(cls)
+
+
+class _ModelWriter(MLWriter):
+    """The stage's params (as for any Python stage) and its forest, through Spark, so any
+    filesystem Spark writes to (file:, hdfs:, s3a:) holds it."""
+
+    def __init__(self, instance: IsolationForestModel) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path: str) -> None:
+        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession)
+        document = skio.dumps({"forest": self.instance.forest, "medians": self.instance.medians})
+        self.sparkSession.createDataFrame([(document,)], "forest binary").coalesce(1).write.parquet(
+            f"{path}/{FOREST_FOLDER}"
+        )
+
+
+class _ModelReader(MLReader):
+    def __init__(self, cls: type[IsolationForestModel]) -> None:
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str) -> IsolationForestModel:
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        spark: SparkSession = self.sparkSession
+        document = bytes(spark.read.parquet(f"{path}/{FOREST_FOLDER}").first()["forest"])
+        trusted = skio.get_untrusted_types(data=document)
+        if any(not name.startswith(("sklearn.", "numpy.")) for name in trusted):
+            raise ValueError(f"{path}: the saved forest holds unexpected types: {trusted}")
+        saved = skio.loads(document, trusted=trusted)
+        model = self.cls(saved["forest"], saved["medians"])
+        model._resetUid(metadata["uid"])
+        DefaultParamsReader.getAndSetParams(model, metadata)
+        return model
