@@ -24,8 +24,9 @@ interval is the day before. Trigger it from the UI to retrain now: the form's ch
 - `window_days`: days of new synthetic data (at least test + label delay + validation + 1 days).
 - `users`: the synthetic world's users (merchants scale with them).
 - `fraud_rate`: share of the synthetic transactions that are fraud.
-- `classifier`: `gbt`, `random_forest` or `logistic_regression`, for an imported dataset too (from the
-  command line, `fraudguard train --dataset` uses `datasets.classifier`).
+- `classifier`: `gbt`, `random_forest`, `logistic_regression` or `isolation_forest` (learns without
+  labels, which only evaluate it and set its threshold), for an imported dataset too (from the command
+  line, `fraudguard train --dataset` uses `datasets.classifier`).
 - `include_scored_history`: add the stream's scored history.
 - `include_confirmed_labels`: count analysts' verdicts from the labels topic.
 - `dataset`: `faker` (a new synthetic world), or the name of a dataset imported with
@@ -35,12 +36,13 @@ interval is the day before. Trigger it from the UI to retrain now: the form's ch
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import get_args
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from fraudguard.config import default_config_path, load_settings
-from fraudguard.config.model import DATASET_NAME_PATTERN
+from fraudguard.config.model import DATASET_NAME_PATTERN, Classifier
 from fraudguard.orchestration import training
 
 SETTINGS = load_settings()
@@ -66,7 +68,7 @@ def _run() -> tuple:
         "window_days": Param(DEFAULTS["window_days"], type="integer", minimum=2, title="Window (days)"),
         "users": Param(DEFAULTS["users"], type="integer", minimum=10, title="Synthetic users"),
         "fraud_rate": Param(DEFAULTS["fraud_rate"], type="number", exclusiveMinimum=0, maximum=0.5),
-        "classifier": Param(DEFAULTS["classifier"], enum=["gbt", "random_forest", "logistic_regression"]),
+        "classifier": Param(DEFAULTS["classifier"], enum=list(get_args(Classifier))),
         "include_scored_history": Param(DEFAULTS["include_scored_history"], type="boolean"),
         "include_confirmed_labels": Param(DEFAULTS["include_confirmed_labels"], type="boolean"),
         "dataset": Param(DEFAULTS["dataset"], type="string", pattern=DATASET_NAME_PATTERN),

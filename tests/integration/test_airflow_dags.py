@@ -81,8 +81,9 @@ def test_the_training_dag_runs_nightly_once_at_a_time_in_order(dagbag):
     }  # fmt: skip
     assert dag.params.get_param("classifier").schema["enum"] == [
         "gbt",
-        "random_forest",
         "logistic_regression",
+        "random_forest",
+        "isolation_forest",
     ]
 
 

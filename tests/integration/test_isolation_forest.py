@@ -11,6 +11,15 @@ from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from sklearn.metrics import roc_auc_score
 
+from fraudguard.data.importer import ImportOptions, import_dataset
+from fraudguard.data.naming import stream_settings
+from fraudguard.data.reading import SourceFile
+from fraudguard.data.samples import creditcard_csv
+from fraudguard.paths import RuntimePaths
+from fraudguard.stream import control
+from fraudguard.stream.champion import ChampionSource
+from fraudguard.train import registry
+from fraudguard.train.imported import ImportedDataset, run_imported_training
 from fraudguard.train.isolation_forest import IsolationForest, IsolationForestModel
 
 pytestmark = pytest.mark.integration
@@ -67,3 +76,32 @@ def test_a_missing_input_takes_the_training_median(fitted, spark):
                                  "a double, b double, outlier boolean")  # fmt: skip
     missing, filled = scored(model, gaps)[0]
     assert missing == pytest.approx(filled)
+
+
+def test_an_unsupervised_champion_is_trained_registered_exported_and_served(make_runtime, spark, tmp_path):
+    """`isolation_forest` as the classifier: fitted without labels on the credit-card format (its frauds
+    lie apart along a few components), gated and promoted like any model, loaded by the stream from the
+    registry and from the export."""
+    settings, _ = make_runtime(FRAUDGUARD__MODEL__SEARCH_BUDGET_S="0", FRAUDGUARD__MODEL__MIN_PRECISION="0.3",
+                               FRAUDGUARD__DATASETS__CLASSIFIER="isolation_forest",
+                               FRAUDGUARD__MODEL__EXPORT_DIR=str(tmp_path / "models"))  # fmt: skip
+    dataset = ImportedDataset(RuntimePaths(settings.runtime_dir).datasets / "creditcard")
+    source = creditcard_csv(tmp_path / "creditcard.csv", 8_000, fraud_rate=0.02)
+    import_dataset(SourceFile(source), dataset.path, ImportOptions("creditcard", "creditcard"))
+    outcome = run_imported_training(spark, settings, dataset)
+    metrics = outcome.result.test_metrics
+    assert outcome.decision.promoted
+    assert metrics["auc_pr"] > 5 * metrics["frauds"] / metrics["transactions"]
+
+    serving = stream_settings(control.for_dataset(settings, "creditcard"))
+    champion = ChampionSource(serving).current()
+    assert champion.source == "registry" and isinstance(champion.pipeline.stages[-1], IsolationForestModel)
+    exported, metadata = registry.load_export(serving)
+    assert isinstance(exported.stages[-1], IsolationForestModel) and str(metadata["version"]) == "1"
+    test_rows = outcome.result.split.rows(dataset.rows(spark), "test")
+    served = champion.pipeline.transform(test_rows).select(
+        "transaction_id", vector_to_array("probability")[1].alias("served")
+    )
+    both = outcome.result.test_scores.merge(served.toPandas(), on="transaction_id")
+    assert len(both) == len(outcome.result.test_scores) > 0
+    np.testing.assert_allclose(both["served"], both["score"], rtol=0, atol=1e-12)

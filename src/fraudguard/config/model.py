@@ -170,10 +170,14 @@ class FeatureSettings(Section):
     )
 
 
+Classifier = Literal["gbt", "logistic_regression", "random_forest", "isolation_forest"]
+"""The model's last stage; `isolation_forest` learns without labels (they only evaluate it)."""
+
+
 class ModelSettings(Section):
     """The fraud model: which classifier, how it is split, searched and registered."""
 
-    classifier: Literal["gbt", "logistic_regression", "random_forest"] = "gbt"
+    classifier: Classifier = "gbt"
     registered_name: str = "fraud-detector"
     test_days: Annotated[int, Field(ge=1)] = 7
     validation_days: Annotated[int, Field(ge=1)] = 3
@@ -197,7 +201,7 @@ class ModelSettings(Section):
 class DatasetsSettings(Section):
     """Imported datasets (`fraudguard data import`): how a model is trained on one."""
 
-    classifier: Literal["gbt", "logistic_regression", "random_forest"] = Field(
+    classifier: Classifier = Field(
         "logistic_regression", description="StandardScaler + logistic regression, as the credit-card seed"
     )
     validation_share: Annotated[float, Field(gt=0, lt=0.5)] = Field(

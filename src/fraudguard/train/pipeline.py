@@ -19,6 +19,7 @@ from fraudguard.features.batch import RISK_FEATURES
 from fraudguard.features.handbook import BOOK_FEATURES
 from fraudguard.features.row import TRAVEL_FEATURES
 from fraudguard.features.user_history import FEATURES as BEHAVIOUR
+from fraudguard.train.isolation_forest import IsolationForest
 
 LABEL, WEIGHT, FEATURES, SCORE = "label", "weight", "features", "score"
 
@@ -78,6 +79,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     },
     "random_forest": {"numTrees": 100, "maxDepth": 10},
     "logistic_regression": {"maxIter": 100, "regParam": 0.001, "elasticNetParam": 0.0},
+    "isolation_forest": {"numTrees": 100, "maxSamples": 256},
 }
 
 
@@ -102,6 +104,11 @@ def build_pipeline(
             VectorAssembler(inputCols=[*numeric, *encoded], outputCol="raw_features", handleInvalid="keep"),
             StandardScaler(inputCol="raw_features", outputCol=FEATURES),
             LogisticRegression(featuresCol=FEATURES, labelCol=LABEL, weightCol=WEIGHT, **params),
+        ]
+    elif model.classifier == "isolation_forest":  # unsupervised: label and weight are not read
+        stages += [
+            VectorAssembler(inputCols=[*numeric, *indexed], outputCol=FEATURES, handleInvalid="keep"),
+            IsolationForest(featuresCol=FEATURES, seed=seed, **params),
         ]
     else:
         stages.append(

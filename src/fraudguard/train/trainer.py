@@ -38,6 +38,7 @@ SEARCH_GRID: dict[str, dict[str, list[Any]]] = {
     "gbt": {"maxDepth": [5, 4, 6], "stepSize": [0.05, 0.1]},
     "random_forest": {"maxDepth": [10, 8, 12], "numTrees": [100, 60]},
     "logistic_regression": {"regParam": [0.001, 0.01, 0.1]},
+    "isolation_forest": {},  # nothing to choose by labels: the defaults only
 }
 EVALUATION_COLUMNS = ["transaction_id", "user_id", "timestamp", "fraud_scenario"]
 
