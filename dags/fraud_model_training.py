@@ -29,6 +29,8 @@ interval is the day before. Trigger it from the UI to retrain now: the form's ch
   line, `fraudguard train --dataset` uses `datasets.classifier`).
 - `include_scored_history`: add the stream's scored history.
 - `include_confirmed_labels`: count analysts' verdicts from the labels topic.
+- `anomaly_feature`: the supervised classifier also gets an isolation forest's anomaly score as an
+  input (the forest fitted on the training rows only).
 - `dataset`: `faker` (a new synthetic world), or the name of a dataset imported with
   `fraudguard data import` (e.g. `paysim`, `creditcard`).
 """
@@ -72,6 +74,7 @@ def _run() -> tuple:
         "include_scored_history": Param(DEFAULTS["include_scored_history"], type="boolean"),
         "include_confirmed_labels": Param(DEFAULTS["include_confirmed_labels"], type="boolean"),
         "dataset": Param(DEFAULTS["dataset"], type="string", pattern=DATASET_NAME_PATTERN),
+        "anomaly_feature": Param(DEFAULTS["anomaly_feature"], type="boolean"),
     },
 )
 def fraud_model_training():

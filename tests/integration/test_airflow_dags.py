@@ -78,6 +78,7 @@ def test_the_training_dag_runs_nightly_once_at_a_time_in_order(dagbag):
     assert params == {
         "window_days": 30, "users": 5000, "fraud_rate": 0.01, "classifier": "gbt",
         "include_scored_history": True, "include_confirmed_labels": True, "dataset": "faker",
+        "anomaly_feature": False,
     }  # fmt: skip
     assert dag.params.get_param("classifier").schema["enum"] == [
         "gbt",

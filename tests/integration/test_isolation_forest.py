@@ -9,8 +9,10 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.functions import vector_to_array
+from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
+from fraudguard.config.model import ModelSettings
 from fraudguard.data.importer import ImportOptions, import_dataset
 from fraudguard.data.naming import stream_settings
 from fraudguard.data.reading import SourceFile
@@ -21,6 +23,7 @@ from fraudguard.stream.champion import ChampionSource
 from fraudguard.train import registry
 from fraudguard.train.imported import ImportedDataset, run_imported_training
 from fraudguard.train.isolation_forest import IsolationForest, IsolationForestModel
+from fraudguard.train.pipeline import ANOMALY_SCORE, Inputs, build_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +108,25 @@ def test_an_unsupervised_champion_is_trained_registered_exported_and_served(make
     both = outcome.result.test_scores.merge(served.toPandas(), on="transaction_id")
     assert len(both) == len(outcome.result.test_scores) > 0
     np.testing.assert_allclose(both["served"], both["score"], rtol=0, atol=1e-12)
+
+
+def test_the_anomaly_score_is_an_input_learned_from_the_training_rows_only(spark):
+    """`model.anomaly_feature`: the forest inside the supervised pipeline is the one a forest fitted on
+    the training rows alone would be (nothing of the other rows leaks in), and the classifier uses it."""
+    frame = spark.createDataFrame(rows(), "a double, b double, outlier boolean").withColumns(
+        {"label": F.col("outlier").cast("double"), "weight": F.lit(1.0)}
+    )
+    train, later = frame.where(F.col("a") < 1.5), frame.where(F.col("a") >= 1.5)
+    settings = ModelSettings(classifier="random_forest", anomaly_feature=True)
+    model = build_pipeline(settings, Inputs("test", ("a", "b")), {"numTrees": 10, "maxDepth": 4}).fit(train)
+
+    alone = Pipeline(stages=[VectorAssembler(inputCols=["a", "b"], outputCol="anomaly_inputs",
+                                             handleInvalid="keep"),
+                             IsolationForest(featuresCol="anomaly_inputs", probabilityCol="",
+                                             scoreCol=ANOMALY_SCORE, seed=42)]).fit(train)  # fmt: skip
+    inside = model.transform(later).select(ANOMALY_SCORE).toPandas()[ANOMALY_SCORE]
+    np.testing.assert_array_equal(
+        inside, alone.transform(later).select(ANOMALY_SCORE).toPandas()[ANOMALY_SCORE]
+    )
+    importances = registry.feature_importances(model)
+    assert set(importances) == {"a", "b", ANOMALY_SCORE} and importances[ANOMALY_SCORE] > 0

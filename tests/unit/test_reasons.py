@@ -37,3 +37,11 @@ def test_an_imported_datasets_reasons_name_its_unusual_inputs_the_model_relies_o
     assert unusual_inputs({**row, "V14": None, "V4": float("nan")}, usual, {}) == [
         "score 0.97: the combination of inputs, none more than 3 standard deviations from its usual value"
     ]
+
+
+def test_the_isolation_forests_score_is_a_reason_when_the_model_relies_on_it():
+    row = {"anomaly_score": 0.71, "amount": 20.0, "currency": "EUR", "score": 0.8}
+    assert top_reasons(row, {"anomaly_score": 0.4}) == [
+        "unlike the other payments as a whole: anomaly score 0.71 (isolation forest; about 0.5 is ordinary)"
+    ]
+    assert "anomaly" not in top_reasons({**row, "anomaly_score": 0.45}, {"anomaly_score": 0.4})[0]

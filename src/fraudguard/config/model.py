@@ -178,6 +178,11 @@ class ModelSettings(Section):
     """The fraud model: which classifier, how it is split, searched and registered."""
 
     classifier: Classifier = "gbt"
+    anomaly_feature: bool = Field(
+        False,
+        description="a supervised classifier also gets an isolation forest's anomaly score as an input "
+        "(the forest fitted on the training rows only)",
+    )
     registered_name: str = "fraud-detector"
     test_days: Annotated[int, Field(ge=1)] = 7
     validation_days: Annotated[int, Field(ge=1)] = 3

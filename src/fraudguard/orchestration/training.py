@@ -45,6 +45,7 @@ class TrainingRun:
     include_scored_history: bool
     include_confirmed_labels: bool
     dataset: str = WORLD
+    anomaly_feature: bool = False
 
     @classmethod
     def from_context(cls, settings: Settings, context: Mapping[str, Any]) -> TrainingRun:
@@ -85,14 +86,18 @@ class TrainingRun:
             raise DatasetError(f"{error}, or choose {WORLD!r}") from None
 
     def settings(self, settings: Settings) -> Settings:
-        """The settings this run trains, registers and promotes with: the form's classifier, and for an
-        imported dataset its own registered model and export."""
+        """The settings this run trains, registers and promotes with: the form's classifier and anomaly
+        feature, and for an imported dataset its own registered model and export."""
         if self.imported:
             from fraudguard.train.imported import settings_for
 
             settings = settings_for(settings, self.imported_dataset(settings).schema)
         return settings.model_copy(
-            update={"model": settings.model.model_copy(update={"classifier": self.classifier})}
+            update={
+                "model": settings.model.model_copy(
+                    update={"classifier": self.classifier, "anomaly_feature": self.anomaly_feature}
+                )
+            }
         )
 
 
@@ -106,6 +111,7 @@ def default_choices(settings: Settings) -> dict[str, Any]:
         "include_scored_history": settings.training.include_scored_history,
         "include_confirmed_labels": settings.training.include_confirmed_labels,
         "dataset": WORLD,
+        "anomaly_feature": settings.model.anomaly_feature,
     }
 
 

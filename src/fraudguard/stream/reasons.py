@@ -116,6 +116,14 @@ RULES = (
         lambda r: f"at night ({r['hour_of_day']:.0f}:00 UTC)",
     ),
     Rule(
+        "anomaly_score",
+        lambda r: _value(r, "anomaly_score") >= 0.6,
+        lambda r: (
+            f"unlike the other payments as a whole: anomaly score {r['anomaly_score']:.2f} "
+            "(isolation forest; about 0.5 is ordinary)"
+        ),
+    ),
+    Rule(
         "user_known",
         lambda r: r.get("user_known") is False,
         lambda r: "the user's record had not arrived yet (scored without it)",

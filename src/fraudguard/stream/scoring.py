@@ -58,6 +58,7 @@ from fraudguard.stream.parse import KIND, PROBLEM, parse_inputs, records
 from fraudguard.stream.sources import kafka_source
 from fraudguard.stream.storage import Storage
 from fraudguard.stream.user_state import with_user_history
+from fraudguard.train.pipeline import ANOMALY_SCORE
 
 log = logging.getLogger("fraudguard.stream")
 
@@ -78,6 +79,7 @@ HISTORY_COLUMNS = tuple(
             *RISK_FEATURES,
             "user_known",
             "merchant_known",
+            ANOMALY_SCORE,
             "score",
             "threshold",
             "alerted",
@@ -218,6 +220,8 @@ class MicroBatchScorer:
         self, transactions: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: Laps
     ) -> dict[str, int]:
         scored = self._featurized(transactions, batch_id).transform(scored_with(model, plan))
+        if ANOMALY_SCORE not in scored.columns:  # a model without the isolation forest's input
+            scored = scored.withColumn(ANOMALY_SCORE, F.lit(None).cast("double"))
         scored = scored.select(*HISTORY_COLUMNS).persist()
         self._cached.append(scored)
         self._write_history(scored, batch_id)

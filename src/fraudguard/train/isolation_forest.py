@@ -10,7 +10,8 @@ driver collects at most `sampleRows` rows. Scoring runs as an Arrow UDF, on ever
 The model reads a vector column (e.g. the VectorAssembler's) and writes `probability` as a
 two-element vector like MLlib's classifiers, `[1 - s, s]` with `s` the anomaly score in (0, 1]
 (scikit-learn's `-score_samples`, the paper's `2^(-E[h(x)]/c(n))`): the registry, gate and stream use
-it as they use any classifier. Missing inputs (NaN) take the training median. The fitted forest is
+it as they use any classifier. With `scoreCol` (and an empty `probabilityCol`) it writes `s` alone, an
+input for a supervised model after it. Missing inputs (NaN) take the training median. The fitted forest is
 saved with the PipelineModel, in skops' format (no pickle), under the stage's folder.
 """
 
@@ -34,10 +35,12 @@ from pyspark.ml.util import (
     MLWriter,
 )
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 from sklearn.ensemble import IsolationForest as SklearnForest
 
 FOREST_FOLDER = "forest"
+SCORES = "_isolation_forest_scores"
 
 
 class _ForestParams(HasFeaturesCol, HasProbabilityCol, HasSeed):
@@ -48,10 +51,13 @@ class _ForestParams(HasFeaturesCol, HasProbabilityCol, HasSeed):
     sampleRows: Param[int] = Param(
         Params._dummy(), "sampleRows", "rows collected to the driver to fit on, at most", TypeConverters.toInt
     )
+    scoreCol: Param[str] = Param(
+        Params._dummy(), "scoreCol", "the anomaly score as a number ('' = none)", TypeConverters.toString
+    )
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(numTrees=100, maxSamples=256, sampleRows=100_000, seed=42)
+        self._setDefault(numTrees=100, maxSamples=256, sampleRows=100_000, seed=42, scoreCol="")
 
 
 class IsolationForest(Estimator, _ForestParams, MLReadable, MLWritable):
@@ -105,8 +111,12 @@ class IsolationForestModel(Model, _ForestParams, MLReadable, MLWritable):
             scores = score_rows(np.array(features.tolist(), dtype=float))
             return pd.Series(list(np.column_stack([1.0 - scores, scores])))
 
-        features = vector_to_array(self.getFeaturesCol())
-        return dataset.withColumn(self.getProbabilityCol(), array_to_vector(probability(features)))
+        scored = dataset.withColumn(SCORES, probability(vector_to_array(self.getFeaturesCol())))
+        outputs = {
+            self.getProbabilityCol(): array_to_vector(F.col(SCORES)),
+            self.getOrDefault(self.scoreCol): F.col(SCORES)[1],
+        }
+        return scored.withColumns({name: value for name, value in outputs.items() if name}).drop(SCORES)
 
     def write(self) -> MLWriter:
         return _ModelWriter(self)

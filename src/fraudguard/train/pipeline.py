@@ -22,6 +22,8 @@ from fraudguard.features.user_history import FEATURES as BEHAVIOUR
 from fraudguard.train.isolation_forest import IsolationForest
 
 LABEL, WEIGHT, FEATURES, SCORE = "label", "weight", "features", "score"
+ANOMALY_SCORE = "anomaly_score"
+"""The isolation forest's score, an input of a supervised model with `model.anomaly_feature`."""
 
 TRANSACTION = ("amount", "log_amount", "hour_of_day", "is_night", "is_weekend", "is_online")
 ENTITIES = ("user_age", "account_age_days", "merchant_age_days", "distance_home_km")
@@ -96,6 +98,14 @@ def build_pipeline(
         for c, i in zip(categorical, indexed, strict=True)
     ]
     params = {**DEFAULT_PARAMS[model.classifier], **(params or {})}
+    if model.anomaly_feature and model.classifier != "isolation_forest":
+        # fitted with the rest of the pipeline, so on the training rows only
+        stages += [
+            VectorAssembler(inputCols=[*numeric, *indexed], outputCol="anomaly_inputs", handleInvalid="keep"),
+            IsolationForest(featuresCol="anomaly_inputs", probabilityCol="", scoreCol=ANOMALY_SCORE,
+                            seed=seed, **DEFAULT_PARAMS["isolation_forest"]),
+        ]  # fmt: skip
+        numeric = (*numeric, ANOMALY_SCORE)
     if model.classifier == "logistic_regression":
         encoded = [f"{c}_onehot" for c in categorical]
         if categorical:

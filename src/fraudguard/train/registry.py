@@ -287,7 +287,7 @@ def feature_importances(model: PipelineModel) -> dict[str, float]:
     classifier = model.stages[-1]
     if not hasattr(classifier, "featureImportances"):
         return {}
-    assembler = next(stage for stage in model.stages if stage.__class__.__name__ == "VectorAssembler")
+    assembler = [stage for stage in model.stages if stage.__class__.__name__ == "VectorAssembler"][-1]
     names = assembler.getInputCols()
     values = classifier.featureImportances.toArray()
     return dict(sorted(zip(names, map(float, values), strict=True), key=lambda item: -item[1]))
