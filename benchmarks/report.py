@@ -23,7 +23,7 @@ from rich.console import Console
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("kafka_broker", "simulator", "simulator_signals", "feature_lift", "train_1m",
-              "handbook_comparison", "data_import", "stream_throughput", "alert_service",
+              "handbook_comparison", "anomaly_detection", "data_import", "stream_throughput", "alert_service",
               "airflow")  # fmt: skip
 
 
