@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -64,6 +65,7 @@ def compared(features, settings, split=None, frauds=None) -> dict:
         if frauds is not None:
             metrics = evaluate(without_known_compromised(result.test_scores, frauds, split), result.threshold)
         rows[name] = figures(metrics, time.perf_counter() - started)
+        print(json.dumps({name: rows[name]}), file=sys.stderr, flush=True)  # progress: a long run
     return rows
 
 
