@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from feature_lift import model_figures
 from handbook_comparison import protocol_split, without_known_compromised
 from pyspark.sql import functions as F
 
@@ -40,20 +41,6 @@ MODELS = {
 }
 
 
-def figures(metrics: dict, seconds: float) -> dict:
-    return {
-        "auc_pr": round(metrics["auc_pr"], 4),
-        "card_precision_at_100": round(metrics["card_precision_at_100"], 4),
-        "recall_at_threshold": round(metrics["recall_at_threshold"], 4),
-        "recall_per_scenario": {
-            k.removeprefix("recall_"): round(v, 4)
-            for k, v in metrics.items()
-            if k.startswith("recall_") and k != "recall_at_threshold"
-        },
-        "fit_and_score_s": round(seconds, 1),
-    }
-
-
 def compared(features, settings, split=None, frauds=None) -> dict:
     """Each model trained and scored on the same rows (defaults only: no search)."""
     rows = {}
@@ -64,7 +51,7 @@ def compared(features, settings, split=None, frauds=None) -> dict:
         metrics = result.test_metrics
         if frauds is not None:
             metrics = evaluate(without_known_compromised(result.test_scores, frauds, split), result.threshold)
-        rows[name] = figures(metrics, time.perf_counter() - started)
+        rows[name] = model_figures(metrics, time.perf_counter() - started)
         print(json.dumps({name: rows[name]}), file=sys.stderr, flush=True)  # progress: a long run
     return rows
 
