@@ -1,7 +1,8 @@
 """Bring your own data, end to end, on the real local Kafka, Spark and MLflow store: a PaySim file, a
 credit-card file and a team's own CSV are imported, trained and promoted, replayed to their topics,
 scored by their own stream jobs with their champions, and their alerts land in the alert store: exactly
-the rows whose batch score is at or above the champion's threshold."""
+the rows whose batch score is at or above the champion's threshold. The team's CSV is modelled without
+its labels, by an isolation forest."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ DATASETS = {
                             ImportOptions("csv", "mine", label="chargeback", time="booked_at",
                                           id="payment_ref")),
 }  # fmt: skip
+UNSUPERVISED = "mine"
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,11 @@ def scored(broker, spark, tmp_path_factory):
         source, options = made(tmp_path_factory.mktemp(name))
         dataset = ImportedDataset(RuntimePaths(settings.runtime_dir).datasets / name)
         import_dataset(SourceFile(source), dataset.path, options)
-        assert run_imported_training(spark, settings, dataset).decision.promoted
+        classifier = "isolation_forest" if name == UNSUPERVISED else settings.datasets.classifier
+        trained = settings.model_copy(
+            update={"datasets": settings.datasets.model_copy(update={"classifier": classifier})}
+        )
+        assert run_imported_training(spark, trained, dataset).decision.promoted
         publisher, timeline = dataset_replay(settings, name)
         assert publisher.run(timeline, 100_000, None).transactions == dataset.schema.rows
         datasets[name] = dataset
@@ -167,3 +173,15 @@ def test_each_datasets_job_has_its_own_status_and_the_worlds_job_is_untouched(sc
     assert control.status(settings) is None  # the simulated world's job never ran here
     refused = run_cli("stream", "start", "--dataset", "nothing-here", "--detach", env=env, check=False)
     assert refused.returncode == 1 and "import it with `fraudguard data import`" in refused.stderr
+
+
+def test_an_isolation_forest_champions_alerts_name_the_inputs_rare_in_its_population(scored):
+    """The CSV's values are log-normal, its frauds' 5x: the forest, which never saw a label, isolates
+    the far values first, and the reasons of its most anomalous alerts name `value_eur`."""
+    settings, _, store, _ = scored
+    alerts = stored(store, f"{settings.model.registered_name}-{UNSUPERVISED}")
+    assert alerts and all(alert["reasons"] for alert in alerts)
+    top = sorted(alerts, key=lambda alert: -alert["score"])[:50]
+    rare = [reason for alert in top for reason in alert["reasons"] if reason.startswith("value_eur = ")]
+    assert len(rare) >= 40, [alert["reasons"] for alert in top[:5]]
+    assert all(" of payments" in reason or "learned from" in reason for reason in rare)

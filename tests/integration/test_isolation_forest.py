@@ -22,7 +22,7 @@ from fraudguard.stream import control
 from fraudguard.stream.champion import ChampionSource
 from fraudguard.train import registry
 from fraudguard.train.imported import ImportedDataset, run_imported_training
-from fraudguard.train.isolation_forest import IsolationForest, IsolationForestModel
+from fraudguard.train.isolation_forest import QUANTILES, IsolationForest, IsolationForestModel
 from fraudguard.train.pipeline import ANOMALY_SCORE, Inputs, build_pipeline
 
 pytestmark = pytest.mark.integration
@@ -99,6 +99,8 @@ def test_an_unsupervised_champion_is_trained_registered_exported_and_served(make
     serving = stream_settings(control.for_dataset(settings, "creditcard"))
     champion = ChampionSource(serving).current()
     assert champion.source == "registry" and isinstance(champion.pipeline.stages[-1], IsolationForestModel)
+    assert set(champion.population) == {*(f"V{i}" for i in range(1, 29)), "Amount"}
+    assert all(len(q) == len(QUANTILES) and list(q) == sorted(q) for q in champion.population.values())
     exported, metadata = registry.load_export(serving)
     assert isinstance(exported.stages[-1], IsolationForestModel) and str(metadata["version"]) == "1"
     test_rows = outcome.result.split.rows(dataset.rows(spark), "test")
@@ -130,3 +132,4 @@ def test_the_anomaly_score_is_an_input_learned_from_the_training_rows_only(spark
     )
     importances = registry.feature_importances(model)
     assert set(importances) == {"a", "b", ANOMALY_SCORE} and importances[ANOMALY_SCORE] > 0
+

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fraudguard.stream.reasons import top_reasons, unusual_inputs
+import numpy as np
+
+from fraudguard.stream.reasons import anomaly_reasons, top_reasons, unusual_inputs
 
 
 def test_reasons_name_unusual_values_ordered_by_the_models_reliance():
@@ -45,3 +47,39 @@ def test_the_isolation_forests_score_is_a_reason_when_the_model_relies_on_it():
         "unlike the other payments as a whole: anomaly score 0.71 (isolation forest; about 0.5 is ordinary)"
     ]
     assert "anomaly" not in top_reasons({**row, "anomaly_score": 0.45}, {"anomaly_score": 0.4})[0]
+
+
+def test_an_anomaly_alert_names_the_inputs_rarest_in_the_population_in_the_rules_words():
+    """The population: tx_count_10m mostly 0-2; amount_vs_user_median around 1; hour_of_day uniform."""
+    rng = np.random.default_rng(1)
+    grid = np.linspace(0, 1, 1001)
+    population = {
+        "tx_count_10m": tuple(np.quantile(rng.poisson(0.3, 50_000), grid)),
+        "amount_vs_user_median": tuple(np.quantile(rng.lognormal(0, 0.3, 50_000), grid)),
+        "hour_of_day": tuple(np.quantile(rng.integers(0, 24, 50_000), grid)),
+        "seconds_since_previous": tuple(np.quantile(rng.exponential(20_000, 50_000), grid)),
+    }
+    row = {"tx_count_10m": 9.0, "amount_vs_user_median": 2.5, "hour_of_day": 3.0, "amount": 80.0,
+           "currency": "EUR", "seconds_since_previous": 9e3, "device_new": 1.0, "tx_count_30d": 12.0,
+           "device_ip": "10.0.0.9", "user_known": True, "merchant_known": True,
+           "score": 0.74}  # fmt: skip
+    reasons = anomaly_reasons(row, population)
+    assert reasons[0] == (
+        "9 payments by this user in the last 10 minutes; higher than any payment the model learned from "
+        f"(highest {population['tx_count_10m'][-1]:g})"
+    )
+    assert (
+        reasons[1].startswith("amount_vs_user_median = 2.5 (usually 1.0")
+        and "; higher than 99." in reasons[1]
+    )
+    # nothing else is rare: the third is a rule about this user
+    assert reasons[2] == "paid from a device/IP this user never used before (10.0.0.9)"
+    assert len(reasons) == 3
+
+    ordinary = {**row, "tx_count_10m": 1.0, "amount_vs_user_median": 1.1, "device_new": 0.0}
+    assert anomaly_reasons(ordinary, population) == [
+        "score 0.74: the combination of inputs, none of them rarer than 99% of payments on its own"
+    ]
+    low = anomaly_reasons({**ordinary, "amount_vs_user_median": 0.4}, population, rules=())
+    assert len(low) == 1 and low[0].startswith("amount_vs_user_median = 0.4 (usually 1.0")
+    assert low[0].endswith(" of payments") and "; lower than 99." in low[0]

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from fraudguard.schemas import ALERT, SCHEMA_HEADER
-from fraudguard.stream.reasons import top_reasons, unusual_inputs
+from fraudguard.stream.reasons import anomaly_reasons, top_reasons, unusual_inputs
 
 ALERT_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4b8e-9d52-3f7c1d0a9e11")
 
@@ -25,6 +25,7 @@ class AlertMaker:
     version: str
     threshold: float
     importances: dict[str, float]
+    population: dict[str, tuple[float, ...]]  # an isolation forest champion's: its reasons use them
     scored_at: datetime
 
     def __call__(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -47,7 +48,11 @@ class AlertMaker:
             "amount": float(row["amount"]),
             "currency": row["currency"],
             "event_time": row["timestamp"],
-            "reasons": top_reasons(row, self.importances),
+            "reasons": (
+                anomaly_reasons(row, self.population)
+                if self.population
+                else top_reasons(row, self.importances)
+            ),
             "merchant_category": row.get("merchant_category"),
             "country": row.get("merchant_country"),
             "lat": _optional(row.get("merchant_lat")),
@@ -69,7 +74,8 @@ class AlertMaker:
 
 @dataclass(frozen=True)
 class DatasetAlertMaker(AlertMaker):
-    """An imported dataset's alerts: what the dataset has no column for stays empty."""
+    """An imported dataset's alerts: what the dataset has no column for stays empty; the reasons are
+    its inputs far from their usual values (no rule knows its columns)."""
 
     amount: str | None  # the numeric column that is the payment's amount, if any
     usual: dict[str, tuple[float, float]]  # each numeric input's mean and standard deviation
@@ -82,7 +88,11 @@ class DatasetAlertMaker(AlertMaker):
             "merchant_id": row.get("merchant_id"),
             "amount": _optional(row.get(self.amount)) if self.amount else None,
             "event_time": row.get("timestamp"),
-            "reasons": unusual_inputs(row, self.usual, self.importances),
+            "reasons": (
+                anomaly_reasons(row, self.population, rules=())
+                if self.population
+                else unusual_inputs(row, self.usual, self.importances)
+            ),
         }
 
 

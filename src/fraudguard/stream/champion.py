@@ -29,6 +29,7 @@ class ScoringModel:
     feature_set: str
     pipeline: PipelineModel
     importances: dict[str, float]
+    population: dict[str, tuple[float, ...]]  # an isolation forest's inputs: their training quantiles
     source: str  # "registry" or "export"
 
 
@@ -114,6 +115,7 @@ class ChampionSource:
             feature_set=feature_set,
             pipeline=pipeline,
             importances=registry.feature_importances(pipeline),
+            population=registry.anomaly_population(pipeline),
             source="registry",
         )
 
@@ -135,5 +137,6 @@ class ChampionSource:
             feature_set=metadata["feature_set"],
             pipeline=pipeline,
             importances=registry.feature_importances(pipeline),
+            population=registry.anomaly_population(pipeline),
             source="export",
         )

@@ -84,8 +84,8 @@ class DatasetScorer(MicroBatchScorer):
                 alerts = scored.agg(count_where(F.col("alerted")).alias("alerts")).first()["alerts"]
                 if alerts:
                     maker = DatasetAlertMaker(model.name, model.version, model.threshold,
-                                              dict(model.importances), plan.scored_at, self.amount,
-                                              self.usual)  # fmt: skip
+                                              dict(model.importances), dict(model.population),
+                                              plan.scored_at, self.amount, self.usual)  # fmt: skip
                     self._send(scored.where("alerted").mapInPandas(maker, KAFKA_ROWS), TopicRole.ALERTS)
                 laps.lap("alerts")
             finally:

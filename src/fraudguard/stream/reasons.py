@@ -7,8 +7,9 @@ become the alert's reasons. They explain the alert, they do not recompute the sc
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ Row = Mapping[str, Any]
 MAX_REASONS = 3
 UNKNOWN_MARKERS = ("user_known", "merchant_known")
 UNUSUAL_SD = 3.0
+RARE_SHARE = 0.99  # an anomaly alert names an input rarer than this share of the training population
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,52 @@ def top_reasons(row: Row, importances: Mapping[str, float], limit: int = MAX_REA
         features.sort(key=lambda rule: -importances[rule.feature])
     reasons = [rule.says(row) for rule in (markers + features)[:limit]]
     return reasons or [f"score {row['score']:.2f}: the combination of features, no single one stands out"]
+
+
+def anomaly_reasons(
+    row: Row,
+    population: Mapping[str, Sequence[float]],
+    rules: Sequence[Rule] = RULES,
+    limit: int = MAX_REASONS,
+) -> list[str]:
+    """An isolation forest's reasons: the inputs in the far tails of the population it learned from
+    (`population`: name -> ascending quantiles), the rarest first, in the rule's words where one
+    speaks of that feature for this user; then the rules that fire for this user (an imported
+    dataset has none). The forest has no per-input attribution: the tails are what it isolates first."""
+    by_feature = {rule.feature: rule for rule in rules}
+    rare = []
+    for name, quantiles in population.items():
+        value = row.get(name)
+        if value is None or math.isnan(value := float(value)) or math.isnan(quantiles[0]):
+            continue
+        below = bisect.bisect_left(quantiles, value) / len(quantiles)
+        above = 1 - bisect.bisect_right(quantiles, value) / len(quantiles)
+        if max(below, above) >= RARE_SHARE:
+            rare.append((-max(below, above), name, value, below, above, quantiles))
+    reasons = [rule.says(row) for rule in rules if rule.feature in UNKNOWN_MARKERS and rule.fires(row)]
+    for _, name, value, below, above, quantiles in sorted(rare)[: max(limit - len(reasons), 0)]:
+        rarity = _rarity(below, above, quantiles)
+        rule = by_feature.get(name)
+        if rule is not None and rule.fires(row):
+            reasons.append(f"{rule.says(row)}; {rarity}")
+        else:
+            reasons.append(f"{name} = {value:,.4g} (usually {quantiles[len(quantiles) // 2]:,.4g}); {rarity}")
+    named = {name for _, name, *_ in rare}
+    for rule in rules:
+        if len(reasons) < limit and rule.feature not in (*named, *UNKNOWN_MARKERS) and rule.fires(row):
+            reasons.append(rule.says(row))
+    return reasons or [
+        f"score {row['score']:.2f}: the combination of inputs, none of them rarer than "
+        f"{RARE_SHARE:.0%} of payments on its own"
+    ]
+
+
+def _rarity(below: float, above: float, quantiles: Sequence[float]) -> str:
+    if below == 1:
+        return f"higher than any payment the model learned from (highest {quantiles[-1]:,.4g})"
+    if above == 1:
+        return f"lower than any payment the model learned from (lowest {quantiles[0]:,.4g})"
+    return f"higher than {below:.1%} of payments" if below >= above else f"lower than {above:.1%} of payments"
 
 
 def unusual_inputs(

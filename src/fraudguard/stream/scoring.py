@@ -232,8 +232,8 @@ class MicroBatchScorer:
             count_where(~F.col("merchant_known")).alias("late_merchants"),
         ).first()
         if figures["alerts"]:
-            importances = dict(model.importances)
-            alert = AlertMaker(model.name, model.version, model.threshold, importances, plan.scored_at)
+            alert = AlertMaker(model.name, model.version, model.threshold, dict(model.importances),
+                               dict(model.population), plan.scored_at)  # fmt: skip
             self._send(scored.where("alerted").mapInPandas(alert, KAFKA_ROWS), TopicRole.ALERTS)
         laps.lap("alerts")
         return figures.asDict()

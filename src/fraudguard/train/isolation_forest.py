@@ -11,8 +11,10 @@ The model reads a vector column (e.g. the VectorAssembler's) and writes `probabi
 two-element vector like MLlib's classifiers, `[1 - s, s]` with `s` the anomaly score in (0, 1]
 (scikit-learn's `-score_samples`, the paper's `2^(-E[h(x)]/c(n))`): the registry, gate and stream use
 it as they use any classifier. With `scoreCol` (and an empty `probabilityCol`) it writes `s` alone, an
-input for a supervised model after it. Missing inputs (NaN) take the training median. The fitted forest is
-saved with the PipelineModel, in skops' format (no pickle), under the stage's folder.
+input for a supervised model after it. Missing inputs (NaN) take the training median. The model keeps
+each input's quantiles over the training sample (`quantiles`), so an alert can say which of its inputs
+are rare in that population. The fitted forest is saved with the PipelineModel, in skops' format (no
+pickle), under the stage's folder.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from sklearn.ensemble import IsolationForest as SklearnForest
 
 FOREST_FOLDER = "forest"
 SCORES = "_isolation_forest_scores"
+QUANTILES = np.linspace(0.0, 1.0, 1001)  # each input's population, to a tenth of a percent
 
 
 class _ForestParams(HasFeaturesCol, HasProbabilityCol, HasSeed):
@@ -76,14 +79,16 @@ class IsolationForest(Estimator, _ForestParams, MLReadable, MLWritable):
         )
         if len(sample) == 0:
             raise ValueError("isolation forest: no rows to fit on")
-        medians = np.nan_to_num(np.nanmedian(sample, axis=0))
+        quantiles = np.full((sample.shape[1], len(QUANTILES)), np.nan)
+        seen = ~np.isnan(sample).all(axis=0)  # an input missing from every row has no population
+        quantiles[seen] = np.nanquantile(sample[:, seen], QUANTILES, axis=0).T
+        medians = np.nan_to_num(quantiles[:, len(QUANTILES) // 2])
         forest = SklearnForest(
             n_estimators=self.getOrDefault(self.numTrees),
             max_samples=min(self.getOrDefault(self.maxSamples), len(sample)),
             random_state=self.getSeed(),
         ).fit(np.where(np.isnan(sample), medians, sample))
-        model = IsolationForestModel(forest, medians)
-        return self._copyValues(model)
+        return self._copyValues(IsolationForestModel(forest, medians, quantiles))
 
     def write(self) -> MLWriter:
         return DefaultParamsWriter(self)
@@ -94,9 +99,14 @@ class IsolationForest(Estimator, _ForestParams, MLReadable, MLWritable):
 
 
 class IsolationForestModel(Model, _ForestParams, MLReadable, MLWritable):
-    def __init__(self, forest: SklearnForest | None = None, medians: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        forest: SklearnForest | None = None,
+        medians: np.ndarray | None = None,
+        quantiles: np.ndarray | None = None,
+    ) -> None:
         super().__init__()
-        self.forest, self.medians = forest, medians
+        self.forest, self.medians, self.quantiles = forest, medians, quantiles
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """The anomaly score of each row, in (0, 1]: higher is more unusual."""
@@ -136,7 +146,10 @@ class _ModelWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession)
-        document = skio.dumps({"forest": self.instance.forest, "medians": self.instance.medians})
+        instance = self.instance
+        document = skio.dumps(
+            {"forest": instance.forest, "medians": instance.medians, "quantiles": instance.quantiles}
+        )
         self.sparkSession.createDataFrame([(document,)], "forest binary").coalesce(1).write.parquet(
             f"{path}/{FOREST_FOLDER}"
         )
@@ -155,7 +168,7 @@ class _ModelReader(MLReader):
         if any(not name.startswith(("sklearn.", "numpy.")) for name in trusted):
             raise ValueError(f"{path}: the saved forest holds unexpected types: {trusted}")
         saved = skio.loads(document, trusted=trusted)
-        model = self.cls(saved["forest"], saved["medians"])
+        model = self.cls(saved["forest"], saved["medians"], saved["quantiles"])
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
         return model

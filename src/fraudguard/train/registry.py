@@ -19,11 +19,13 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import infer_signature
 from pyspark.ml import PipelineModel
+from pyspark.ml.feature import StringIndexerModel
 from pyspark.sql import DataFrame
 from sklearn.metrics import precision_recall_curve
 
 from fraudguard.config import Settings
 from fraudguard.folders import replacing
+from fraudguard.train.isolation_forest import IsolationForestModel
 from fraudguard.train.metrics import evaluate
 from fraudguard.train.pipeline import Inputs
 from fraudguard.train.trainer import TrainResult, score
@@ -291,6 +293,18 @@ def feature_importances(model: PipelineModel) -> dict[str, float]:
     names = assembler.getInputCols()
     values = classifier.featureImportances.toArray()
     return dict(sorted(zip(names, map(float, values), strict=True), key=lambda item: -item[1]))
+
+
+def anomaly_population(model: PipelineModel) -> dict[str, tuple[float, ...]]:
+    """An isolation forest champion's numeric inputs, each with its quantiles over the rows the forest
+    was fitted on (what its alerts' reasons compare with); empty for any other model."""
+    forest = model.stages[-1]
+    if not isinstance(forest, IsolationForestModel) or forest.quantiles is None:
+        return {}
+    indexed = {stage.getOutputCol() for stage in model.stages if isinstance(stage, StringIndexerModel)}
+    assembler = [stage for stage in model.stages if stage.__class__.__name__ == "VectorAssembler"][-1]
+    named = zip(assembler.getInputCols(), forest.quantiles, strict=True)
+    return {name: tuple(map(float, quantiles)) for name, quantiles in named if name not in indexed}
 
 
 def pr_curve(result: TrainResult):
