@@ -4,6 +4,8 @@ PipelineModel, and missing inputs scored."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import numpy as np
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
@@ -12,7 +14,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
-from fraudguard.config.model import ModelSettings
+from fraudguard.config.model import FeatureSettings, ModelSettings
 from fraudguard.data.importer import ImportOptions, import_dataset
 from fraudguard.data.naming import stream_settings
 from fraudguard.data.reading import SourceFile
@@ -24,6 +26,7 @@ from fraudguard.train import registry
 from fraudguard.train.imported import ImportedDataset, run_imported_training
 from fraudguard.train.isolation_forest import QUANTILES, IsolationForest, IsolationForestModel
 from fraudguard.train.pipeline import ANOMALY_SCORE, Inputs, build_pipeline
+from fraudguard.train.trainer import train
 
 pytestmark = pytest.mark.integration
 
@@ -133,3 +136,26 @@ def test_the_anomaly_score_is_an_input_learned_from_the_training_rows_only(spark
     importances = registry.feature_importances(model)
     assert set(importances) == {"a", "b", ANOMALY_SCORE} and importances[ANOMALY_SCORE] > 0
 
+
+def test_with_no_fraud_labelled_only_the_isolation_forest_trains(spark):
+    """Day one, no fraud confirmed: a supervised classifier is refused with the way out named; the forest
+    trains, its threshold keeps the daily alert budget and the alerts it raises are the outliers."""
+    data, start = rows(4_000), datetime(2026, 1, 1)
+    hours = 20 * 24 / len(data)  # twenty days
+    frame = spark.createDataFrame(
+        [(f"t{i}", start + timedelta(hours=i * hours), a, b, False) for i, (a, b, _) in enumerate(data)],
+        "transaction_id string, timestamp timestamp, a double, b double, is_fraud boolean",
+    )
+    outliers = {f"t{i}" for i, (_, _, outlier) in enumerate(data) if outlier}
+    inputs = Inputs("test", ("a", "b"))
+    with pytest.raises(ValueError, match=r"no fraud labelled .* isolation_forest learns without them"):
+        train(frame, ModelSettings(search_budget_s=0), FeatureSettings(), inputs)
+
+    forest = ModelSettings(classifier="isolation_forest", daily_alert_budget=8)
+    result = train(frame, forest, FeatureSettings(), inputs)
+    assert result.test_metrics["frauds"] == 0
+    assert 4 <= result.test_metrics["alerts_per_day"] <= 12
+    scores = result.test_scores
+    alerts = scores[scores["score"] >= result.threshold]
+    test_outliers = scores["transaction_id"].isin(outliers)
+    assert alerts["transaction_id"].isin(outliers).sum() >= 0.8 * test_outliers.sum() > 0

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fraudguard.config.model import ScenarioMix, SimulatorSettings
+from fraudguard.platform.components import first_classifier
 from fraudguard.schemas import CHARGEBACK, LABEL, MERCHANT, TRANSACTION, USER
 from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.scenarios import SCENARIOS
@@ -141,3 +142,15 @@ def _json(schema, table, row):
     import json
 
     return json.loads(schema.encode(table.slice(row, 1))[1][0])
+
+
+def test_a_world_with_no_fraud_confirmed_yet_starts_with_an_isolation_forest(tmp_path):
+    """`unreported_fraud_share: 1`: frauds happen but no label comes, so the first model `fraudguard run`
+    trains is one that needs no labels; with labels it is the configured classifier."""
+    unlabelled = generate(SMALL.model_copy(update={"unreported_fraud_share": 1.0}), tmp_path / "day-one")
+    assert pq.read_table(unlabelled / "labels.parquet").num_rows == 0
+    assert pc.sum(ds.dataset(unlabelled / "transactions").to_table()["is_fraud"]).as_py() > 0
+    assert first_classifier(unlabelled, "gbt") == "isolation_forest"
+    assert first_classifier(generate(SMALL, tmp_path / "labelled"), "gbt") == "gbt"
+    with pytest.raises(RuntimeError, match=r"manifest\.json: expected a dataset manifest"):
+        first_classifier(tmp_path / "missing", "gbt")

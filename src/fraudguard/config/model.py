@@ -380,8 +380,10 @@ class SimulatorSettings(Section):
     chargeback_delay_days: Annotated[float, Field(ge=0)] = Field(
         4.0, description="mean days from a fraud to its chargeback on the labels topic"
     )
-    unreported_fraud_share: Annotated[float, Field(ge=0, lt=1)] = Field(
-        0.1, description="share of frauds never reported (they stay unlabelled)"
+    unreported_fraud_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.1,
+        description="share of frauds never reported (they stay unlabelled); 1: none confirmed yet, "
+        "so `fraudguard run` starts with an isolation forest",
     )
     scenario_mix: ScenarioMix = ScenarioMix()
     live_rate: Annotated[float, Field(gt=0)] = Field(200.0, description="transactions per second")

@@ -6,6 +6,7 @@ was already running is used as is and left running at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from fraudguard.alerts import control as alerts
 from fraudguard.config import CONFIG_PATH_VAR, Settings
+from fraudguard.config.model import Classifier
 from fraudguard.kafka.local_broker import control as broker
 from fraudguard.kafka.topics import ensure_topics
 from fraudguard.orchestration.local_airflow import ADMIN_USER, LocalAirflow
@@ -73,7 +75,7 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
 def ensure_champion(settings: Settings, config_path: Path) -> Started:
     """Train, register and promote a first model when there is no champion: the default world's data
     (`simulate batch`) and the default pipeline without its search (about 2 minutes rather than 7; the
-    nightly DAG searches)."""
+    nightly DAG searches). With no fraud confirmed yet, the first model is an isolation forest."""
     from fraudguard.simulate.batch import write_batch
     from fraudguard.simulate.timeline import FakerWorldTimeline
     from fraudguard.train import registry
@@ -85,15 +87,29 @@ def ensure_champion(settings: Settings, config_path: Path) -> Started:
     if not (dataset / "manifest.json").exists():
         simulator = settings.simulator
         write_batch(FakerWorldTimeline(simulator), dataset, simulator.model_dump(mode="json"), overwrite=True)
+    classifier = first_classifier(dataset, settings.model.classifier)
     log = RuntimePaths(settings.runtime_dir).logs / "first-model.log"
     environ = {**os.environ, CONFIG_PATH_VAR: str(config_path), "FRAUDGUARD__MODEL__SEARCH_BUDGET_S": "0",
-               "COLUMNS": "120"}  # fmt: skip
+               "FRAUDGUARD__MODEL__CLASSIFIER": classifier, "COLUMNS": "120"}  # fmt: skip
     with log.open("ab") as out:
         done = subprocess.run([sys.executable, "-m", "fraudguard", "train", "--dataset", str(dataset)],
                               stdout=out, stderr=subprocess.STDOUT, env=environ)  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"training the first model failed (exit {done.returncode})")
-    return Started(f"champion v{registry.champion_version(settings)} trained on {dataset}", started=True)
+    return Started(
+        f"champion v{registry.champion_version(settings)} ({classifier}) trained on {dataset}", True
+    )
+
+
+def first_classifier(dataset: Path, configured: Classifier) -> Classifier:
+    """The configured classifier learns from the dataset's fraud labels; before any fraud is confirmed
+    (no label in its manifest) only an isolation forest, which needs none, can be trained."""
+    manifest = dataset / "manifest.json"
+    try:
+        labels = json.loads(manifest.read_text())["summary"]["labels"]
+    except (OSError, ValueError, KeyError) as error:
+        raise RuntimeError(f"{manifest}: expected a dataset manifest with summary.labels ({error})") from None
+    return configured if labels else "isolation_forest"
 
 
 def _broker(settings: Settings) -> Started:

@@ -118,7 +118,8 @@ def log_run(
         mlflow.log_metrics({f"rows_{k}": float(v) for k, v in result.rows.items()})
         mlflow.log_dict({"search": result.search}, "search.json")
         mlflow.log_dict(feature_importances(result.model), "feature_importances.json")
-        mlflow.log_figure(pr_curve(result), "pr_curve.png")
+        if result.test_scores["label"].any():  # no curve without a labelled fraud
+            mlflow.log_figure(pr_curve(result), "pr_curve.png")
         sample = example.select(*result.inputs.columns).limit(5).toPandas()
         signature = infer_signature(sample, result.test_scores["score"].head(5).to_numpy())
         mlflow.spark.log_model(
