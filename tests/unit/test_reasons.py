@@ -83,3 +83,21 @@ def test_an_anomaly_alert_names_the_inputs_rarest_in_the_population_in_the_rules
     low = anomaly_reasons({**ordinary, "amount_vs_user_median": 0.4}, population, rules=())
     assert len(low) == 1 and low[0].startswith("amount_vs_user_median = 0.4 (usually 1.0")
     assert low[0].endswith(" of payments") and "; lower than 99." in low[0]
+
+
+def test_an_anomaly_alert_says_one_fact_once_in_the_rules_words_first():
+    """A user's first payment: its amount, its averages over every window and its ratio to the user's
+    usual amount are the same number; the reviewer reads it once, worded by the rule."""
+    grid = np.linspace(0, 1, 1001)
+    rng = np.random.default_rng(2)
+    amounts = tuple(np.quantile(rng.lognormal(3.5, 0.8, 50_000), grid))
+    ratios = tuple(np.quantile(rng.lognormal(0, 0.3, 50_000), grid))
+    population = {"amount": amounts, "amount_avg_10m": amounts, "amount_avg_1h": amounts,
+                  "amount_vs_user_avg": ratios, "amount_vs_user_median": ratios}  # fmt: skip
+    row = {"amount_avg_10m": 5_000.0, "amount_avg_1h": 5_000.0,
+           "amount_vs_user_avg": 40.0, "amount_vs_user_median": 40.0, "amount": 5_000.0,
+           "currency": "EUR", "score": 0.7}  # fmt: skip
+    reasons = anomaly_reasons(row, population)
+    assert len(reasons) == 2
+    assert reasons[0].startswith("large amount: 5000.00 EUR; higher than any payment")
+    assert reasons[1].startswith("amount 5000.00 EUR is 40.0x the user's usual (median) amount; higher than")

@@ -171,16 +171,22 @@ def anomaly_reasons(
         below = bisect.bisect_left(quantiles, value) / len(quantiles)
         above = 1 - bisect.bisect_right(quantiles, value) / len(quantiles)
         if max(below, above) >= RARE_SHARE:
-            rare.append((-max(below, above), name, value, below, above, quantiles))
+            worded = name in by_feature and by_feature[name].fires(row)
+            rare.append((-max(below, above), not worded, name, value, below, above, quantiles))
     reasons = [rule.says(row) for rule in rules if rule.feature in UNKNOWN_MARKERS and rule.fires(row)]
-    for _, name, value, below, above, quantiles in sorted(rare)[: max(limit - len(reasons), 0)]:
+    told: list[tuple[float, bool]] = []  # one fact once: a first payment's averages all equal its amount
+    for _, generic, name, value, below, above, quantiles in sorted(rare):
+        if len(reasons) >= limit:
+            break
+        if any(math.isclose(value, v) and up == (below >= above) for v, up in told):
+            continue
+        told.append((value, below >= above))
         rarity = _rarity(below, above, quantiles)
-        rule = by_feature.get(name)
-        if rule is not None and rule.fires(row):
-            reasons.append(f"{rule.says(row)}; {rarity}")
-        else:
+        if generic:
             reasons.append(f"{name} = {value:,.4g} (usually {quantiles[len(quantiles) // 2]:,.4g}); {rarity}")
-    named = {name for _, name, *_ in rare}
+        else:
+            reasons.append(f"{by_feature[name].says(row)}; {rarity}")
+    named = {name for _, _, name, *_ in rare}
     for rule in rules:
         if len(reasons) < limit and rule.feature not in (*named, *UNKNOWN_MARKERS) and rule.fires(row):
             reasons.append(rule.says(row))
