@@ -168,7 +168,7 @@ class _ModelReader(MLReader):
         if any(not name.startswith(("sklearn.", "numpy.")) for name in trusted):
             raise ValueError(f"{path}: the saved forest holds unexpected types: {trusted}")
         saved = skio.loads(document, trusted=trusted)
-        model = self.cls(saved["forest"], saved["medians"], saved["quantiles"])
+        model = self.cls(saved["forest"], saved["medians"], saved.get("quantiles"))
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
         return model
