@@ -1,5 +1,6 @@
 """Run every benchmark script and write one report: `report.json` (each script's JSON as printed) and
-`report.md` (one table of every figure). What `make bench` runs.
+`report.md` (one table of every figure), the latter also into `docs/benchmarks.md`'s last section with
+the date and the machine. What `make bench` runs.
 
 .venv/bin/python benchmarks/report.py [--only kafka_broker simulator ...] [--out var/bench]
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -19,12 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from rich.console import Console
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("kafka_broker", "simulator", "simulator_signals", "feature_lift", "train_1m",
               "handbook_comparison", "anomaly_detection", "data_import", "stream_throughput", "alert_service",
               "airflow")  # fmt: skip
+DOCS = HERE.parent / "docs" / "benchmarks.md"
+SECTION = ("<!-- make bench: start -->", "<!-- make bench: end -->")
 
 
 def first_json(text: str) -> Any:
@@ -54,12 +60,30 @@ def markdown(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def machine() -> str:
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{os.cpu_count()} cores, {memory:.0f} GB, {platform.platform()}, Python {platform.python_version()}"
+    )
+
+
+def with_report(page: str, report: str) -> str:
+    """`page` with the text between its `SECTION` markers replaced by `report`."""
+    start, end = page.find(SECTION[0]), page.find(SECTION[1])
+    if start < 0 or end < start:
+        raise ValueError(f"expected the markers {SECTION[0]!r} and {SECTION[1]!r} in that order")
+    return page[: start + len(SECTION[0])] + "\n" + report.strip("\n") + "\n" + page[end:]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="Run these only.")
     parser.add_argument("--out", type=Path, default=HERE.parent / "var" / "bench")
+    parser.add_argument(
+        "--docs", type=Path, default=DOCS, help="The page whose last section gets the report."
+    )
     args = parser.parse_args()
     console = Console(stderr=True)
     saved = args.out / "report.json"
@@ -87,10 +111,10 @@ def main() -> None:
             console.print(f"[red]✗[/] {name}: {results[name]['error']}")
     report = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "benchmarks": results}
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "report.md").write_text(
-        f"# fraudguard benchmarks, {report['created']}\n\n" + markdown(results)
-    )
-    console.print(f"report: {args.out / 'report.json'} and {args.out / 'report.md'}")
+    table = f"Written {report['created']} on {machine()}.\n\n" + markdown(results)
+    (args.out / "report.md").write_text("# fraudguard benchmarks\n\n" + table)
+    args.docs.write_text(with_report(args.docs.read_text(), table))
+    console.print(f"report: {args.out / 'report.json'}, {args.out / 'report.md'} and {args.docs}")
     if any("error" in result for result in results.values()):
         raise SystemExit(1)
 
