@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from fraudguard.config import ConfigError, Settings, TopicRole, load_settings
 from fraudguard.config.loader import secret_key_paths
-from tests.conftest import CONFIG_FILE
+from fraudguard.config.reference import reference_markdown
+from tests.conftest import CONFIG_FILE, PROJECT_ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -174,3 +175,22 @@ def test_a_secret_written_in_a_config_file_is_refused(tmp_path):
         f"{path}: kafka.sasl_password: secrets are not read from files; "
         "set the environment variable FRAUDGUARD__KAFKA__SASL_PASSWORD instead"
     )
+
+
+def _leaf_keys(data: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for name, value in data.items():
+        nested = isinstance(value, dict) and value and not name.endswith(("properties", "conf"))
+        keys |= _leaf_keys(value, f"{prefix}{name}.") if nested else {f"{prefix}{name}"}
+    return keys
+
+
+def test_the_configuration_reference_is_generated_from_the_code_and_names_every_key():
+    generated = reference_markdown()
+    assert (PROJECT_ROOT / "docs" / "configuration.md").read_text() == generated, (
+        "docs/configuration.md is stale: `fraudguard config reference > docs/configuration.md`"
+    )
+    rows = {line.split("`")[1] for line in generated.splitlines() if line.startswith("| `")}
+    assert rows == _leaf_keys(Settings().model_dump(mode="json"))
+    assert "| `kafka.sasl_password` | *secret* or null |" in generated
+    assert "| `topics.users.partitions` | integer (≥ 1, ≤ 1000) | `3` |" in generated

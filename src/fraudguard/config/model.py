@@ -177,7 +177,11 @@ Classifier = Literal["gbt", "logistic_regression", "random_forest", "isolation_f
 class ModelSettings(Section):
     """The fraud model: which classifier, how it is split, searched and registered."""
 
-    classifier: Classifier = "gbt"
+    classifier: Classifier = Field(
+        "gbt",
+        description="the last stage; isolation_forest is fitted without labels, which only evaluate it "
+        "and set its threshold",
+    )
     anomaly_feature: bool = Field(
         False,
         description="a supervised classifier also gets an isolation forest's anomaly score as an input "
