@@ -44,7 +44,8 @@ test: jars $(BROWSER) $(KCAT)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/pytest $(ARGS)
 
-# Every benchmark script, one after another, into one report (var/bench/report.json and report.md).
+# Every benchmark script, one after another, into one report (var/bench/report.json and report.md,
+# and the last section of docs/benchmarks.md).
 bench: jars
 	$(BIN)/python benchmarks/report.py $(ARGS)
 
