@@ -14,7 +14,7 @@ BROWSER := /usr/bin/chromedriver
 KCAT := /usr/bin/kcat
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: jars run test bench lint format lock clean
+.PHONY: jars run test test-fast check bench lint format lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,10 +39,19 @@ jars: $(STAMP)
 run: jars
 	$(BIN)/fraudguard run $(ARGS)
 
-test: jars $(BROWSER) $(KCAT)
+# Style, types and the layering contracts in pyproject.toml ([tool.mypy], [tool.importlinter]).
+check: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+	PYTHONPATH=. $(BIN)/lint-imports
+
+test: jars $(BROWSER) $(KCAT) check
 	$(BIN)/pytest $(ARGS)
+
+# The unit tests only: no broker, no Spark session, no browser.
+test-fast: check
+	$(BIN)/pytest tests/unit $(ARGS)
 
 # Every benchmark script, one after another, into one report (var/bench/report.json and report.md,
 # and the last section of docs/benchmarks.md).

@@ -26,11 +26,13 @@ import psutil
 from local_kafka import FREE_PORTS, local_kafka
 from rich.progress import Progress
 
-from fraudguard.alerts.samples import sample_alerts
 from fraudguard.config import TopicRole, default_config_path, load_settings
 from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.topics import describe_topics
 from fraudguard.ports import free_ports
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its tests' samples
+from tests.samples.alerts import sample_alerts
 
 
 def publish(settings, count: int) -> tuple[float, int]:

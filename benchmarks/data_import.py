@@ -26,9 +26,11 @@ from local_kafka import FREE_PORTS, local_kafka
 
 from fraudguard.config import default_config_path, load_settings
 from fraudguard.data.replay import dataset_replay
-from fraudguard.data.samples import paysim_csv
 from fraudguard.data.schema import DatasetSchema
 from fraudguard.stream import control
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its tests' samples
+from tests.samples.datasets import paysim_csv
 
 PAYSIM_ROWS = 6_362_620
 

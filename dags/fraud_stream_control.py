@@ -20,8 +20,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from fraudguard.config import default_config_path, load_settings
 from fraudguard.config.model import DATASET_NAME_PATTERN
-from fraudguard.data.naming import WORLD
-from fraudguard.orchestration.stream_lifecycle import StreamAction, control_stream
+from fraudguard.orchestration.stream_lifecycle import WORLD, StreamAction, control_stream
 
 
 @dag(

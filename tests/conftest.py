@@ -125,12 +125,13 @@ def spark_frames(spark, transactions, users, merchants, labels) -> tuple:
     """As `Dataset.frames` returns them: the transactions labelled from `labels`."""
     from fraudguard.features.batch import with_labels
     from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER
+    from fraudguard.spark import spark_schema
 
-    labels = spark.createDataFrame(labels, LABEL.spark())
+    labels = spark.createDataFrame(labels, spark_schema(LABEL))
     return (
-        with_labels(spark.createDataFrame(transactions, TRANSACTION.spark()), labels),
-        spark.createDataFrame(users, USER.spark()),
-        spark.createDataFrame(merchants, MERCHANT.spark()),
+        with_labels(spark.createDataFrame(transactions, spark_schema(TRANSACTION)), labels),
+        spark.createDataFrame(users, spark_schema(USER)),
+        spark.createDataFrame(merchants, spark_schema(MERCHANT)),
         labels,
     )
 

@@ -31,7 +31,7 @@ class BackgroundError(RuntimeError):
 def alive(pid: object) -> bool:
     """Whether `pid` is a running process (a zombie waiting to be reaped is not)."""
     try:
-        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE  # type: ignore[arg-type]
+        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE  # type: ignore[call-overload]
     except (psutil.Error, TypeError, ValueError):
         return False
 

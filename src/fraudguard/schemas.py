@@ -11,13 +11,10 @@ import json
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    from pyspark.sql.types import StructType
 
 FieldType = Literal["string", "int", "double", "bool", "timestamp", "strings"]
 SCHEMA_HEADER = "schema"
@@ -67,19 +64,6 @@ class RecordSchema:
             metadata={"schema": self.tag},
         )
 
-    def spark(self) -> StructType:
-        from pyspark.sql import types as T
-
-        spark_types = {
-            "string": T.StringType(),
-            "int": T.IntegerType(),
-            "double": T.DoubleType(),
-            "bool": T.BooleanType(),
-            "timestamp": T.TimestampType(),
-            "strings": T.ArrayType(T.StringType(), containsNull=False),
-        }
-        return T.StructType([T.StructField(f.name, spark_types[f.type], f.nullable) for f in self.fields])
-
     def table(self, **columns: Any) -> pa.Table:
         """An Arrow table of this schema from columns given by field name (timestamps in epoch ms);
         a missing or extra column is an error, so producers cannot drift from the schema."""
@@ -101,7 +85,7 @@ class RecordSchema:
             column = table.column(field.name)
             if field.type == "timestamp":
                 epoch_ms = column.cast(pa.int64()).fill_null(0).to_numpy().astype("datetime64[ms]")
-                texts = [f"{text}Z" for text in np.datetime_as_string(epoch_ms, unit="ms")]
+                texts: list[str | None] = [f"{text}Z" for text in np.datetime_as_string(epoch_ms, unit="ms")]
                 if column.null_count:
                     nulls = column.is_null().to_numpy(zero_copy_only=False)
                     texts = [None if null else text for text, null in zip(texts, nulls, strict=True)]

@@ -6,10 +6,13 @@ import os
 import sys
 
 from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+from pyspark.sql.types import StructType
 
 from fraudguard import jvm
 from fraudguard.config import Settings
 from fraudguard.paths import PRIVATE_UMASK
+from fraudguard.schemas import RecordSchema
 
 ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
@@ -42,3 +45,16 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
     for key, value in spark.conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def spark_schema(schema: RecordSchema) -> StructType:
+    """A record schema as Spark's: the same fields, types and nullability."""
+    types = {
+        "string": T.StringType(),
+        "int": T.IntegerType(),
+        "double": T.DoubleType(),
+        "bool": T.BooleanType(),
+        "timestamp": T.TimestampType(),
+        "strings": T.ArrayType(T.StringType(), containsNull=False),
+    }
+    return T.StructType([T.StructField(f.name, types[f.type], f.nullable) for f in schema.fields])

@@ -11,6 +11,7 @@ import shutil
 import sys
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pyspark
@@ -59,6 +60,9 @@ class StandaloneCluster:
             "SPARK_LOG_DIR": str(self.folder / "logs"),
         }
 
+    def _has_workers(self, count: int) -> bool:
+        return self.alive_workers() >= count
+
     def start(self, settings: Settings, timeout_s: float = 90.0) -> str:
         """Start the master and the workers unless running; return the master URL once every worker
         has registered."""
@@ -76,7 +80,7 @@ class StandaloneCluster:
                 [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", HOST,
                  "--cores", str(self.cores_per_worker), "--memory", self.memory_per_worker,
                  "--webui-port", "0", "--work-dir", str(work_dir), self.master_url],
-                environ, ready=lambda n=number: self.alive_workers() >= n, timeout_s=timeout_s,
+                environ, ready=partial(self._has_workers, number), timeout_s=timeout_s,
             )  # fmt: skip
         return self.master_url
 

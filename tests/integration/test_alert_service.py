@@ -22,7 +22,6 @@ import schemathesis
 from confluent_kafka import TopicPartition
 from schemathesis.checks import not_a_server_error
 
-from fraudguard.alerts.samples import sample_alerts
 from fraudguard.alerts.store import AlertStore
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.kafka.clients import bootstrap_servers, make_consumer, make_producer
@@ -32,6 +31,7 @@ from fraudguard.kafka.topics import create_topics
 from fraudguard.schemas import ALERT, LABEL, REVIEW
 from tests.conftest import CONFIG_FILE, FRAUDGUARD, PROJECT_ROOT, consume_all, free_port, run_cli
 from tests.notification_peers import smtp_server, webhook_server
+from tests.samples.alerts import sample_alerts
 
 pytestmark = pytest.mark.integration
 UNIQUE = 1000

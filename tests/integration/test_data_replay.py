@@ -14,13 +14,13 @@ from fraudguard.config import TopicRole, load_settings
 from fraudguard.data.importer import ImportOptions, import_dataset
 from fraudguard.data.naming import dataset_topics
 from fraudguard.data.reading import SourceFile
-from fraudguard.data.samples import paysim_csv, write_csv
 from fraudguard.kafka.clients import bootstrap_servers
 from fraudguard.kafka.topics import read_topic
 from fraudguard.paths import RuntimePaths
 from fraudguard.schemas import LABEL
 from tests.conftest import CONFIG_FILE, run_cli
 from tests.data_files import generic_table
+from tests.samples.datasets import paysim_csv, write_csv
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,6 @@ from fraudguard.data.importer import ImportOptions, import_dataset
 from fraudguard.data.naming import dataset_topics, stream_settings
 from fraudguard.data.reading import SourceFile
 from fraudguard.data.replay import dataset_replay
-from fraudguard.data.samples import creditcard_csv, paysim_csv, write_csv
 from fraudguard.kafka import dead_letter
 from fraudguard.kafka.clients import bootstrap_servers, make_producer
 from fraudguard.kafka.topics import ensure_topics, read_topic
@@ -36,6 +35,7 @@ from fraudguard.stream.job import StreamJob
 from fraudguard.train.imported import ImportedDataset, run_imported_training
 from tests.conftest import CONFIG_FILE, FRAUDGUARD, run_cli
 from tests.data_files import generic_table
+from tests.samples.datasets import creditcard_csv, paysim_csv, write_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,6 +13,7 @@ from fraudguard.features.batch import as_of_join, build_features, with_labels
 from fraudguard.features.user_history import FEATURES, PREVIOUS_STORE, UserState, update
 from fraudguard.geo import haversine_km
 from fraudguard.schemas import CHARGEBACK, LABEL, MERCHANT, REVIEW, TRANSACTION, USER
+from fraudguard.spark import spark_schema
 from tests.conftest import simulated_world, spark_frames
 
 pytestmark = pytest.mark.integration
@@ -31,7 +32,7 @@ def tx(spark, rows):
         "fraud_scenario": None,
         "amount": 10.0,
     }
-    return spark.createDataFrame([{**base, **row} for row in rows], TRANSACTION.spark())
+    return spark.createDataFrame([{**base, **row} for row in rows], spark_schema(TRANSACTION))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_the_user_and_merchant_versions_in_force_at_the_time_are_joined(spark):
                 "updated_at": at(5),
             },
         ],
-        USER.spark(),
+        spark_schema(USER),
     )
     transactions = tx(
         spark,
@@ -117,7 +118,7 @@ def test_the_user_and_merchant_versions_in_force_at_the_time_are_joined(spark):
 
 def label(spark, rows):
     base = {"is_fraud": True, "source": CHARGEBACK}
-    return spark.createDataFrame([{**base, **row} for row in rows], LABEL.spark())
+    return spark.createDataFrame([{**base, **row} for row in rows], spark_schema(LABEL))
 
 
 def test_merchant_fraud_rate_uses_labels_outside_the_delay_once_reported(spark, world):
@@ -144,8 +145,8 @@ def test_merchant_fraud_rate_uses_labels_outside_the_delay_once_reported(spark, 
     features = (
         build_features(
             transactions,
-            spark.createDataFrame(users, USER.spark()),
-            spark.createDataFrame(merchants, MERCHANT.spark()),
+            spark.createDataFrame(users, spark_schema(USER)),
+            spark.createDataFrame(merchants, spark_schema(MERCHANT)),
             labels,
             settings,
         )

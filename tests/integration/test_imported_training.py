@@ -10,13 +10,13 @@ from mlflow import MlflowClient
 
 from fraudguard.data.importer import ImportOptions, import_dataset
 from fraudguard.data.reading import SourceFile
-from fraudguard.data.samples import creditcard_csv, paysim_csv, write_csv
 from fraudguard.data.schema import DatasetError, Role
 from fraudguard.orchestration import training
 from fraudguard.paths import RuntimePaths
 from fraudguard.train import registry
 from fraudguard.train.imported import ImportedDataset, RandomSplit, TimeShareSplit, run_imported_training
 from tests.data_files import generic_table
+from tests.samples.datasets import creditcard_csv, paysim_csv, write_csv
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,6 @@ from fraudguard.config.model import FeatureSettings, ModelSettings
 from fraudguard.data.importer import ImportOptions, import_dataset
 from fraudguard.data.naming import stream_settings
 from fraudguard.data.reading import SourceFile
-from fraudguard.data.samples import creditcard_csv
 from fraudguard.paths import RuntimePaths
 from fraudguard.stream import control
 from fraudguard.stream.champion import ChampionSource
@@ -27,6 +26,7 @@ from fraudguard.train.imported import ImportedDataset, run_imported_training
 from fraudguard.train.isolation_forest import QUANTILES, IsolationForest, IsolationForestModel
 from fraudguard.train.pipeline import ANOMALY_SCORE, Inputs, build_pipeline
 from fraudguard.train.trainer import train
+from tests.samples.datasets import creditcard_csv
 
 pytestmark = pytest.mark.integration
 

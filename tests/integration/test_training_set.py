@@ -15,7 +15,6 @@ from pyspark.sql import functions as F
 
 from fraudguard.alerts.notify.dispatcher import Dispatcher
 from fraudguard.alerts.notify.labels import LabelChannel
-from fraudguard.alerts.samples import sample_alerts
 from fraudguard.alerts.store import AlertStore, ReviewStatus
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.config.model import SimulatorSettings
@@ -23,12 +22,14 @@ from fraudguard.kafka.clients import bootstrap_servers, make_producer
 from fraudguard.kafka.topics import create_topics
 from fraudguard.orchestration import training
 from fraudguard.schemas import ALERT, LABEL, MERCHANT, USER
+from fraudguard.spark import spark_schema
 from fraudguard.stream.scoring import RecordTables
 from fraudguard.stream.storage import Storage
 from fraudguard.train.assemble import HISTORY_PREFIX
 from fraudguard.train.job import Dataset
 from fraudguard.train.validate import DataValidationError, require_valid, validate
 from tests.conftest import CONFIG_FILE, simulated_world
+from tests.samples.alerts import sample_alerts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,7 +71,7 @@ def assembled(spark, broker, tmp_path_factory):
     history.to_parquet(settings.stream.scored_history_dir, partition_cols=["day", "batch"])
     tables = RecordTables(Storage(spark, settings.stream.state_uri))
     for schema, frame in ((USER, users), (MERCHANT, merchants)):
-        tables.records[schema.name].add(0, spark.createDataFrame(frame[schema.names], schema.spark()))
+        tables.records[schema.name].add(0, spark.createDataFrame(frame[schema.names], spark_schema(schema)))
 
     # Analysts reviewed four alerts: a fraud they call a false positive, a legit one they confirm.
     frauds = transactions.loc[transactions["is_fraud"] & (transactions["timestamp"] < END), "transaction_id"]

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from fraudguard.schemas import MERCHANT, TRANSACTION, USER, format_timestamp
+from fraudguard.spark import spark_schema
 
 GOOD = {
     "transaction_id": "t1",
@@ -64,5 +65,5 @@ def test_format_timestamp_writes_what_encode_writes():
 
 def test_arrow_and_spark_views_list_the_same_fields():
     for schema in (USER, MERCHANT, TRANSACTION):
-        assert schema.arrow().names == schema.names == [f.name for f in schema.spark().fields]
+        assert schema.arrow().names == schema.names == [f.name for f in spark_schema(schema).fields]
         assert schema.arrow().metadata[b"schema"] == schema.tag.encode()

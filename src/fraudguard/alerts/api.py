@@ -38,7 +38,7 @@ _PYTHON_TYPES = {
     "strings": list[str],
 }
 
-Alert = create_model(  # the stored alert: the ALERT schema's fields plus its review state
+Alert = create_model(  # type: ignore[call-overload]  # the stored alert: the ALERT schema's fields plus its review state
     "Alert",
     id=(int, ...),
     **{
@@ -53,7 +53,7 @@ Alert = create_model(  # the stored alert: the ALERT schema's fields plus its re
 
 
 class AlertPage(BaseModel):
-    alerts: list[Alert]  # type: ignore[valid-type]
+    alerts: list[Alert]
     total: int
 
 

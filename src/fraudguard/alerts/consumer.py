@@ -175,7 +175,7 @@ class AlertConsumer:
         log.error("could not store a batch; retrying it", extra={"error": self.figures.last_error})
         first: dict[int, int] = {}
         for message in messages:
-            first.setdefault(message.partition(), message.offset())
+            first.setdefault(message.partition() or 0, message.offset() or 0)
         for partition, offset in first.items():
             try:
                 self._consumer.seek(TopicPartition(self.topic, partition, offset))

@@ -116,9 +116,9 @@ def status_tables(current: ClusterStatus) -> list[Table]:
                            str(p.high - p.low), end_section=index == len(topic.partitions) - 1)  # fmt: skip
     groups = Table("consumer group", "state", "topic", "partition", "committed", "high", "lag")
     for group in current.groups:
-        for index, p in enumerate(group.partitions):
-            groups.add_row(group.group if index == 0 else "", group.state if index == 0 else "", p.topic,
-                           str(p.partition), str(p.committed), str(p.high), str(p.lag),
+        for index, lag in enumerate(group.partitions):
+            groups.add_row(group.group if index == 0 else "", group.state if index == 0 else "", lag.topic,
+                           str(lag.partition), str(lag.committed), str(lag.high), str(lag.lag),
                            end_section=index == len(group.partitions) - 1)  # fmt: skip
     return [brokers, topics, groups]
 

@@ -49,7 +49,7 @@ def train(obj: CliContext, dataset: Path | None, feature_set: str) -> None:
     applies to simulated datasets."""
     from fraudguard.data.schema import DatasetError
     from fraudguard.spark import spark_session
-    from fraudguard.train.imported import ImportedDataset, run_imported_training, settings_for
+    from fraudguard.train.imported import ImportedDataset, run_imported_training
     from fraudguard.train.job import run_training
 
     data = _dataset(obj, dataset)
@@ -62,7 +62,7 @@ def train(obj: CliContext, dataset: Path | None, feature_set: str) -> None:
 
         if isinstance(data, ImportedDataset):
             try:
-                settings = settings_for(settings, data.schema)
+                settings = data.model_settings(settings)
                 outcome = run_imported_training(spark, obj.settings, data, on_step=step)
             except DatasetError as error:
                 raise CliError(str(error)) from None
@@ -89,13 +89,13 @@ def train(obj: CliContext, dataset: Path | None, feature_set: str) -> None:
 @click.pass_obj
 def evaluate(obj: CliContext, dataset: Path | None, version: str | None) -> None:
     """Score a registered model on a dataset's test days and print its metrics as JSON."""
-    from fraudguard.features.batch import build_features
     from fraudguard.spark import spark_session
     from fraudguard.train import registry
     from fraudguard.train.metrics import evaluate as metrics_of
-    from fraudguard.train.trainer import Split, score
+    from fraudguard.train.trainer import score
 
-    settings, data = obj.settings, _dataset(obj, dataset)
+    data = _dataset(obj, dataset)
+    settings = data.model_settings(obj.settings)
     client = registry.connect(settings)
     chosen = version or str(
         client.get_model_version_by_alias(settings.model.registered_name, registry.CHAMPION).version
@@ -104,11 +104,11 @@ def evaluate(obj: CliContext, dataset: Path | None, version: str | None) -> None
     threshold = registry.threshold_of(client.get_model_version(name, chosen).tags, f"{name} v{chosen}")
     with console.status("scoring ..."):
         spark = spark_session(settings, "fraudguard-evaluate")
-        features = build_features(*data.frames(spark), settings.features)
-        first, last = features.selectExpr("min(to_date(timestamp))", "max(to_date(timestamp))").first()
-        split = Split.from_days(first, last, settings.model, settings.features)
-        scored = score(registry.load_version(settings, chosen), split.rows(features, "test"))
-    click.echo(json.dumps({"version": chosen, "test_days": [str(d) for d in split.test],
+        prepared = data.prepare(spark, settings)
+        scored = score(
+            registry.load_version(settings, chosen), prepared.split.rows(prepared.features, "test")
+        )
+    click.echo(json.dumps({"version": chosen, "test": prepared.split.describe()["test"],
                            **metrics_of(scored, threshold)}, indent=2))  # fmt: skip
 
 
@@ -128,7 +128,7 @@ def show(obj: CliContext) -> None:
     table = Table("version", "aliases", "test AUC-PR", "threshold", "gate", title=name)
     for found in sorted(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version)):
         version = client.get_model_version(name, str(found.version))  # search results carry no aliases
-        run = client.get_run(version.run_id)
+        run = registry.run_of(client, version)
         table.add_row(
             str(version.version),
             ", ".join(version.aliases),

@@ -201,7 +201,7 @@ def _check_roles(columns: list[Column], path: Path) -> None:
     if not any(column.role is Role.LABEL for column in columns):
         raise DatasetError(f"{path}: no label column")
     for column in columns:
-        canonical = CANONICAL.get(column.role)
+        canonical = CANONICAL.get(column.role) if column.role else None
         if column.name in RESERVED and column.name != canonical and column.role is not Role.IGNORE:
             raise DatasetError(
                 f"{path}: column {column.name!r} has a name the platform gives its own column; rename it "
@@ -247,7 +247,7 @@ def _required(batch: pa.RecordBatch, column: Column, first_row: int, path: Path)
     values = batch.column(column.name)
     if values.null_count:
         row = first_row + int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
-        raise DatasetError(f"{path}: the {column.role.value} column {column.name!r} is empty at row {row}")
+        raise DatasetError(f"{path}: the {column.role} column {column.name!r} is empty at row {row}")
     return values
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+Headers = list[tuple[str, str | bytes | None]]
+"""Kafka record headers as the producer takes them."""
+
 REASON, SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, COMPONENT, FAILED_AT = (
     "dead_letter.reason",
     "dead_letter.topic",
@@ -29,7 +32,7 @@ class DeadLetter:
     offset: int
     component: str
 
-    def headers(self, failed_at: datetime | None = None) -> list[tuple[str, bytes]]:
+    def headers(self, failed_at: datetime | None = None) -> Headers:
         when = (failed_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
         return [
             (REASON, self.reason.encode()),
@@ -41,6 +44,11 @@ class DeadLetter:
         ]
 
 
-def read_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+def read_headers(headers: Headers | dict[str, str | bytes | None] | None) -> dict[str, str]:
     """The dead-letter headers of a consumed message as text (for `tail`, tests and replays)."""
-    return {key: value.decode() for key, value in headers or [] if key.startswith("dead_letter.")}
+    pairs = headers.items() if isinstance(headers, dict) else headers or []
+    return {
+        key: value.decode() if isinstance(value, bytes) else str(value)
+        for key, value in pairs
+        if key.startswith("dead_letter.")
+    }

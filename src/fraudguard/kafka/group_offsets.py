@@ -144,7 +144,7 @@ def rewind_group(
             low, high = consumer.get_watermark_offsets(
                 TopicPartition(topic, position.partition), timeout=TIMEOUT_S
             )
-            wanted = by_time.get(position.partition, start)
+            wanted = by_time[position.partition] if isinstance(start, datetime) else start
             after = low if wanted is None else min(max(wanted, low), high)
             before = position.offset if position.offset >= 0 else None
             rewound.append(Rewound(position.partition, before, after, low, high))

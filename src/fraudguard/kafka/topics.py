@@ -82,7 +82,7 @@ def ensure_topics(settings: Settings) -> list[TopicReport]:
             )  # fmt: skip
         elif failures.get(topic.name):
             reports.append(
-                TopicReport(role, topic.name, topic.partitions, None, "failed", failures[topic.name])
+                TopicReport(role, topic.name, topic.partitions, None, "failed", failures[topic.name] or "")
             )
         else:
             reports.append(TopicReport(role, topic.name, topic.partitions, topic.partitions, "created"))
@@ -166,7 +166,7 @@ def watermarks(
     admin: AdminClient, partitions: list[TopicPartition]
 ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
     """(earliest, latest) offset per (topic, partition), asked of each partition's leader."""
-    ends = []
+    ends: list[dict[tuple[str, int], int]] = []
     for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
         if not partitions:
             ends.append({})
@@ -197,7 +197,7 @@ def read_topic(settings: Settings, name: str, timeout_s: float = 60.0) -> list[M
             if message is None or message.error():
                 continue
             messages.append(message)
-            position[message.partition()] = message.offset() + 1
+            position[message.partition()] = (message.offset() or 0) + 1
         return messages
     finally:
         consumer.close()

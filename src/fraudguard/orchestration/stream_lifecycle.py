@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from fraudguard.config import Settings
-from fraudguard.data.naming import WORLD
+from fraudguard.data.naming import WORLD  # the DAG form's default dataset
 from fraudguard.stream import control
 
 log = logging.getLogger("fraudguard.stream.control")

@@ -89,9 +89,7 @@ class TrainingRun:
         """The settings this run trains, registers and promotes with: the form's classifier and anomaly
         feature, and for an imported dataset its own registered model and export."""
         if self.imported:
-            from fraudguard.train.imported import settings_for
-
-            settings = settings_for(settings, self.imported_dataset(settings).schema)
+            settings = self.imported_dataset(settings).model_settings(settings)
         return settings.model_copy(
             update={
                 "model": settings.model.model_copy(
@@ -196,15 +194,11 @@ def validate_training_set(settings: Settings, run: TrainingRun) -> list[dict[str
 def train_model(settings: Settings, run: TrainingRun) -> dict[str, Any]:
     """Fit and log an MLflow run (model, metrics, plots); the test days' features are kept for the
     gate. A finished run for the same data is reused instead of training again."""
-    from pyspark.sql import functions as F
 
-    from fraudguard.features.batch import build_features
     from fraudguard.spark import spark_session
     from fraudguard.train import registry
-    from fraudguard.train.imported import split_of
     from fraudguard.train.job import Dataset
-    from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, FEATURE_SETS
-    from fraudguard.train.trainer import Split, train
+    from fraudguard.train.trainer import train
 
     settings = run.settings(settings)
     folder = run.folder(settings)
@@ -213,17 +207,9 @@ def train_model(settings: Settings, run: TrainingRun) -> dict[str, Any]:
         log.info("training run reused", extra={"run_id": existing, "data_key": run.data_key})
         return {"run_id": existing, "reused": True}
     spark = spark_session(settings, SPARK_APP)
-    if run.imported:
-        dataset = run.imported_dataset(settings)
-        features = dataset.rows(spark).cache()
-        split = split_of(settings, dataset.schema, features)
-        inputs = dataset.inputs()
-    else:
-        dataset = Dataset(folder / "training_set")
-        features = build_features(*dataset.frames(spark), settings.features).cache()
-        days = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).first()
-        split = Split.from_days(*days, settings.model, settings.features)
-        inputs = FEATURE_SETS[DEFAULT_FEATURE_SET]
+    dataset = run.imported_dataset(settings) if run.imported else Dataset(folder / "training_set")
+    prepared = dataset.prepare(spark, settings)
+    features, split, inputs = prepared.features, prepared.split, prepared.inputs
     split.rows(features, "test").write.mode("overwrite").parquet(str(folder / "test_features"))
     if existing:  # trained before; only its test days' features were missing
         features.unpersist()

@@ -36,7 +36,7 @@ class AlertLatency:
     def delivered(self, error, message: Message) -> None:
         """The publisher's delivery callback for every record it sends."""
         if error is None and message.topic() == self.transactions_topic:
-            transaction_id = json.loads(message.value())["transaction_id"]
+            transaction_id = json.loads(message.value() or b"{}")["transaction_id"]
             kind, stamp = message.timestamp()
             sent = stamp if kind == TIMESTAMP_CREATE_TIME and stamp > 0 else int(time.time() * 1000)
             with self._lock:
@@ -69,7 +69,7 @@ class AlertLatency:
                 if message is None or message.error():
                     continue
                 produced_ms = message.timestamp()[1]
-                transaction_id = ALERT.decode(message.value())["transaction_id"]
+                transaction_id = ALERT.decode(message.value() or b"")["transaction_id"]
                 with self._lock:
                     sent = self.sent_ms.pop(transaction_id, None)
                     if sent is not None:

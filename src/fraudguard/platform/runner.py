@@ -116,7 +116,8 @@ class PlatformRun:
         stopped = []
         for part in reversed(self.started):
             with self.console.status(f"stopping {part.name} ..."), contextlib.suppress(Exception):
-                part.stop()
+                if part.stop is not None:
+                    part.stop()
                 stopped.append(part.name)
         self.started.clear()
         return stopped

@@ -10,6 +10,8 @@ import numpy as np
 class Columns:
     """Named numpy columns of equal length; `table.amount` is a column, `table[mask]` a sub-table."""
 
+    _columns: dict[str, np.ndarray]
+
     def __init__(self, **columns: np.ndarray) -> None:
         lengths = {len(column) for column in columns.values()}
         if len(lengths) > 1:

@@ -92,8 +92,10 @@ class HandbookTimeline:
     def days(self, count: int | None = None) -> Iterator[DayBatch]:
         table = self.transactions()
         empty_users, empty_merchants = USER.arrow().empty_table(), MERCHANT.arrow().empty_table()
+        bounds = self._day_bounds
+        assert bounds is not None, "set by transactions()"
         for day in range(self.total_days if count is None else min(count, self.total_days)):
-            low, high = self._day_bounds[day], self._day_bounds[day + 1]
+            low, high = bounds[day], bounds[day + 1]
             transactions = table.slice(low, high - low)
             self.labels.add(transactions)
             yield DayBatch(
@@ -130,7 +132,11 @@ class HandbookTimeline:
 
         order = np.lexsort((seconds, day))
         day, customer, seconds, amount, terminal = (
-            a[order] for a in (day, customer, seconds, amount, terminal)
+            day[order],
+            customer[order],
+            seconds[order],
+            amount[order],
+            terminal[order],
         )
         scenario = np.zeros(len(day), dtype=np.int8)
         scenario[amount > 220] = 1
@@ -157,7 +163,7 @@ class HandbookTimeline:
 
     def _available_terminals(self) -> tuple[np.ndarray, np.ndarray]:
         """Per customer, the terminals closer than the radius, as offsets into one flat array."""
-        found = []
+        found: list[np.ndarray] = []
         for low in range(0, self.n_customers, 500):
             block = self.customer_xy[low : low + 500]
             distance = np.linalg.norm(block[:, None, :] - self.terminal_xy[None, :, :], axis=2)

@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 from fraudguard.config import Settings, TopicRole
 from fraudguard.config.model import SimulatorSettings
 from fraudguard.kafka.clients import make_producer
+from fraudguard.kafka.dead_letter import Headers
 from fraudguard.schemas import LABEL, MERCHANT, SCHEMA_HEADER, TRANSACTION, USER, RecordSchema
 from fraudguard.simulate.batch import Timeline
 
@@ -135,7 +136,8 @@ class LivePublisher:
             self._produce(schema, *schema.encode(table))
 
     def _produce(self, schema: RecordSchema, keys: list[str], values: list[bytes]) -> None:
-        topic, headers = self.topics[schema.name], [(SCHEMA_HEADER, schema.tag.encode())]
+        topic = self.topics[schema.name]
+        headers: Headers = [(SCHEMA_HEADER, schema.tag.encode())]
         report = self.report
         report.generated[topic] = report.generated.get(topic, 0) + len(values)
         for key, value in zip(keys, values, strict=True):

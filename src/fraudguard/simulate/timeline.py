@@ -29,7 +29,7 @@ PRE_ROLL_DAYS = 28  # the longest incident: compromised merchants stay bad for u
 
 @dataclass(frozen=True)
 class DayBatch:
-    day: date
+    day: date | None  # None: a replayed file's rows without a time column
     users: pa.Table  # user records taking effect this day (sign-ups, moves)
     merchants: pa.Table  # merchant records taking effect this day (openings)
     transactions: pa.Table  # the day's transactions in event-time order

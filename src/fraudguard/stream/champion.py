@@ -63,6 +63,7 @@ class ChampionSource:
                 self._current = self._load_export()
             elif champion is not None and (self._current is None or champion != self._current.version):
                 self._swap_to(champion)
+        assert self._current is not None, "loaded above or refused with an error"
         return self._current
 
     def _swap_to(self, champion: str) -> None:
@@ -106,7 +107,7 @@ class ChampionSource:
     def _load_registry(self, version: str) -> ScoringModel:
         client = registry.connect(self.settings)
         model_version = client.get_model_version(self.name, version)
-        feature_set = client.get_run(model_version.run_id).data.params["feature_set"]
+        feature_set = registry.run_of(client, model_version).data.params["feature_set"]
         pipeline = registry.load_version(self.settings, version)
         return ScoringModel(
             name=self.name,

@@ -68,7 +68,7 @@ class DatasetScorer(MicroBatchScorer):
         counts = rows.agg(
             count_where((F.col(KIND) == self.record.name) & valid).alias("transactions"),
             count_where(~valid).alias("dead_letters"),
-        ).first()
+        ).collect()[0]
         laps.lap("input")
         if counts["dead_letters"]:
             self._send(dead_letters(rows.where(~valid), plan.scored_at), TopicRole.DEAD_LETTER)
@@ -81,7 +81,7 @@ class DatasetScorer(MicroBatchScorer):
             try:
                 self._write_history(scored, batch_id)
                 laps.lap("score_and_history")
-                alerts = scored.agg(count_where(F.col("alerted")).alias("alerts")).first()["alerts"]
+                alerts = scored.agg(count_where(F.col("alerted")).alias("alerts")).collect()[0]["alerts"]
                 if alerts:
                     maker = DatasetAlertMaker(model.name, model.version, model.threshold,
                                               dict(model.importances), dict(model.population),
@@ -114,7 +114,7 @@ def usual_values(rows: DataFrame, columns: list[str]) -> dict[str, tuple[float, 
     figures = rows.agg(
         *(F.mean(c).alias(f"mean_{i}") for i, c in enumerate(columns)),
         *(F.stddev(c).alias(f"sd_{i}") for i, c in enumerate(columns)),
-    ).first()
+    ).collect()[0]
     return {
         c: (float(figures[f"mean_{i}"] or 0.0), float(figures[f"sd_{i}"] or 0.0))
         for i, c in enumerate(columns)

@@ -127,7 +127,8 @@ class StreamJob:
             if self.stop_requested.is_set():
                 self._stop_between_batches(query)
                 break
-            query.awaitTermination(1.0)
+            query.awaitTermination(1)
+            assert self.scorer is not None
             self.scorer.models.current()  # notices a new champion even while no data arrives
             self._write_progress("running", query)
         query.awaitTermination()  # raises when the query failed

@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from fraudguard.schemas import TRANSACTION, Field, RecordSchema
+from fraudguard.spark import spark_schema
 
 KIND, PROBLEM = "kind", "problem"
 SOURCE_COLUMNS = ("topic", "partition", "offset", "key")
@@ -132,7 +133,7 @@ def parse_topic(raw: DataFrame, schema: RecordSchema, scored: RecordSchema = TRA
     )
     checked = fields.withColumn(PROBLEM, _problem(schema, F.col("value"), F.col("_document"), F.col("_keys")))
     is_scored = F.lit(schema is scored) & F.col(PROBLEM).isNull()
-    types = scored.spark()
+    types = spark_schema(scored)
 
     def scored_field(field: Field) -> Column:
         value = _as(F.col(_raw(field.name)), field) if schema is scored else F.lit(None)

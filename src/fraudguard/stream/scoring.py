@@ -32,6 +32,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudguard.config import Settings, TopicRole
+from fraudguard.config.errors import resolved
 from fraudguard.features.batch import (
     MERCHANT_COLUMNS,
     RISK_FEATURES,
@@ -52,6 +53,7 @@ from fraudguard.features.user_history import PREVIOUS_STORE, feature_names
 from fraudguard.kafka import dead_letter
 from fraudguard.kafka.java_client import spark_kafka_options
 from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
+from fraudguard.spark import spark_schema
 from fraudguard.stream.alerts import AlertMaker
 from fraudguard.stream.champion import ChampionSource, ScoringModel
 from fraudguard.stream.parse import KIND, PROBLEM, parse_inputs, records
@@ -131,7 +133,7 @@ class MicroBatchScorer:
     def __init__(self, spark: SparkSession, settings: Settings, models: ChampionSource | None = None) -> None:
         self.spark, self.settings = spark, settings
         self.models = models or ChampionSource(settings)
-        self.storage = Storage(spark, settings.stream.state_uri)
+        self.storage = Storage(spark, resolved(settings.stream.state_uri, "stream.state_uri"))
         self.tables = RecordTables(self.storage)
         self.run_id = self._run_id()
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
@@ -181,7 +183,7 @@ class MicroBatchScorer:
             count_where((F.col(KIND) == USER.name) & valid).alias("user_records"),
             count_where((F.col(KIND) == MERCHANT.name) & valid).alias("merchant_records"),
             count_where((F.col(KIND) == LABEL.name) & valid).alias("labels"),
-        ).first()
+        ).collect()[0]
         laps.lap("input")
         if counts["dead_letters"]:
             self._send(dead_letters(rows.where(~valid), plan.scored_at), TopicRole.DEAD_LETTER)
@@ -192,7 +194,7 @@ class MicroBatchScorer:
             if count:
                 table.add(batch_id, rows.where((F.col(KIND) == schema.name) & valid)
                           .select(records(schema, F.col("value"))))  # fmt: skip
-            table.compact(batch_id, schema.spark())
+            table.compact(batch_id, spark_schema(schema))
         laps.lap("records")
         figures = dict.fromkeys(("alerts", "late_users", "late_merchants"), 0)
         if counts["transactions"]:
@@ -230,7 +232,7 @@ class MicroBatchScorer:
             count_where(F.col("alerted")).alias("alerts"),
             count_where(~F.col("user_known")).alias("late_users"),
             count_where(~F.col("merchant_known")).alias("late_merchants"),
-        ).first()
+        ).collect()[0]
         if figures["alerts"]:
             alert = AlertMaker(model.name, model.version, model.threshold, dict(model.importances),
                                dict(model.population), plan.scored_at)  # fmt: skip
@@ -344,13 +346,13 @@ class RecordTables:
         self.category_rates = storage.day_table("category_risk")
 
     def users(self, batch_id: int) -> DataFrame:
-        return _versions(USER)(self.records[USER.name].read(batch_id, USER.spark()))
+        return _versions(USER)(self.records[USER.name].read(batch_id, spark_schema(USER)))
 
     def merchants(self, batch_id: int) -> DataFrame:
-        return _versions(MERCHANT)(self.records[MERCHANT.name].read(batch_id, MERCHANT.spark()))
+        return _versions(MERCHANT)(self.records[MERCHANT.name].read(batch_id, spark_schema(MERCHANT)))
 
     def labels(self, batch_id: int) -> DataFrame:
-        return _versions(LABEL)(self.records[LABEL.name].read(batch_id, LABEL.spark()))
+        return _versions(LABEL)(self.records[LABEL.name].read(batch_id, spark_schema(LABEL)))
 
 
 def _versions(schema: RecordSchema):
@@ -361,7 +363,7 @@ def _versions(schema: RecordSchema):
 
 def record_tables(spark: SparkSession, settings: Settings) -> tuple[DataFrame, DataFrame]:
     """Every user and merchant record version the stream has seen (for the training set)."""
-    tables = RecordTables(Storage(spark, settings.stream.state_uri))
+    tables = RecordTables(Storage(spark, resolved(settings.stream.state_uri, "stream.state_uri")))
     latest = 2**62  # a batch id after every batch
     return tables.users(latest), tables.merchants(latest)
 

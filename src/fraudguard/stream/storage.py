@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -24,8 +24,8 @@ KEEP_DOCUMENTS = 200
 class Storage:
     def __init__(self, spark: SparkSession, base_uri: str) -> None:
         self.spark, self.base = spark, base_uri.rstrip("/")
-        jvm = spark.sparkContext._jvm
-        self._path = jvm.org.apache.hadoop.fs.Path
+        self._jvm = cast(Any, spark.sparkContext._jvm)
+        self._path = self._jvm.org.apache.hadoop.fs.Path
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
         self._fs = self._path(self.base).getFileSystem(self._conf)
         self._fs.mkdirs(self._path(self.base))
@@ -49,9 +49,7 @@ class Storage:
             return None
         stream = self._fs.open(path)
         try:
-            reader = self.spark.sparkContext._jvm.java.io.BufferedReader(
-                self.spark.sparkContext._jvm.java.io.InputStreamReader(stream, "UTF-8")
-            )
+            reader = self._jvm.java.io.BufferedReader(self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
             text = "\n".join(iter(reader.readLine, None))
         finally:
             stream.close()

@@ -86,9 +86,9 @@ def assemble(spark: SparkSession, sources: Sources, until: datetime, out: Path) 
         F.count("*"),
         F.sum(F.col("is_fraud").cast("long")),
         F.sum(F.col("transaction_id").startswith(HISTORY_PREFIX).cast("long")),
-    ).first()
+    ).collect()[0]
     label_counts = (
-        history_labels.agg(F.count("*"), F.sum((F.col("source") == REVIEW).cast("long"))).first()
+        history_labels.agg(F.count("*"), F.sum((F.col("source") == REVIEW).cast("long"))).collect()[0]
         if history_labels is not None
         else (0, 0)
     )

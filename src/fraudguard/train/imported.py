@@ -22,7 +22,7 @@ from fraudguard.config import Settings
 from fraudguard.data.naming import dataset_folder, dataset_model
 from fraudguard.data.schema import ROWS_DIR, SCHEMA_FILE, DatasetError, DatasetSchema
 from fraudguard.train import registry
-from fraudguard.train.job import Outcome
+from fraudguard.train.job import Outcome, Prepared
 from fraudguard.train.pipeline import Inputs
 from fraudguard.train.trainer import RowSplit, train
 
@@ -50,6 +50,13 @@ class ImportedDataset:
     def key(self) -> str:
         """Identifies the data (its schema, with its row count and import time)."""
         return hashlib.sha256((self.path / SCHEMA_FILE).read_bytes()).hexdigest()[:16]
+
+    def model_settings(self, settings: Settings) -> Settings:
+        return settings_for(settings, self.schema)
+
+    def prepare(self, spark: SparkSession, settings: Settings) -> Prepared:
+        rows = self.rows(spark).cache()
+        return Prepared(rows, split_of(settings, self.schema, rows), self.inputs())
 
     def inputs(self) -> Inputs:
         schema = self.schema
@@ -137,12 +144,11 @@ def run_imported_training(
     on_step: Callable[[str], None] = lambda _: None,
 ) -> Outcome:
     schema = dataset.schema
-    settings = settings_for(settings, schema)
-    inputs = dataset.inputs()
-    rows = dataset.rows(spark).cache()
-    split = split_of(settings, schema, rows)
+    settings = dataset.model_settings(settings)
+    prepared = dataset.prepare(spark, settings)
+    rows, split = prepared.features, prepared.split
     on_step(f"split: {', '.join(f'{part} {rows}' for part, rows in split.describe().items())}")
-    result = train(rows, settings.model, settings.features, inputs, on_step=on_step, split=split)
+    result = train(rows, settings.model, settings.features, prepared.inputs, on_step=on_step, split=split)
     on_step("registering the challenger")
     data_key = f"{dataset.key()}:{settings.model.classifier}"
     version = registry.register(

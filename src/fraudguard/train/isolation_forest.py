@@ -29,7 +29,9 @@ from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasProbabilityCol, HasSeed
 from pyspark.ml.util import (
+    DefaultParamsReadable,
     DefaultParamsReader,
+    DefaultParamsWritable,
     DefaultParamsWriter,
     MLReadable,
     MLReader,
@@ -63,7 +65,7 @@ class _ForestParams(HasFeaturesCol, HasProbabilityCol, HasSeed):
         self._setDefault(numTrees=100, maxSamples=256, sampleRows=100_000, seed=42, scoreCol="")
 
 
-class IsolationForest(Estimator, _ForestParams, MLReadable, MLWritable):
+class IsolationForest(Estimator, _ForestParams, DefaultParamsReadable, DefaultParamsWritable):
     """Trained without labels: a `label` column, if any, is ignored."""
 
     def __init__(self, **params: Any) -> None:
@@ -71,11 +73,11 @@ class IsolationForest(Estimator, _ForestParams, MLReadable, MLWritable):
         self._set(**params)
 
     def _fit(self, dataset: DataFrame) -> IsolationForestModel:
-        rows = dataset.select(vector_to_array(self.getFeaturesCol()).alias("x"))
+        rows = dataset.select(vector_to_array(F.col(self.getFeaturesCol())).alias("x"))
         total = rows.count()
         share = min(1.0, self.getOrDefault(self.sampleRows) / max(total, 1))
         sample = np.array(
-            rows.sample(fraction=share, seed=self.getSeed()).toPandas()["x"].tolist(), dtype=float
+            [row.x for row in rows.sample(fraction=share, seed=self.getSeed()).collect()], dtype=np.float64
         )
         if len(sample) == 0:
             raise ValueError("isolation forest: no rows to fit on")
@@ -90,13 +92,6 @@ class IsolationForest(Estimator, _ForestParams, MLReadable, MLWritable):
         ).fit(np.where(np.isnan(sample), medians, sample))
         return self._copyValues(IsolationForestModel(forest, medians, quantiles))
 
-    def write(self) -> MLWriter:
-        return DefaultParamsWriter(self)
-
-    @classmethod
-    def read(cls) -> MLReader:
-        return DefaultParamsReader(cls)
-
 
 class IsolationForestModel(Model, _ForestParams, MLReadable, MLWritable):
     def __init__(
@@ -110,18 +105,20 @@ class IsolationForestModel(Model, _ForestParams, MLReadable, MLWritable):
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """The anomaly score of each row, in (0, 1]: higher is more unusual."""
+        if self.forest is None or self.medians is None:
+            raise ValueError("isolation forest: the model was not fitted")
         filled = np.where(np.isnan(features), self.medians, features)
         return -self.forest.score_samples(filled)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         score_rows = self.scores
 
-        @pandas_udf("array<double>")
+        @pandas_udf("array<double>")  # type: ignore[call-overload]  # pandas ships no types
         def probability(features: pd.Series) -> pd.Series:
             scores = score_rows(np.array(features.tolist(), dtype=float))
             return pd.Series(list(np.column_stack([1.0 - scores, scores])))
 
-        scored = dataset.withColumn(SCORES, probability(vector_to_array(self.getFeaturesCol())))
+        scored = dataset.withColumn(SCORES, probability(vector_to_array(F.col(self.getFeaturesCol()))))
         outputs = {
             self.getProbabilityCol(): array_to_vector(F.col(SCORES)),
             self.getOrDefault(self.scoreCol): F.col(SCORES)[1],
@@ -163,7 +160,7 @@ class _ModelReader(MLReader):
     def load(self, path: str) -> IsolationForestModel:
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
         spark: SparkSession = self.sparkSession
-        document = bytes(spark.read.parquet(f"{path}/{FOREST_FOLDER}").first()["forest"])
+        document = bytes(spark.read.parquet(f"{path}/{FOREST_FOLDER}").collect()[0]["forest"])
         trusted = skio.get_untrusted_types(data=document)
         if any(not name.startswith(("sklearn.", "numpy.")) for name in trusted):
             raise ValueError(f"{path}: the saved forest holds unexpected types: {trusted}")

@@ -15,8 +15,17 @@ from pyspark.sql import DataFrame, SparkSession
 from fraudguard.config import Settings
 from fraudguard.features.batch import build_features, with_labels
 from fraudguard.train import registry
-from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, FEATURE_SETS
-from fraudguard.train.trainer import TrainResult, train
+from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, FEATURE_SETS, Inputs
+from fraudguard.train.trainer import RowSplit, Split, TrainResult, train
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A dataset made ready to train on or evaluate: its feature rows (cached), split and model inputs."""
+
+    features: DataFrame
+    split: RowSplit
+    inputs: Inputs
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,18 @@ class Dataset:
             spark.read.parquet(str(self.path / "users.parquet")),
             spark.read.parquet(str(self.path / "merchants.parquet")),
             labels,
+        )
+
+    def model_settings(self, settings: Settings) -> Settings:
+        """The settings its model is trained, registered and served with (the platform's own)."""
+        return settings
+
+    def prepare(
+        self, spark: SparkSession, settings: Settings, feature_set: str = DEFAULT_FEATURE_SET
+    ) -> Prepared:
+        features = build_features(*self.frames(spark), settings.features).cache()
+        return Prepared(
+            features, Split.of(features, settings.model, settings.features), FEATURE_SETS[feature_set]
         )
 
     def key(self) -> str:
@@ -60,8 +81,11 @@ def run_training(
     on_step: Callable[[str], None] = lambda _: None,
 ) -> Outcome:
     on_step("computing features")
-    features = build_features(*dataset.frames(spark), settings.features).cache()
-    result = train(features, settings.model, settings.features, FEATURE_SETS[feature_set], on_step=on_step)
+    prepared = dataset.prepare(spark, settings, feature_set)
+    features = prepared.features
+    result = train(
+        features, settings.model, settings.features, prepared.inputs, on_step=on_step, split=prepared.split
+    )
     on_step("registering the challenger")
     data_key = f"{dataset.key()}:{feature_set}:{settings.model.classifier}"
     info = {

@@ -16,10 +16,11 @@ import mlflow
 import mlflow.spark
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
+from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import infer_signature
 from pyspark.ml import PipelineModel
-from pyspark.ml.feature import StringIndexerModel
+from pyspark.ml.feature import StringIndexerModel, VectorAssembler
 from pyspark.sql import DataFrame
 from sklearn.metrics import precision_recall_curve
 
@@ -70,10 +71,19 @@ def find_version(client: MlflowClient, name: str, data_key: str) -> ModelVersion
     return None
 
 
+def run_of(client: MlflowClient, version: ModelVersion) -> Run:
+    """The training run a registered version came from (every version this platform registers has one)."""
+    if version.run_id is None:
+        raise ValueError(f"{version.name} v{version.version} has no training run")
+    return client.get_run(version.run_id)
+
+
 def find_run(settings: Settings, data_key: str) -> str | None:
     """A finished training run for this data, whose model can be registered without training again."""
     client = connect(settings)
     experiment = client.get_experiment_by_name(settings.mlflow.experiment)
+    if experiment is None:
+        return None
     runs = client.search_runs(
         [experiment.experiment_id],
         f"tags.`{DATA_KEY_TAG}` = '{data_key}' and attributes.status = 'FINISHED'",
@@ -239,7 +249,7 @@ def export(settings: Settings, version: str) -> Path:
     name = settings.model.registered_name
     model_version = client.get_model_version(name, version)
     target = settings.model.export_dir / "champion"
-    inputs = Inputs.of_run(client.get_run(model_version.run_id).data.params)
+    inputs = Inputs.of_run(run_of(client, model_version).data.params)
     metadata = {
         "name": name,
         "version": version,
@@ -263,7 +273,7 @@ def threshold_of(tags: dict[str, Any], where: str) -> float:
     """The alert threshold a model was registered with: a probability, or an error saying where."""
     text = tags.get("threshold")
     try:
-        value = float(text)
+        value = float(text if text is not None else math.nan)
     except (TypeError, ValueError):
         value = math.nan
     if not 0.0 <= value <= 1.0:  # NaN fails too
@@ -290,10 +300,14 @@ def feature_importances(model: PipelineModel) -> dict[str, float]:
     classifier = model.stages[-1]
     if not hasattr(classifier, "featureImportances"):
         return {}
-    assembler = [stage for stage in model.stages if stage.__class__.__name__ == "VectorAssembler"][-1]
-    names = assembler.getInputCols()
+    names = _assembled_inputs(model)
     values = classifier.featureImportances.toArray()
     return dict(sorted(zip(names, map(float, values), strict=True), key=lambda item: -item[1]))
+
+
+def _assembled_inputs(model: PipelineModel) -> list[str]:
+    """The classifier's input columns, in its feature vector's order (the last assembler's)."""
+    return [stage for stage in model.stages if isinstance(stage, VectorAssembler)][-1].getInputCols()
 
 
 def anomaly_population(model: PipelineModel) -> dict[str, tuple[float, ...]]:
@@ -303,8 +317,7 @@ def anomaly_population(model: PipelineModel) -> dict[str, tuple[float, ...]]:
     if not isinstance(forest, IsolationForestModel) or forest.quantiles is None:
         return {}
     indexed = {stage.getOutputCol() for stage in model.stages if isinstance(stage, StringIndexerModel)}
-    assembler = [stage for stage in model.stages if stage.__class__.__name__ == "VectorAssembler"][-1]
-    named = zip(assembler.getInputCols(), forest.quantiles, strict=True)
+    named = zip(_assembled_inputs(model), forest.quantiles, strict=True)
     return {name: tuple(map(float, quantiles)) for name, quantiles in named if name not in indexed}
 
 

@@ -61,6 +61,14 @@ class Split:
     test: tuple[date, date]
 
     @classmethod
+    def of(cls, features: DataFrame, model: ModelSettings, feature_settings: FeatureSettings) -> Split:
+        """The split of a feature table by the days its transactions span."""
+        first, last = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).collect()[
+            0
+        ]
+        return cls.from_days(first, last, model, feature_settings)
+
+    @classmethod
     def from_days(cls, first: date, last: date, model: ModelSettings, features: FeatureSettings) -> Split:
         test_start = last - timedelta(days=model.test_days - 1)
         delay_start = test_start - timedelta(days=features.label_delay_days)
@@ -113,7 +121,7 @@ def labelled(features: DataFrame, fraud_weight: float) -> DataFrame:
 def score(model: PipelineModel, rows: DataFrame) -> pd.DataFrame:
     """Fraud probability of each row, as pandas with the columns evaluation needs (those the rows
     have: an imported dataset may lack users, times and scenarios)."""
-    scored = model.transform(rows).withColumn(SCORE, vector_to_array("probability")[1])
+    scored = model.transform(rows).withColumn(SCORE, vector_to_array(F.col("probability"))[1])
     kept = [name for name in EVALUATION_COLUMNS if name in rows.columns]
     return scored.select(*kept, F.col("is_fraud").cast("double").alias(LABEL), SCORE).toPandas()
 
@@ -132,14 +140,13 @@ def train(
     fixes classifier parameters on top of every candidate (tests use it for short fits); `split`
     replaces the split derived from the data's days (the handbook protocol fixes its own)."""
     if split is None:
-        days = features.select(F.min(F.to_date("timestamp")), F.max(F.to_date("timestamp"))).first()
-        split = Split.from_days(days[0], days[1], model_settings, feature_settings)
+        split = Split.of(features, model_settings, feature_settings)
     train_rows = split.rows(features, "train")
-    counts = train_rows.groupBy("is_fraud").count().toPandas().set_index("is_fraud")["count"]
+    counts: dict[bool, int] = dict(train_rows.groupBy("is_fraud").count().collect())
     frauds, legit = int(counts.get(True, 0)), int(counts.get(False, 0))
     if frauds == 0 and model_settings.classifier != "isolation_forest":
         raise ValueError(
-            f"no fraud labelled in the training days {split.train[0]}..{split.train[1]}: model.classifier "
+            f"no fraud labelled in the training rows ({split.describe()['train']}): model.classifier "
             f"{model_settings.classifier!r} learns from labels; isolation_forest learns without them"
         )
     # Full balancing (legit/frauds, ~115 there) made GBT rank worse on the handbook protocol than a
@@ -149,7 +156,8 @@ def train(
     validation_rows = labelled(split.rows(features, "validation"), weight).cache()
     test_rows = labelled(split.rows(features, "test"), weight)
 
-    search, best = [], None
+    search: list[dict[str, Any]] = []
+    best: tuple[float, dict[str, Any], PipelineModel, pd.DataFrame] | None = None
     deadline = time.monotonic() + model_settings.search_budget_s
     for params in _candidates(model_settings.classifier):
         if search and time.monotonic() > deadline:
@@ -166,6 +174,7 @@ def train(
         )
         if best is None or ap > best[0]:
             best = (ap, params, model, validation_scores)
+    assert best is not None, "the search fits one candidate at least"
     _, params, model, validation_scores = best
 
     threshold = (

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from fraudguard.config import Settings
 from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
+from fraudguard.spark import spark_schema
 from fraudguard.train.trainer import RowSplit, Split
 
 SPLIT_PARTS = ("train", "validation", "test")
@@ -56,7 +57,7 @@ def validate(
         F.min(day).alias("first"),
         F.max(day).alias("last"),
         *(F.sum(F.col(name).isNull().cast("long")).alias(f"null_{name}") for name in required),
-    ).first()
+    ).collect()[0]
     rows, frauds = row["rows"], row["frauds"] or 0
     checks.append(
         Check(
@@ -108,7 +109,7 @@ def _schema(schema: RecordSchema, frame: DataFrame) -> Check:
         f"{field.name} missing"
         if field.name not in actual
         else f"{field.name} is {actual[field.name].simpleString()}"
-        for field in schema.spark().fields
+        for field in spark_schema(schema).fields
         if actual.get(field.name) != field.dataType
     ]
     return Check(f"schema_{schema.name}", not problems, "; ".join(problems) or f"matches {schema.tag}")
@@ -134,8 +135,12 @@ def _split(transactions: DataFrame, first, last, settings: Settings) -> Check:
         low, high = getattr(split, part)
         inside = (day >= F.lit(low)) & (day <= F.lit(high))
         parts[part] = (F.sum(inside.cast("long")), F.sum((inside & F.col("is_fraud")).cast("long")))
-    counts = transactions.agg(*(c.alias(f"{p}_{k}") for p, pair in parts.items()
-                                for k, c in zip(("rows", "frauds"), pair, strict=True))).first()  # fmt: skip
+    sums = [
+        c.alias(f"{p}_{k}")
+        for p, pair in parts.items()
+        for k, c in zip(("rows", "frauds"), pair, strict=True)
+    ]
+    counts = transactions.agg(*sums).collect()[0]
     detail = ", ".join(
         f"{p} {counts[f'{p}_rows'] or 0:,} rows / {counts[f'{p}_frauds'] or 0:,} frauds" for p in parts
     )
@@ -145,7 +150,7 @@ def _split(transactions: DataFrame, first, last, settings: Settings) -> Check:
 
 def validate_imported(rows: DataFrame, split: RowSplit, settings: Settings) -> list[Check]:
     """An imported dataset's checks: enough rows, unique ids, and frauds in every part of its split."""
-    counts = rows.agg(F.count("*").alias("rows"), F.countDistinct("transaction_id").alias("ids")).first()
+    counts = rows.agg(F.count("*").alias("rows"), F.countDistinct("transaction_id").alias("ids")).collect()[0]
     minimum = settings.training.min_transactions
     checks = [
         Check("row_count", counts["rows"] >= minimum, f"{counts['rows']:,} rows (minimum {minimum:,})"),

@@ -12,6 +12,7 @@ from typing import Any
 from fraudguard.alerts.store import LABELS_CHANNEL, VERDICTS, AlertStore, ReviewStatus
 from fraudguard.config import Settings, TopicRole
 from fraudguard.kafka.clients import make_producer
+from fraudguard.kafka.dead_letter import Headers
 from fraudguard.schemas import LABEL, REVIEW, SCHEMA_HEADER
 
 FLUSH_TIMEOUT_S = 10.0
@@ -42,7 +43,7 @@ class LabelChannel:
             source=[REVIEW] * len(verdicts),
             reported_at=[_epoch_ms(r["reviewed_at"]) for r in verdicts],
         )
-        headers = [(SCHEMA_HEADER, LABEL.tag.encode())]
+        headers: Headers = [(SCHEMA_HEADER, LABEL.tag.encode())]
         for key, value in zip(*LABEL.encode(table), strict=True):
             self.producer.produce(self.topic, value=value, key=key, headers=headers)
         if self.producer.flush(FLUSH_TIMEOUT_S) > 0:

@@ -33,9 +33,9 @@ class ImpossibleTravel(Scenario):
         home_ms = day.start_ms + int(rng.integers(7 * 3_600_000, DAY_MS - 3 * 3_600_000))
         home_category = rng.choice(EVERYDAY, size=1)
         genuine = transactions(
-            user=[victim],
+            user=np.array([victim]),
             merchant=merchants_for(day, home_category, int(users.place[victim])),
-            ts_ms=[home_ms],
+            ts_ms=np.array([home_ms]),
             amount=np.exp(typical_amount_log(day, victim, home_category)),
             ip=day.user_device(np.array([victim])),
         )

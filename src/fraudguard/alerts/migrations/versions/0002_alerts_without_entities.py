@@ -9,7 +9,7 @@ from alembic import op
 revision = "0002"
 down_revision = "0001"
 
-OPTIONAL = {
+OPTIONAL: dict[str, sa.types.TypeEngine] = {
     "user_id": sa.String(),
     "merchant_id": sa.String(),
     "amount": sa.Float(),

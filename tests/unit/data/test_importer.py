@@ -14,10 +14,10 @@ import pytest
 from fraudguard.data.importer import ImportOptions, import_dataset
 from fraudguard.data.profiles import CREDITCARD, PAYSIM
 from fraudguard.data.reading import SourceFile
-from fraudguard.data.samples import creditcard_csv, creditcard_rows, paysim_csv, paysim_rows, write_csv
 from fraudguard.data.schema import ROWS_DIR, DatasetError, DatasetSchema, Role
 from tests.conftest import run_cli
 from tests.data_files import generic_table
+from tests.samples.datasets import creditcard_csv, creditcard_rows, paysim_csv, paysim_rows, write_csv
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -19,13 +19,13 @@ from fraudguard.alerts.notify.channel import alert_line
 from fraudguard.alerts.notify.dispatcher import Dispatcher
 from fraudguard.alerts.notify.email import EmailDigestChannel
 from fraudguard.alerts.notify.webhook import WebhookChannel
-from fraudguard.alerts.samples import sample_alerts
 from fraudguard.alerts.store import VERSION_TABLE, AlertFilter, AlertStore, ReviewStatus
 from fraudguard.alerts.store import alerts as alerts_table
 from fraudguard.config.model import EmailSettings, WebhookSettings
 from fraudguard.schemas import ALERT, REVIEW_LABEL
 from tests.conftest import free_port
 from tests.notification_peers import smtp_server, webhook_server
+from tests.samples.alerts import sample_alerts
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
