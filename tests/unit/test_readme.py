@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fraudguard.cli import cli
+from fraudguard.cli.reference import cli_markdown
 from fraudguard.simulate.scenarios import SCENARIOS
 from tests.conftest import PROJECT_ROOT
 
@@ -27,3 +28,11 @@ def test_every_cli_command_group_in_the_readme_exists():
 def test_every_fraud_scenario_is_documented_with_its_signal():
     for name in SCENARIOS:
         assert f"| `{name}` |" in README, name
+
+
+def test_the_command_line_reference_is_generated_from_the_commands():
+    generated = cli_markdown(cli)
+    assert "## `fraudguard stream start`" in generated and "`--detach`" in generated
+    assert (PROJECT_ROOT / "docs" / "cli.md").read_text() == generated, (
+        "docs/cli.md is stale: `fraudguard docs cli > docs/cli.md`"
+    )

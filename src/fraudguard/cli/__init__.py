@@ -12,6 +12,7 @@ from fraudguard.cli.broker import broker
 from fraudguard.cli.config import config
 from fraudguard.cli.context import CliError
 from fraudguard.cli.data import data
+from fraudguard.cli.docs import docs
 from fraudguard.cli.jars import jars
 from fraudguard.cli.model import evaluate, model, train
 from fraudguard.cli.run import run
@@ -59,6 +60,7 @@ cli.add_command(model)
 cli.add_command(stream)
 cli.add_command(alerts)
 cli.add_command(airflow)
+cli.add_command(docs)
 
 
 def main() -> None:

@@ -52,12 +52,3 @@ def show(obj: CliContext, as_json: bool) -> None:
     else:
         console.print(f"# {obj.config_path}", style="dim", highlight=False)
         click.echo(yaml.safe_dump(data, sort_keys=False))
-
-
-@config.command()
-def reference() -> None:
-    """Print the configuration reference (every key, its type, default and description) as Markdown:
-    what docs/configuration.md holds."""
-    from fraudguard.config.reference import reference_markdown
-
-    click.echo(reference_markdown(), nl=False)

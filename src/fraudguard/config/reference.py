@@ -10,7 +10,7 @@ from fraudguard.config.model import Settings
 
 HEADER = """# Configuration reference
 
-Every key of `config/platform.yaml`, generated from the code by `fraudguard config reference`. A key
+Every key of `config/platform.yaml`, generated from the code by `fraudguard docs config`. A key
 `a.b` is overridden from the environment as `FRAUDGUARD__A__B`; secrets (marked *secret*) are read
 from the environment only.
 """

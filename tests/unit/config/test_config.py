@@ -188,7 +188,7 @@ def _leaf_keys(data: dict, prefix: str = "") -> set[str]:
 def test_the_configuration_reference_is_generated_from_the_code_and_names_every_key():
     generated = reference_markdown()
     assert (PROJECT_ROOT / "docs" / "configuration.md").read_text() == generated, (
-        "docs/configuration.md is stale: `fraudguard config reference > docs/configuration.md`"
+        "docs/configuration.md is stale: `fraudguard docs config > docs/configuration.md`"
     )
     rows = {line.split("`")[1] for line in generated.splitlines() if line.startswith("| `")}
     assert rows == _leaf_keys(Settings().model_dump(mode="json"))
