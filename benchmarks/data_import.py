@@ -66,13 +66,13 @@ def replayed_and_scored(env: dict[str, str], fraudguard: list[str], batch_rows: 
         replay_s = time.perf_counter() - started
         stream_s, stream_peak_mb = timed([*fraudguard, "stream", "start", "--dataset", "paysim",
                                           "--available-now"], env)  # fmt: skip
-        totals = control.status(control.for_dataset(settings, "paysim")).progress["totals"]
+        totals = control.status(control.for_dataset(settings, "paysim")).progress.totals
     return {
         "replay_s": round(replay_s, 1),
         "replay_rows_per_s": round(report.transactions / replay_s),
         "stream_max_rows_per_batch": batch_rows,
         "stream_s": round(stream_s, 1),
-        "stream_rows_per_s": round(totals["transactions"] / stream_s),
+        "stream_rows_per_s": round(totals.transactions / stream_s),
         "stream_peak_rss_mb": round(stream_peak_mb),
         "stream_scored": totals["transactions"],
         "stream_alerts": totals["alerts"],

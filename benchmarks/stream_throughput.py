@@ -25,6 +25,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -146,9 +147,9 @@ def traffic(settings, world: ContinuingWorld, rate: float, seconds: float) -> di
     before = stream_control.scored_total(settings)
 
     def lag(published: int) -> int:
-        last = stream_control.status(settings).progress.get("last_batch")
+        last = stream_control.status(settings).progress.last_batch
         if last:
-            batches[last["batch_id"]] = last
+            batches[last.batch_id] = asdict(last)
         return published - (stream_control.scored_total(settings) - before)
 
     def sample(report) -> None:
@@ -210,7 +211,7 @@ def run(settings, config, runtime: Path, args) -> tuple[list[dict], int]:
     spark.stop()
 
     stream_control.start_detached(settings, str(config))
-    pid = stream_control.status(settings).progress["pid"]
+    pid = stream_control.status(settings).progress.pid
     world = ContinuingWorld(
         FakerWorldTimeline(
             settings.simulator.model_copy(

@@ -1,10 +1,12 @@
 """A platform service started in the background: its own session, its pid in a file, its output in a log.
 
+Every service the platform runs (the Kafka nodes, the streaming job, the alert service, the MLflow UI,
+Airflow's components, a standalone Spark cluster) is started, checked and stopped through `Background`.
 The pid file holds the pid, the process's start time and its host, so a pid reused by another process
 after a crash or reboot, or a process of another machine or container sharing the folder, is never taken
-for the service. `start` returns once the service answers its readiness
-check (or raises naming the log); `stop` sends SIGTERM to its process group and SIGKILL after a grace
-period, so nothing is left behind.
+for the service. `start` returns once the service answers its readiness check (or raises naming the
+log); `stop` sends SIGTERM (to the process group, or to the leader only for a service that winds down
+its own children) and SIGKILL to what remains after a grace period, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -68,9 +70,9 @@ def signal_group(pid: int, signal_number: int) -> None:
         os.killpg(pid, signal_number)
 
 
-def stop_group(pid: int, timeout_s: float) -> None:
-    """SIGTERM the group, wait up to `timeout_s` for it and for its descendants still in its session
-    (a task may move to a group of its own), then SIGKILL whatever remains."""
+def stop_group(pid: int, timeout_s: float, term_group: bool = True) -> None:
+    """SIGTERM the group (or its leader only), wait up to `timeout_s` for it and for its descendants still
+    in its session (a task may move to a group of its own), then SIGKILL whatever remains."""
     try:
         session = os.getsid(pid)
         root = psutil.Process(pid)
@@ -78,7 +80,11 @@ def stop_group(pid: int, timeout_s: float) -> None:
     except (psutil.Error, ProcessLookupError):
         members, session = [], None
     members = [m for m in members if _in_session(m.pid, session)]
-    signal_group(pid, signal.SIGTERM)
+    if term_group:
+        signal_group(pid, signal.SIGTERM)
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and any(alive(m.pid) for m in members):
         time.sleep(0.2)
@@ -100,14 +106,32 @@ class Background:
     name: str
     pid_file: Path
     log_file: Path
+    term_group: bool = True
+    """False: SIGTERM goes to the leader alone, which stops its children itself (e.g. a Spark driver
+    finishing its micro-batch); the group gets SIGKILL after the grace period all the same."""
 
-    def pid(self) -> int | None:
-        """The pid of the running service; None when it is not running (a stale pid file is ignored)."""
+    def record(self) -> dict[str, Any] | None:
+        """What the pid file says (pid, start time, host), whether or not that process still runs."""
         try:
             record = json.loads(self.pid_file.read_text())
         except (OSError, ValueError):
             return None
-        return int(record["pid"]) if is_running(record) else None
+        return record if isinstance(record, dict) else None
+
+    def pid(self) -> int | None:
+        """The pid of the running service; None when it is not running (a stale pid file is ignored)."""
+        record = self.record()
+        return int(record["pid"]) if record is not None and is_running(record) else None
+
+    def elsewhere(self) -> str | None:
+        """The host the service last ran on, when that is another machine or container."""
+        return recorded_elsewhere(self.record())
+
+    def claim(self) -> None:
+        """Record this process as the service: for a service started in the foreground (e.g. by a
+        container's entry point), so that status and stop find it as they find a background one."""
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text(json.dumps(identity()))
 
     def start(
         self,
@@ -116,7 +140,8 @@ class Background:
         ready: Callable[[], bool],
         timeout_s: float,
     ) -> tuple[int, bool]:
-        """Start unless running; wait for `ready()`. Returns (pid, whether it was started now)."""
+        """Start unless running; wait for `ready()`. Returns (pid, whether it was started now). An error
+        `ready()` raises (the service reported a failure) stops the service and propagates."""
         running = self.pid()
         if running is not None:
             return running, False
@@ -137,11 +162,16 @@ class Background:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
+                ready()  # raises the failure the service reported, when it reported one
                 raise BackgroundError(
                     f"{self.name} exited with code {process.returncode} while starting; see {self.log_file}"
                 )
-            if ready():
-                return process.pid, True
+            try:
+                if ready():
+                    return process.pid, True
+            except Exception:
+                self.stop()
+                raise
             time.sleep(0.3)
         self.stop()
         raise BackgroundError(f"{self.name} was not ready within {timeout_s:.0f} s; see {self.log_file}")
@@ -152,7 +182,7 @@ class Background:
         self.pid_file.unlink(missing_ok=True)
         if pid is None:
             return False
-        stop_group(pid, timeout_s)
+        stop_group(pid, timeout_s, self.term_group)
         return True
 
     def kill(self) -> bool:

@@ -54,5 +54,9 @@ class RuntimePaths:
         return self.logs / f"{suffixed('stream', dataset)}.log"
 
     def stream_progress(self, dataset: str | None = None) -> Path:
-        """Written by the job after every micro-batch and every second: state, pid, figures."""
+        """Written by the job after every micro-batch and every second: state, figures, model."""
         return self.stream / f"{suffixed('progress', dataset)}.json"
+
+    def stream_pid(self, dataset: str | None = None) -> Path:
+        """The scoring job's process: pid, start time and host."""
+        return self.stream / f"{suffixed('job', dataset)}.pid"

@@ -177,7 +177,7 @@ def stream_and_champion(broker, spark, tmp_path_factory):
 def first_run(stream_and_champion):
     settings, environ, runtime = stream_and_champion
     before = stream_control.running(settings)
-    assert before is not None and before.progress["model"]["version"] == "1"
+    assert before is not None and before.progress.model is not None and before.progress.model.version == "1"
     dags_test(settings, environ, runtime / "dags-test.log")
     return before, task_states(settings, environ)
 
@@ -199,8 +199,10 @@ def test_the_training_dag_promotes_a_better_model_and_restarts_the_stream(stream
     assert champion.tags["promotion_decision"] == "promoted"
     assert float(champion.tags["gate_challenger_auc_pr"]) >= float(champion.tags["gate_champion_auc_pr"])
     after = stream_control.running(settings)
-    assert after is not None and after.progress["pid"] != before.progress["pid"]
-    assert after.progress["model"]["version"] == "2", "the restarted stream serves the new champion"
+    assert after is not None and after.progress.pid != before.progress.pid
+    assert after.progress.model is not None and after.progress.model.version == "2", (
+        "the restarted stream serves the new champion"
+    )
     assert (
         json.loads((settings.model.export_dir / "champion" / "metadata.json").read_text())["version"] == "2"
     )
@@ -218,4 +220,4 @@ def test_rerunning_the_same_interval_registers_no_duplicate(stream_and_champion,
     assert client.get_model_version(settings.model.registered_name, "2").tags["promotion_reason"] == (
         "already champion"
     )
-    assert stream_control.running(settings).progress["pid"] == serving.progress["pid"], "no restart"
+    assert stream_control.running(settings).progress.pid == serving.progress.pid, "no restart"

@@ -135,9 +135,9 @@ def test_alerts_are_exactly_the_rows_at_or_above_the_champions_threshold(scored,
     assert {alert["transaction_id"] for alert in alerts} == expected[name]
     assert all(alert["score"] >= alert["threshold"] and alert["reasons"] for alert in alerts)
     status = control.status(control.for_dataset(settings, name))
-    assert status is not None and status.progress["state"] == "stopped"
+    assert status is not None and status.progress.state == "stopped"
     assert (
-        status.progress["totals"]["transactions"]
+        status.progress.totals.transactions
         == ImportedDataset(RuntimePaths(settings.runtime_dir).datasets / name).schema.rows
     )
 
@@ -161,7 +161,7 @@ def test_a_malformed_replayed_row_is_a_dead_letter_with_its_reason(scored):
     reasons = [dict(message.headers())[dead_letter.REASON].decode() for message in letters]
     assert any(r.startswith("dataset-paysim") and "amount: expected a finite number" in r for r in reasons)
     status = control.status(control.for_dataset(settings, "paysim"))
-    assert status.progress["totals"]["dead_letters"] == 1
+    assert status.progress.totals.dead_letters == 1
 
 
 def test_each_datasets_job_has_its_own_status_and_the_worlds_job_is_untouched(scored):

@@ -18,7 +18,7 @@ from tests.conftest import CONFIG_FILE, free_port, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PARTS = ["Airflow", "alert service", "streaming job", "MLflow UI", "Kafka"]
+PARTS = ["Airflow", "MLflow UI", "first model training", "alert service", "streaming job", "Kafka"]
 
 
 def listening(port: int) -> bool:
@@ -76,13 +76,15 @@ def test_every_component_starts_and_alerts_arrive(small_platform, bounded_run):
     summary, output = bounded_run
     for part in (
         "Kafka",
-        "MLflow UI",
-        "first model",
+        "model",
         "streaming job",
         "alert service",
+        "first model training",
+        "MLflow UI",
         "Airflow",
     ):
         assert f"✓ {part}" in output
+    assert f"the bootstrap model ({settings.model.bootstrap_dir})" in output
     assert str(LocalAirflow(settings, CONFIG_FILE).password_file) in output
     assert f"dashboard http://127.0.0.1:{settings.alerts.port}/" in output
     assert summary["published"] >= 0.9 * 100 * 30
@@ -96,8 +98,11 @@ def test_every_component_starts_and_alerts_arrive(small_platform, bounded_run):
 def test_precision_and_recall_come_from_the_ground_truth(small_platform, bounded_run):
     settings, _, _ = small_platform
     summary, _ = bounded_run
-    history = pd.read_parquet(settings.stream.scored_history_dir, columns=["is_fraud", "alerted"])
+    history = pd.read_parquet(
+        settings.stream.scored_history_dir, columns=["is_fraud", "alerted", "model_version"]
+    )
     assert len(history) == summary["scored"], "a fresh runtime holds only this run's traffic"
+    assert "bootstrap" in set(history["model_version"]), "the shipped model scores until a champion exists"
     hits = int((history["is_fraud"] & history["alerted"]).sum())
     assert summary["frauds"] == int(history["is_fraud"].sum()) > 0
     assert summary["precision"] == round(hits / history["alerted"].sum(), 4)

@@ -35,6 +35,7 @@ from fraudguard.spark_standalone import StandaloneCluster
 from fraudguard.stream import control as stream_control
 from fraudguard.stream.champion import ChampionSource
 from fraudguard.stream.job import StreamJob
+from fraudguard.stream.progress import StreamProgress
 from fraudguard.train import registry
 from fraudguard.train.job import Dataset, run_training
 from fraudguard.train.pipeline import FEATURE_SETS
@@ -221,28 +222,29 @@ def test_malformed_messages_go_to_the_dead_letter_topic_with_reasons(scored_worl
 
 def test_the_progress_file_accounts_for_everything(scored_world):
     settings, _, report, poison = scored_world
-    progress = json.loads(RuntimePaths(settings.runtime_dir).stream_progress().read_text())
-    assert progress["state"] == "stopped"
-    totals = progress["totals"]
-    assert totals["transactions"] == report.transactions
-    assert totals["dead_letters"] == sum(len(values) for values in poison.values())
-    assert totals["late_users"] == totals["late_merchants"] == 0
+    progress = StreamProgress.read(RuntimePaths(settings.runtime_dir).stream_progress())
+    assert progress is not None and progress.state == "stopped"
+    totals = progress.totals
+    assert totals.transactions == report.transactions
+    assert totals.dead_letters == sum(len(values) for values in poison.values())
+    assert totals.late_users == totals.late_merchants == 0
     chargebacks = report.delivered[settings.topics.get(TopicRole.LABELS).name]
-    assert chargebacks > 0 and totals["labels"] == chargebacks
-    assert progress["model"]["version"] == "1"
+    assert chargebacks > 0 and totals.labels == chargebacks
+    assert progress.model is not None and progress.model.version == "1"
 
 
-def wait_for(settings, condition, timeout_s: float, what: str) -> dict:
+def wait_for(settings, condition, timeout_s: float, what: str) -> StreamProgress:
     """Poll the job's progress file until `condition(progress)` holds."""
     deadline = time.monotonic() + timeout_s
-    progress: dict = {}
+    progress = None
     while time.monotonic() < deadline:
         current = stream_control.status(settings)
-        progress = current.progress if current else {}
-        if current and condition(progress):
+        progress = current.progress if current else None
+        if progress is not None and condition(progress):
             return progress
         time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last progress: {json.dumps(progress)[:2000]}")
+    shown = progress.model_dump_json()[:2000] if progress else "none"
+    raise AssertionError(f"timed out waiting for {what}; last progress: {shown}")
 
 
 def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world, broker, spark, tmp_path):
@@ -268,19 +270,21 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
     total = LivePublisher(settings).run(world, rate=1e7, duration_s=None).transactions
 
     run_cli("stream", "start", "--detach", env=env, timeout=240)
-    killed = wait_for(settings, lambda p: (p.get("query") or {}).get("batch_id", -1) >= 2, 180, "batch 2")
-    os.killpg(killed["pid"], signal.SIGKILL)
-    wait_for(settings, lambda p: not psutil.pid_exists(killed["pid"]), 30, "the killed job to vanish")
+    killed = wait_for(
+        settings, lambda p: p.query is not None and (p.query.batch_id or 0) >= 2, 180, "batch 2"
+    )
+    os.killpg(killed.pid, signal.SIGKILL)
+    wait_for(settings, lambda p: not psutil.pid_exists(killed.pid), 30, "the killed job to vanish")
 
     run_cli("stream", "start", "--detach", env=env, timeout=240)
-    wait_for(settings, lambda p: (p.get("totals") or {}).get("transactions", 0) >= total, 240, "the backlog")
+    wait_for(settings, lambda p: p.totals.transactions >= total, 240, "the backlog")
 
     # A new champion while the job runs, promoted by hand (rollforward): the first run's model
     # registered again as a new version (training another model would prove nothing more here).
     first_run = registry.connect(settings).get_model_version(settings.model.registered_name, "1").run_id
     second = str(registry.register_run(settings, first_run, data_key="the same model, again").version)
     registry.promote(settings, second)
-    wait_for(settings, lambda p: (p.get("model") or {}).get("version") == second, 60, "hot reload")
+    wait_for(settings, lambda p: p.model is not None and p.model.version == second, 60, "hot reload")
 
     # More traffic (another world: new users and merchants), with the broker down for 10 s meanwhile.
     other = settings.simulator.model_copy(update={"seed": 12, "days": 2})
@@ -291,13 +295,11 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
     more = LivePublisher(settings).run(FakerWorldTimeline(other), rate=300, duration_s=None)
     recovery.join()
     total += more.transactions
-    wait_for(
-        settings, lambda p: (p.get("totals") or {}).get("transactions", 0) >= total, 240, "the new traffic"
-    )
+    wait_for(settings, lambda p: p.totals.transactions >= total, 240, "the new traffic")
     run_cli("stream", "stop", env=env, timeout=240)
 
     progress = stream_control.status(settings).progress
-    assert progress["state"] == "stopped" and not psutil.pid_exists(progress["pid"])
+    assert progress.state == "stopped" and not psutil.pid_exists(progress.pid)
     assert run_cli("stream", "status", env=env, check=False).returncode == 3
     history = spark.read.parquet(str(settings.stream.scored_history_dir)).toPandas()
     assert len(history) == total and history["transaction_id"].is_unique

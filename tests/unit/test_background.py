@@ -13,20 +13,28 @@ from fraudguard.orchestration.local_airflow import LocalAirflow
 from fraudguard.orchestration.stream_lifecycle import restart_if_running
 from fraudguard.paths import RuntimePaths
 from fraudguard.stream import control as stream_control
+from fraudguard.stream.progress import StreamProgress
 from tests.conftest import CONFIG_FILE
+
+
+def running_job(settings, record: dict) -> None:
+    """A job's files as a job that last reported itself running writes them, for the process `record`."""
+    paths = RuntimePaths(settings.runtime_dir)
+    StreamProgress(state="running", pid=record["pid"], started_at="10:00", updated_at="10:01").write(
+        paths.stream_progress()
+    )
+    paths.stream_pid().write_text(json.dumps(record))
 
 
 def test_a_reused_pid_is_not_the_stream_and_gets_no_signal(tmp_path):
     settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path)})
-    progress = RuntimePaths(settings.runtime_dir).stream_progress()
-    progress.parent.mkdir(parents=True)
     me = identity()
-    progress.write_text(json.dumps({"state": "running", "pid": me["pid"], "process": me}))
+    running_job(settings, me)
     assert is_running(me) and stream_control.running(settings) is not None
 
     # This test process plays a process that reused the pid of a job that died an hour ago.
     dead_job = {**me, "started": me["started"] - 3600}
-    progress.write_text(json.dumps({"state": "running", "pid": me["pid"], "process": dead_job}))
+    running_job(settings, dead_job)
     assert not is_running(dead_job)
     assert stream_control.status(settings).alive is False and stream_control.running(settings) is None
     assert stream_control.stop(settings) is None  # a SIGTERM here would end this test
@@ -35,13 +43,14 @@ def test_a_reused_pid_is_not_the_stream_and_gets_no_signal(tmp_path):
 def test_a_reused_pid_is_not_an_airflow_component_and_gets_no_signal(tmp_path):
     settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path)})
     local = LocalAirflow(settings, CONFIG_FILE)
-    local.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    scheduler = local.service("scheduler").pid_file
+    scheduler.parent.mkdir(parents=True, exist_ok=True)
     me = identity()
-    local.pid_file.write_text(json.dumps({"scheduler": me}))
+    scheduler.write_text(json.dumps(me))
     assert local.running() == {"scheduler": me["pid"]}
 
     # This test process plays a process that reused the pid of a scheduler that died an hour ago.
-    local.pid_file.write_text(json.dumps({"scheduler": {**me, "started": me["started"] - 3600}}))
+    scheduler.write_text(json.dumps({**me, "started": me["started"] - 3600}))
     assert local.running() == {}
     assert local.stop() == []  # a SIGTERM to this pid's group would end this test
 
@@ -50,11 +59,9 @@ def test_a_stream_on_another_host_is_reported_and_never_signalled(tmp_path):
     """E.g. docker/: the training DAG's container shares the runtime folder with the stream's container,
     whose pids mean nothing here; the new champion reaches that stream by its registry poll instead."""
     settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path)})
-    progress = RuntimePaths(settings.runtime_dir).stream_progress()
-    progress.parent.mkdir(parents=True)
     # This test process's own pid and start time, recorded by a container named "stream".
     elsewhere = {**identity(), "host": "stream"}
-    progress.write_text(json.dumps({"state": "running", "pid": elsewhere["pid"], "process": elsewhere}))
+    running_job(settings, elsewhere)
     assert not is_running(elsewhere)
     current = stream_control.status(settings)
     assert current.alive is False and current.elsewhere == "stream"

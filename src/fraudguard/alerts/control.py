@@ -12,8 +12,6 @@ from fraudguard.background import Background
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.paths import RuntimePaths
 
-START_TIMEOUT_S = 60.0
-
 
 def service(settings: Settings) -> Background:
     paths = RuntimePaths(settings.runtime_dir)
@@ -39,7 +37,9 @@ def start_detached(settings: Settings, config_path: str) -> tuple[int, bool]:
     """Start `fraudguard alerts serve` in the background; return once its API answers."""
     command = [sys.executable, "-m", "fraudguard", "alerts", "serve"]
     environ = {**os.environ, CONFIG_PATH_VAR: str(config_path)}
-    return service(settings).start(command, environ, lambda: health(settings) is not None, START_TIMEOUT_S)
+    return service(settings).start(
+        command, environ, lambda: health(settings) is not None, settings.alerts.start_timeout_s
+    )
 
 
 def stop(settings: Settings) -> bool:

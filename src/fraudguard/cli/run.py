@@ -35,6 +35,8 @@ def run(
         raise CliError(str(error)) from None
     try:
         summary = platform.run(duration, refresh)
+    except StartFailed as error:
+        raise CliError(str(error)) from None
     finally:
         stopped = platform.stop()
     console.print(f"stopped: {', '.join(stopped) or 'nothing (all were already running)'}")

@@ -16,6 +16,7 @@ from fraudguard.data.schema import DatasetError
 from fraudguard.logs import configure_logging
 from fraudguard.stream import control
 from fraudguard.stream.champion import NoChampion
+from fraudguard.stream.progress import QueryProgress
 
 
 @click.group()
@@ -65,7 +66,7 @@ def start(obj: CliContext, detach: bool, available_now: bool) -> None:
         except control.StreamError as error:
             raise CliError(str(error)) from None
         verb = "started" if started else "already running"
-        console.print(f"stream {verb} (pid {current.progress['pid']})")
+        console.print(f"stream {verb} (pid {current.progress.pid})")
         console.print(f"log: {control.log_file(settings)}", style="dim")
         return
     if control.running(settings):
@@ -92,7 +93,7 @@ def stop(obj: CliContext) -> None:
     if current is None:
         console.print("the stream is not running")
     else:
-        console.print(f"stream stopped (was pid {current.progress.get('pid')})")
+        console.print(f"stream stopped (was pid {current.progress.pid})")
 
 
 @stream.command()
@@ -104,7 +105,7 @@ def restart(obj: CliContext) -> None:
         current = control.restart(obj.settings, str(obj.config_path))
     except control.StreamError as error:
         raise CliError(str(error)) from None
-    console.print(f"stream restarted (pid {current.progress['pid']})")
+    console.print(f"stream restarted (pid {current.progress.pid})")
 
 
 @stream.command()
@@ -116,7 +117,8 @@ def status(obj: CliContext, as_json: bool) -> None:
     current = control.status(obj.settings)
     if as_json:
         alive = bool(current and current.alive)
-        click.echo(json.dumps({"alive": alive, **(current.progress if current else {})}, indent=2))
+        progress = current.progress.model_dump(mode="json") if current else {}
+        click.echo(json.dumps({"alive": alive, **progress}, indent=2))
     else:
         console.print(status_table(current))
     if current is None or not current.alive:
@@ -131,26 +133,21 @@ def status_table(current: control.StreamStatus | None) -> Table:
         table.add_row("state", "[red]never started here[/]")
         return table
     progress = current.progress
-    state = control.shown_state(current)
-    query = progress.get("query") or {}
-    totals = progress.get("totals") or {}
-    model = progress.get("model") or {}
-    lag = query.get("lag") or {}
+    query, totals = progress.query or QueryProgress(), progress.totals
     rows = {
-        "state": state,
-        "pid": progress.get("pid"),
-        "model": f"{model.get('name')} v{model.get('version')} ({model.get('source')})" if model else "-",
-        "last batch": f"{query.get('batch_id')} at {query.get('timestamp')}" if query else "-",
-        "input rate": f"{query.get('input_rows_per_s', 0):,.0f} rows/s",
-        "processing rate": f"{query.get('processed_rows_per_s', 0):,.0f} rows/s",
-        "batch duration": f"{query.get('batch_duration_ms')} ms",
-        "lag": f"{sum(lag.values()):,} messages " + " ".join(f"{k}={v}" for k, v in lag.items() if v),
-        "scored": f"{totals.get('transactions', 0):,} transactions, {totals.get('alerts', 0):,} alerts",
-        "late records": f"{totals.get('late_users', 0):,} without user, "
-        f"{totals.get('late_merchants', 0):,} without merchant",
-        "labels": f"{totals.get('labels', 0):,}",
-        "dead letters": f"{totals.get('dead_letters', 0):,}",
-        "error": progress.get("error") or "-",
+        "state": control.shown_state(current),
+        "pid": progress.pid,
+        "model": progress.model or "-",
+        "last batch": f"{query.batch_id} at {query.timestamp}" if progress.query else "-",
+        "input rate": f"{query.input_rows_per_s:,.0f} rows/s",
+        "processing rate": f"{query.processed_rows_per_s:,.0f} rows/s",
+        "batch duration": f"{query.batch_duration_ms} ms",
+        "lag": f"{query.total_lag:,} messages " + " ".join(f"{k}={v}" for k, v in query.lag.items() if v),
+        "scored": f"{totals.transactions:,} transactions, {totals.alerts:,} alerts",
+        "late records": f"{totals.late_users:,} without user, {totals.late_merchants:,} without merchant",
+        "labels": f"{totals.labels:,}",
+        "dead letters": f"{totals.dead_letters:,}",
+        "error": progress.error or "-",
     }
     for name, value in rows.items():
         table.add_row(name, str(value))

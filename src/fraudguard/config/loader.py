@@ -54,7 +54,12 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         raise ConfigError(format_validation_error(error, Settings, source_of)) from None
     base = path.resolve().parent
     runtime_dir = _resolve(base, settings.runtime_dir)
-    model = settings.model.model_copy(update={"export_dir": _resolve(base, settings.model.export_dir)})
+    model = settings.model.model_copy(
+        update={
+            "export_dir": _resolve(base, settings.model.export_dir),
+            "bootstrap_dir": _resolve(base, settings.model.bootstrap_dir),
+        }
+    )
     history = settings.stream.scored_history_dir
     stream = settings.stream.model_copy(
         update={

@@ -205,6 +205,10 @@ class ModelSettings(Section):
     export_dir: Path = Field(
         Path("../models"), description="the champion's local export (fallback when the registry is down)"
     )
+    bootstrap_dir: Path = Field(
+        Path("../models/bootstrap"),
+        description="the model served before the first champion (`fraudguard model bootstrap` makes it)",
+    )
 
 
 class DatasetsSettings(Section):
@@ -236,6 +240,9 @@ class StreamSettings(Section):
     )
     model_poll_s: Annotated[float, Field(gt=0)] = Field(
         30, description="how often the job asks the registry for a new champion"
+    )
+    start_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        180, description="`stream start --detach` waits this long for Spark, the model and the query"
     )
     stop_timeout_s: Annotated[float, Field(gt=0)] = Field(
         120, description="`stream stop` waits this long for the current batch, then kills the job"
@@ -322,6 +329,9 @@ class AlertsSettings(Section):
         1000, description="messages stored per database transaction (and per offset commit) at most"
     )
     host: str = Field("127.0.0.1", description="the API and dashboard listen here (loopback by default)")
+    start_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        60, description="`alerts serve --detach` waits this long for the API to answer"
+    )
     allowed_hosts: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "localhost"],
         description="host names the API answers to (others get 400); add the name users reach it by",
@@ -346,6 +356,7 @@ class MlflowSettings(Section):
     experiment: str = "fraudguard"
     ui_host: str = Field("127.0.0.1", description="`fraudguard run` serves the MLflow UI here")
     ui_port: Annotated[int, Field(ge=0, le=65535)] = Field(5000, description="0 = no MLflow UI")
+    ui_start_timeout_s: Annotated[float, Field(gt=0)] = 90
 
 
 class ScenarioMix(Section):
@@ -427,6 +438,9 @@ class AirflowSettings(Section):
         4, description="task processes at most (each idle one costs memory)"
     )
     start_timeout_s: Annotated[float, Field(gt=0)] = 180
+    stop_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        30, description="`airflow stop` waits this long for the components, then kills what remains"
+    )
 
 
 class Settings(Section):

@@ -20,12 +20,11 @@ from typing import Any
 
 import httpx
 
-from fraudguard.background import identity, is_running, stop_group
+from fraudguard.background import Background, BackgroundError
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.paths import RuntimePaths
 
 ADMIN_USER = "admin"
-STOP_TIMEOUT_S = 30.0
 HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "dag_processor")
 
 
@@ -54,12 +53,11 @@ class LocalAirflow:
         """Written by the API server at its first start: {"admin": "<generated password>"}."""
         return self.home / "simple_auth_manager_passwords.json.generated"
 
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "fraudguard-components.json"
-
     def log_file(self, component: str) -> Path:
         return RuntimePaths(self.settings.runtime_dir).logs / f"airflow-{component}.log"
+
+    def service(self, component: str) -> Background:
+        return Background(f"Airflow's {component}", self.home / f"{component}.pid", self.log_file(component))
 
     def components(self) -> dict[str, list[str]]:
         airflow = self.settings.airflow
@@ -120,13 +118,10 @@ class LocalAirflow:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def running(self) -> dict[str, int]:
-        """The pid of each component still running: the recorded pid with the recorded start time (a
-        pid reused after a crash or reboot is not taken for a component, nor signalled)."""
-        try:
-            records = json.loads(self.pid_file.read_text())
-        except (OSError, ValueError):
-            return {}
-        return {name: int(record["pid"]) for name, record in records.items() if is_running(record)}
+        """The pid of each component still running (a pid reused after a crash or reboot is not taken
+        for a component, nor signalled)."""
+        pids = {name: self.service(name).pid() for name in self.components()}
+        return {name: pid for name, pid in pids.items() if pid is not None}
 
     def start(self) -> bool:
         """Start what is not running; return once the API, scheduler and DAG processor are healthy.
@@ -135,24 +130,14 @@ class LocalAirflow:
             return False
         self.stop()
         self.migrate()
-        records = {}
-        for name, arguments in self.components().items():
-            with self.log_file(name).open("ab") as log:
-                process = subprocess.Popen(
-                    self.command(*arguments),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=self.environment(),
-                )
-            records[name] = identity(process.pid)
-        self.pid_file.write_text(json.dumps(records, indent=2) + "\n")
+        environ, timeout_s = self.environment(), self.settings.airflow.start_timeout_s
         try:
+            for name, arguments in self.components().items():
+                self.service(name).start(self.command(*arguments), environ, lambda: True, timeout_s)
             self._wait_healthy()
-        except AirflowError:
+        except (AirflowError, BackgroundError) as error:
             self.stop()
-            raise
+            raise AirflowError(str(error)) from None
         return True
 
     def stop(self) -> list[str]:
@@ -160,11 +145,9 @@ class LocalAirflow:
         server goes last, so that tasks the scheduler winds down can still report to it. Returns the
         components that were running."""
         running = self.running()
-        deadline = time.monotonic() + STOP_TIMEOUT_S
+        deadline = time.monotonic() + self.settings.airflow.stop_timeout_s
         for name in reversed(list(self.components())):
-            if name in running:
-                stop_group(running[name], max(0.0, deadline - time.monotonic()))
-        self.pid_file.unlink(missing_ok=True)
+            self.service(name).stop(max(0.0, deadline - time.monotonic()))
         return sorted(running)
 
     def health(self) -> dict[str, Any] | None:

@@ -58,14 +58,12 @@ def summarize(current: control.StreamStatus | None) -> dict[str, Any]:
     if current is None:
         return {"alive": False, "state": "never started"}
     progress = current.progress
-    model = progress.get("model") or {}
-    totals = progress.get("totals") or {}
     return {
         "alive": current.alive,
         "state": control.shown_state(current),
-        "pid": progress.get("pid"),
-        "model_version": model.get("version"),
-        "transactions": totals.get("transactions", 0),
-        "alerts": totals.get("alerts", 0),
-        "dead_letters": totals.get("dead_letters", 0),
+        "pid": progress.pid,
+        "model_version": progress.model.version if progress.model else None,
+        "transactions": progress.totals.transactions,
+        "alerts": progress.totals.alerts,
+        "dead_letters": progress.totals.dead_letters,
     }

@@ -1,20 +1,21 @@
 """The platform's parts in start order, each with its start, stop, health check and log.
 
-Steps (topics, the first model) only start; services also stop and report their health. A part that
-was already running is used as is and left running at the end.
+Steps (topics, the bootstrap model) only start; services also stop and report their health. A part that
+was already running is used as is and left running at the end. What the first alert needs starts before
+the live traffic; the rest (the first model's training, the MLflow UI, Airflow) once it flows.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fraudguard.alerts import control as alerts
+from fraudguard.background import Background
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.config.model import Classifier
 from fraudguard.kafka.local_broker import control as broker
@@ -38,6 +39,7 @@ class Part:
     log: Path
     stop: Callable[[], object] | None = None  # None: a step, nothing to stop
     healthy: Callable[[], bool] | None = None
+    before_traffic: bool = True  # False: started once the live traffic flows
 
 
 def parts(settings: Settings, config_path: Path) -> list[Part]:
@@ -49,56 +51,78 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
             Part("Kafka", lambda: _broker(settings), paths.kafka_log(1),
                  lambda: broker.stop(settings), lambda: bool(broker.running_nodes(settings)))
         )  # fmt: skip
-    found.append(Part("topics", lambda: _topics(settings), paths.kafka_log(1)))
-    if settings.mlflow.ui_port:
-        found.append(
-            Part(
-                "MLflow UI",
-                lambda: _mlflow(settings),
-                ui.log_file,
-                ui.stop,
-                lambda: mlflow_ui.healthy(settings),
-            )
-        )
+    training = first_training(settings)
     found += [
-        Part("first model", lambda: ensure_champion(settings, config_path), paths.logs / "first-model.log"),
+        Part("topics", lambda: _topics(settings), paths.kafka_log(1)),
+        Part("model", lambda: ensure_model(settings), settings.model.export_dir),
         Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log(),
              lambda: stream.stop(settings), lambda: stream.running(settings) is not None),
         Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
              lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None),
-        Part("Airflow", lambda: _airflow(airflow), paths.logs / "airflow-*.log", airflow.stop,
-             lambda: (airflow.health() or {}).get("scheduler", {}).get("status") == "healthy"),
+        Part("first model training", lambda: train_first_model(settings, config_path), training.log_file,
+             training.stop, lambda: _trained_or_training(settings), before_traffic=False),
     ]  # fmt: skip
+    if settings.mlflow.ui_port:
+        found.append(Part("MLflow UI", lambda: _mlflow(settings), ui.log_file, ui.stop,
+                          lambda: mlflow_ui.healthy(settings), before_traffic=False))  # fmt: skip
+    found.append(
+        Part("Airflow", lambda: _airflow(airflow), paths.logs / "airflow-*.log", airflow.stop,
+             lambda: (airflow.health() or {}).get("scheduler", {}).get("status") == "healthy",
+             before_traffic=False)
+    )  # fmt: skip
     return found
 
 
-def ensure_champion(settings: Settings, config_path: Path) -> Started:
-    """Train, register and promote a first model when there is no champion: the default world's data
-    (`simulate batch`) and the default pipeline without its search (about 2 minutes rather than 7; the
-    nightly DAG searches). With no fraud confirmed yet, the first model is an isolation forest."""
+def ensure_model(settings: Settings) -> Started:
+    """A model for the stream to serve: the registry's champion; without one, the last export; without
+    that, the bootstrap model shipped in models/bootstrap."""
+    from fraudguard.train import bootstrap, registry
+
+    current = registry.champion_version(settings)
+    if current is not None:
+        return Started(f"champion v{current}", started=False)
+    if bootstrap.install(settings):
+        return Started(f"no champion yet: the bootstrap model ({settings.model.bootstrap_dir})", True)
+    return Started(f"no champion yet: the export in {settings.model.export_dir / 'champion'}", False)
+
+
+def first_training(settings: Settings) -> Background:
+    paths = RuntimePaths(settings.runtime_dir)
+    return Background(
+        "the first model's training", paths.root / "first-model.pid", paths.logs / "first-model.log"
+    )
+
+
+def train_first_model(settings: Settings, config_path: Path) -> Started:
+    """Without a champion, train one in the background: the default world's data (`simulate batch`)
+    and the default pipeline without its search (about 2 minutes rather than 7; the nightly DAG
+    searches), registered and promoted through the gate; the stream serves it at its next registry
+    poll. With no fraud confirmed yet, the first model is an isolation forest."""
     from fraudguard.simulate.batch import write_batch
     from fraudguard.simulate.timeline import FakerWorldTimeline
     from fraudguard.train import registry
 
     current = registry.champion_version(settings)
     if current is not None:
-        return Started(f"champion v{current}", started=False)
+        return Started(f"not needed: champion v{current}", started=False)
     dataset = RuntimePaths(settings.runtime_dir).datasets / "faker"
     if not (dataset / "manifest.json").exists():
         simulator = settings.simulator
         write_batch(FakerWorldTimeline(simulator), dataset, simulator.model_dump(mode="json"), overwrite=True)
     classifier = first_classifier(dataset, settings.model.classifier)
-    log = RuntimePaths(settings.runtime_dir).logs / "first-model.log"
     environ = {**os.environ, CONFIG_PATH_VAR: str(config_path), "FRAUDGUARD__MODEL__SEARCH_BUDGET_S": "0",
                "FRAUDGUARD__MODEL__CLASSIFIER": classifier, "COLUMNS": "120"}  # fmt: skip
-    with log.open("ab") as out:
-        done = subprocess.run([sys.executable, "-m", "fraudguard", "train", "--dataset", str(dataset)],
-                              stdout=out, stderr=subprocess.STDOUT, env=environ)  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"training the first model failed (exit {done.returncode})")
-    return Started(
-        f"champion v{registry.champion_version(settings)} ({classifier}) trained on {dataset}", True
-    )
+    # At a lower priority: the stream, scoring live traffic meanwhile, comes first.
+    command = ["nice", "-n", "10", sys.executable, "-m", "fraudguard", "train", "--dataset", str(dataset)]
+    _, started = first_training(settings).start(command, environ, lambda: True, timeout_s=30)
+    return Started(f"{classifier} on {dataset}, in the background (served once promoted)", started)
+
+
+def _trained_or_training(settings: Settings) -> bool:
+    """Healthy while it trains and once there is a champion; not when training ended without one."""
+    from fraudguard.train import registry
+
+    return first_training(settings).pid() is not None or registry.champion_version(settings) is not None
 
 
 def first_classifier(dataset: Path, configured: Classifier) -> Classifier:
@@ -137,8 +161,7 @@ def _mlflow(settings: Settings) -> Started:
 
 def _stream(settings: Settings, config_path: Path) -> Started:
     current, started = stream.start_detached(settings, str(config_path))
-    model = current.progress.get("model") or {}
-    return Started(f"pid {current.progress['pid']}, model v{model.get('version')}", started)
+    return Started(f"pid {current.progress.pid}, model {current.progress.model or '-'}", started)
 
 
 def _alerts(settings: Settings, config_path: Path) -> Started:

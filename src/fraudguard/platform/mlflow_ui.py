@@ -12,8 +12,6 @@ from fraudguard.config import Settings
 from fraudguard.paths import RuntimePaths
 from fraudguard.train.registry import tracking_uri
 
-START_TIMEOUT_S = 90.0
-
 
 def server(settings: Settings) -> Background:
     logs = RuntimePaths(settings.runtime_dir).logs
@@ -37,7 +35,7 @@ def start(settings: Settings) -> tuple[int, bool]:
     (settings.runtime_dir / "mlflow").mkdir(parents=True, exist_ok=True)
     command, environ = launch(settings)
     return server(settings).start(
-        command, {**os.environ, **environ}, lambda: healthy(settings), START_TIMEOUT_S
+        command, {**os.environ, **environ}, lambda: healthy(settings), settings.mlflow.ui_start_timeout_s
     )
 
 

@@ -27,8 +27,10 @@ from fraudguard.platform.summary import detection_quality
 from fraudguard.simulate.live import LivePublisher, live_world
 from fraudguard.simulate.timeline import FakerWorldTimeline
 from fraudguard.stream import control as stream
+from fraudguard.stream.progress import QueryProgress, Totals
 
-DRAIN_S = 60.0  # at the end, how long the stream may take to score what was published
+DRAIN_STALL_S = 60.0  # at the end, the stream scores what was published unless it stalls this long
+FIRST_ALERT_WAIT_S = 180.0  # the rest starts once the first alert is stored, or after this long
 
 
 class StartFailed(RuntimeError):
@@ -47,8 +49,11 @@ class PlatformRun:
     first_alert_s: float | None = None
 
     def start(self) -> None:
-        """Start each part in order; on a failure, stop what this run started and raise."""
-        for part in parts(self.settings, self.config_path):
+        """Start what the first alert needs, in order; on a failure, stop what this run started and raise."""
+        self._start([part for part in parts(self.settings, self.config_path) if part.before_traffic])
+
+    def _start(self, chosen: list[Part]) -> None:
+        for part in chosen:
             with self.console.status(f"starting {part.name} ..."):
                 began = time.monotonic()
                 try:
@@ -85,6 +90,12 @@ class PlatformRun:
         )
         traffic.start()
         deadline = time.monotonic() + duration_s if duration_s else None
+        self._await_first_alert()
+        try:
+            self._start([part for part in parts(self.settings, self.config_path) if not part.before_traffic])
+        except StartFailed:
+            publisher.stop()
+            raise
         try:
             with Live(console=self.console, auto_refresh=False) as live:
                 while deadline is None or time.monotonic() < deadline:
@@ -123,15 +134,36 @@ class PlatformRun:
         return stopped
 
     def _drain(self, target: int) -> None:
-        """Let the stream score what was published, for a complete summary (at most DRAIN_S)."""
-        deadline = time.monotonic() + DRAIN_S
+        """Let the stream score what was published, for a complete summary; give up when it made no
+        progress for DRAIN_STALL_S."""
+        scored, deadline = -1, 0.0
         with self.console.status("letting the stream score the last transactions ..."):
-            while time.monotonic() < deadline and stream.running(self.settings) is not None:
+            while stream.running(self.settings) is not None:
                 self._note_first_alert()
-                if stream.scored_total(self.settings) >= target:
+                now, before = stream.scored_total(self.settings), scored
+                scored = now
+                if scored >= target:
+                    break
+                if scored > before:
+                    deadline = time.monotonic() + DRAIN_STALL_S
+                elif time.monotonic() > deadline:
                     break
                 time.sleep(1)
         self._note_first_alert()
+
+    def _await_first_alert(self) -> None:
+        """Until the first alert is on the dashboard, the stream has the machine to itself: the parts
+        that can wait (training, UIs) start after it, or after FIRST_ALERT_WAIT_S."""
+        deadline = time.monotonic() + FIRST_ALERT_WAIT_S
+        with self.console.status("waiting for the first alert on the dashboard ..."):
+            while self._note_first_alert() == 0 and time.monotonic() < deadline:
+                time.sleep(0.5)
+        if self.first_alert_s is None:
+            self.console.print(f"[yellow]no alert within {FIRST_ALERT_WAIT_S:.0f} s[/]; starting the rest")
+        else:
+            self.console.print(
+                f"[green]✓[/] first alert on the dashboard {self.first_alert_s:.1f} s after the start"
+            )
 
     def _note_first_alert(self) -> int:
         """How many alerts the alert service has stored; the first time there are any is noted."""
@@ -144,9 +176,10 @@ class PlatformRun:
         self, publisher: LivePublisher, latency: AlertLatency, rate: float, traffic_alive: bool
     ) -> Table:
         current = stream.status(self.settings)
-        progress = current.progress if current else {}
-        query, totals = progress.get("query") or {}, progress.get("totals") or {}
-        model = progress.get("model") or {}
+        progress = current.progress if current else None
+        query = (progress.query if progress else None) or QueryProgress()
+        totals = progress.totals if progress else Totals()
+        model = progress.model if progress else None
         stored = self._note_first_alert()
         percentiles = latency.percentiles(50, 99)
         elapsed = time.time() - self.began
@@ -155,18 +188,17 @@ class PlatformRun:
         table = Table(show_header=False, title=f"fraudguard running for {elapsed:,.0f} s (Ctrl-C stops it)")
         table.add_column(style="bold")
         table.add_column()
-        report, lag = publisher.report, sum((query.get("lag") or {}).values())
+        report = publisher.report
         marks = (f"{'[green]✓' if ok else '[red]✗'}[/] {name}" for name, ok in health.items())
         rows = {
             "traffic": f"{report.transactions:,} transactions sent, {report.achieved_rate:,.0f}/s "
             f"(target {rate:,.0f}/s)",
-            "stream": f"in {query.get('input_rows_per_s', 0):,.0f}/s, "
-            f"processed {query.get('processed_rows_per_s', 0):,.0f}/s, lag {lag:,}",
-            "scored": f"{totals.get('transactions', 0):,} transactions, "
-            f"{totals.get('dead_letters', 0):,} dead letters",
-            "alerts": f"{totals.get('alerts', 0):,} published, {stored:,} stored by the alert service",
+            "stream": f"in {query.input_rows_per_s:,.0f}/s, "
+            f"processed {query.processed_rows_per_s:,.0f}/s, lag {query.total_lag:,}",
+            "scored": f"{totals.transactions:,} transactions, {totals.dead_letters:,} dead letters",
+            "alerts": f"{totals.alerts:,} published, {stored:,} stored by the alert service",
             "alert latency": ", ".join(f"{q} {v:.2f} s" for q, v in percentiles.items()) or "-",
-            "model": f"{model.get('name')} v{model.get('version')} ({model.get('source')})" if model else "-",
+            "model": str(model or "-"),
             "components": "  ".join(marks),
         }
         for name, value in rows.items():

@@ -4,37 +4,28 @@ One job per scored source: the simulated world's, and one per imported dataset b
 (`stream.dataset`), each with its own progress file, log, checkpoint and champion, so that datasets
 start, stop and reset independently and a bad one cannot stall another's scoring.
 
-A job's progress file (`<runtime>/stream/progress[-<dataset>].json`) carries its pid, the pid's start
-time, its host and its state; it is the only link between the job and these commands, which signal the
-pid only while it is still the job on this host (a pid reused after a crash or reboot is left alone,
-and a job on another machine or container, sharing the runtime folder, is managed there or by its
-orchestrator).
+The job runs as a `Background` service (`<runtime>/stream/job[-<dataset>].pid`, its log under
+`<runtime>/logs`), also when started in the foreground, and reports through its progress file
+(`progress[-<dataset>].json`, the `stream.progress` model). These commands signal the job only while
+its pid is still the job on this host: a pid reused after a crash or reboot is left alone, and a job on
+another machine or container sharing the runtime folder is managed there or by its orchestrator.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-import psutil
-
-from fraudguard.background import is_running, recorded_elsewhere, signal_group
+from fraudguard.background import Background, BackgroundError
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.data.naming import stream_settings
 from fraudguard.paths import RuntimePaths
-
-START_TIMEOUT_S = 180.0  # Spark start, model load, first query start
-LIVE_STATES = ("starting", "running", "restarting")
+from fraudguard.stream.progress import StreamProgress
 
 
 class StreamError(RuntimeError):
@@ -44,22 +35,31 @@ class StreamError(RuntimeError):
 @dataclass(frozen=True)
 class StreamStatus:
     alive: bool  # its process runs on this host
-    progress: dict[str, Any]
+    progress: StreamProgress
     elsewhere: str | None = None  # the host it runs on, when another one (not checked from here)
 
     @property
     def live_elsewhere(self) -> bool:
-        return self.elsewhere is not None and self.progress.get("state") in LIVE_STATES
+        return self.elsewhere is not None and self.progress.live
+
+
+def service(settings: Settings) -> Background:
+    """The job as a background service. SIGTERM goes to the job alone, which stops between micro-batches
+    and then stops its Spark JVM; what remains after `stream.stop_timeout_s` (and 30 s for Spark to
+    stop) is killed."""
+    paths = RuntimePaths(settings.runtime_dir)
+    return Background(
+        "the stream", paths.stream_pid(settings.stream.dataset), log_file(settings), term_group=False
+    )
 
 
 def status(settings: Settings) -> StreamStatus | None:
     """The job's last progress and whether its process still runs; None if it never ran here."""
-    try:
-        progress = json.loads(_progress_file(settings).read_text())
-    except (OSError, ValueError):
+    progress = StreamProgress.read(_progress_file(settings))
+    if progress is None:
         return None
-    process = progress.get("process")
-    return StreamStatus(alive=is_running(process), progress=progress, elsewhere=recorded_elsewhere(process))
+    job = service(settings)
+    return StreamStatus(alive=job.pid() is not None, progress=progress, elsewhere=job.elsewhere())
 
 
 def for_dataset(settings: Settings, dataset: str | None) -> Settings:
@@ -85,7 +85,7 @@ def log_file(settings: Settings) -> Path:
 def _not_on_another_host(current: StreamStatus | None, action: str) -> None:
     if current is not None and current.live_elsewhere:
         raise StreamError(
-            f"the stream runs on host {current.elsewhere} (state {current.progress.get('state')}), which "
+            f"the stream runs on host {current.elsewhere} (state {current.progress.state}), which "
             f"cannot be {action} from here: use that host or its orchestrator (e.g. `docker compose "
             "restart stream`); it serves a new champion at its next registry poll anyway"
         )
@@ -94,12 +94,12 @@ def _not_on_another_host(current: StreamStatus | None, action: str) -> None:
 def scored_total(settings: Settings) -> int:
     """Transactions the job has scored so far (its totals survive restarts; 0 if it never ran)."""
     current = status(settings)
-    return ((current.progress if current else {}).get("totals") or {}).get("transactions", 0)
+    return current.progress.totals.transactions if current else 0
 
 
 def shown_state(current: StreamStatus) -> str:
     """The state as status lines show it: a job whose process is gone or elsewhere says so."""
-    state = current.progress.get("state", "?")
+    state = current.progress.state
     if current.alive:
         return state
     if current.live_elsewhere:
@@ -109,7 +109,7 @@ def shown_state(current: StreamStatus) -> str:
 
 def running(settings: Settings) -> StreamStatus | None:
     current = status(settings)
-    return current if current and current.alive and current.progress.get("state") in LIVE_STATES else None
+    return current if current and current.alive and current.progress.live else None
 
 
 def start_detached(
@@ -120,39 +120,31 @@ def start_detached(
     if existing:
         return existing, False
     _not_on_another_host(status(settings), "started again")
-    log = log_file(settings)
-    log.parent.mkdir(parents=True, exist_ok=True)
     _progress_file(settings).unlink(missing_ok=True)
     command = [sys.executable, "-m", "fraudguard", "stream", "start"]
     if available_now:
         command.append("--available-now")
     if settings.stream.dataset:
         command += ["--dataset", settings.stream.dataset]
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, CONFIG_PATH_VAR: str(config_path)},
+
+    def started() -> bool:
+        current = StreamProgress.read(_progress_file(settings))
+        if current is not None and current.state == "failed":
+            raise StreamError(f"the stream failed to start: {current.error}; see {log_file(settings)}")
+        return current is not None and (
+            current.state == "running" or (available_now and current.state == "stopped")
         )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        current = status(settings)
-        if current and current.progress.get("pid") == process.pid:
-            state = current.progress.get("state")
-            if state == "running" or (available_now and state == "stopped"):
-                return current, True
-            if state == "failed":
-                raise StreamError(f"the stream failed to start: {current.progress.get('error')}; "
-                                  f"see {log}")  # fmt: skip
-        if process.poll() is not None:
-            raise StreamError(f"the stream exited with code {process.returncode} while starting; "
-                              f"see {log}")  # fmt: skip
-        time.sleep(0.2)
-    signal_group(process.pid, signal.SIGKILL)
-    raise StreamError(f"the stream did not start within {START_TIMEOUT_S:.0f} s; see {log}")
+
+    environ = {**os.environ, CONFIG_PATH_VAR: str(config_path)}
+    try:
+        pid, fresh = service(settings).start(command, environ, started, settings.stream.start_timeout_s)
+    except BackgroundError as error:
+        raise StreamError(str(error)) from None
+    if not fresh:
+        raise StreamError(f"the stream's previous process (pid {pid}) is still stopping; start it again soon")
+    current = status(settings)
+    assert current is not None, "the job reported its start"
+    return current, True
 
 
 def stop(settings: Settings) -> StreamStatus | None:
@@ -161,15 +153,7 @@ def stop(settings: Settings) -> StreamStatus | None:
     if current is None:
         _not_on_another_host(status(settings), "stopped")
         return None
-    pid = current.progress["pid"]
-    try:
-        process = psutil.Process(pid)
-        process.send_signal(signal.SIGTERM)
-        _, left = psutil.wait_procs([process], timeout=settings.stream.stop_timeout_s + 30)
-        if left:
-            signal_group(pid, signal.SIGKILL)  # the job and its Spark JVM (one process group)
-    except psutil.NoSuchProcess:
-        pass
+    service(settings).stop(settings.stream.stop_timeout_s + 30)
     return status(settings)
 
 

@@ -20,9 +20,9 @@ from fraudguard.schemas import RecordSchema
 from fraudguard.stream.alerts import DatasetAlertMaker
 from fraudguard.stream.champion import ScoringModel
 from fraudguard.stream.parse import KIND, PROBLEM, parse_topic
+from fraudguard.stream.progress import BatchReport
 from fraudguard.stream.scoring import (
     KAFKA_ROWS,
-    BatchReport,
     Laps,
     MicroBatchScorer,
     Plan,

@@ -21,7 +21,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,11 +28,12 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from fraudguard.background import identity
 from fraudguard.config import Settings
 from fraudguard.data.naming import stream_settings
 from fraudguard.paths import RuntimePaths, suffixed
 from fraudguard.spark import spark_session
+from fraudguard.stream import control
+from fraudguard.stream.progress import QueryProgress, ServedModel, State, StreamProgress
 from fraudguard.stream.scoring import MicroBatchScorer
 
 log = logging.getLogger("fraudguard.stream")
@@ -80,13 +80,13 @@ class StreamJob:
         self.available_now = available_now
         self.stop_requested = threading.Event()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        self.process = identity()
         self.scorer: MicroBatchScorer | None = None
 
     def request_stop(self) -> None:
         self.stop_requested.set()
 
     def run(self) -> None:
+        control.service(self.settings).claim()  # status and stop find the job by its pid file
         self._write_progress("starting", None)
         spark = self.spark or spark_session(self.settings, "fraudguard-stream")
         self.scorer = scorer_for(spark, self.settings)
@@ -141,50 +141,44 @@ class StreamJob:
         log.info("stopping the query", extra={"batch_running": bool(query.status.get("isTriggerActive"))})
         query.stop()
 
-    def _write_progress(self, state: str, query: StreamingQuery | None, error: str | None = None) -> None:
+    def _write_progress(self, state: State, query: StreamingQuery | None, error: str | None = None) -> None:
         scorer = self.scorer
-        progress: dict[str, Any] = {
-            "state": state,
-            "pid": os.getpid(),
-            "process": self.process,
-            "started_at": self.started_at,
-            "updated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "error": error,
-        }
+        progress = StreamProgress(
+            state=state,
+            pid=os.getpid(),
+            started_at=self.started_at,
+            updated_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            error=error,
+        )
         if scorer is not None:
-            progress["last_batch"] = asdict(scorer.last) if scorer.last else None
-            progress["totals"] = scorer.totals()
             model = scorer.models.loaded
-            progress["model"] = (
-                {"name": model.name, "version": model.version, "source": model.source} if model else None
+            progress.last_batch, progress.totals = scorer.last, scorer.totals()
+            progress.model = (
+                ServedModel(name=model.name, version=model.version, source=model.source) if model else None
             )
         try:
             if query is not None and query.lastProgress:
-                progress["query"] = query_progress(query.lastProgress)
+                progress.query = query_progress(query.lastProgress)
         except Exception as error:  # a report must never stop the job
             log.warning("cannot read the query's progress", extra={"error": repr(error)})
-        path = RuntimePaths(self.settings.runtime_dir).stream_progress(self.settings.stream.dataset)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(progress, indent=2, default=str))
-        temporary.replace(path)
+        progress.write(RuntimePaths(self.settings.runtime_dir).stream_progress(self.settings.stream.dataset))
 
 
-def query_progress(last: dict[str, Any]) -> dict[str, Any]:
+def query_progress(last: dict[str, Any]) -> QueryProgress:
     """The figures `stream status` shows, from Spark's last progress report."""
     end, latest = {}, {}
     for source in last.get("sources") or []:
         end.update(_offsets(source.get("endOffset")))
         latest.update(_offsets(source.get("latestOffset")))
-    return {
-        "batch_id": last.get("batchId"),
-        "timestamp": last.get("timestamp"),
-        "input_rows": last.get("numInputRows"),
-        "input_rows_per_s": round(last.get("inputRowsPerSecond") or 0.0, 1),
-        "processed_rows_per_s": round(last.get("processedRowsPerSecond") or 0.0, 1),
-        "batch_duration_ms": (last.get("durationMs") or {}).get("triggerExecution"),
-        "lag": {key: max(latest[key] - end.get(key, 0), 0) for key in sorted(latest)},
-    }
+    return QueryProgress(
+        batch_id=last.get("batchId"),
+        timestamp=last.get("timestamp"),
+        input_rows=last.get("numInputRows"),
+        input_rows_per_s=round(last.get("inputRowsPerSecond") or 0.0, 1),
+        processed_rows_per_s=round(last.get("processedRowsPerSecond") or 0.0, 1),
+        batch_duration_ms=(last.get("durationMs") or {}).get("triggerExecution"),
+        lag={key: max(latest[key] - end.get(key, 0), 0) for key in sorted(latest)},
+    )
 
 
 def _offsets(value: Any) -> dict[str, int]:

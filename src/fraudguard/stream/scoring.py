@@ -57,6 +57,7 @@ from fraudguard.spark import spark_schema
 from fraudguard.stream.alerts import AlertMaker
 from fraudguard.stream.champion import ChampionSource, ScoringModel
 from fraudguard.stream.parse import KIND, PROBLEM, parse_inputs, records
+from fraudguard.stream.progress import COUNTERS, BatchReport, Totals
 from fraudguard.stream.sources import kafka_source
 from fraudguard.stream.storage import Storage
 from fraudguard.stream.user_state import with_user_history
@@ -102,27 +103,6 @@ class Plan:
     model_version: str
 
 
-@dataclass(frozen=True)
-class BatchReport:
-    batch_id: int
-    transactions: int
-    alerts: int
-    dead_letters: int
-    late_users: int
-    late_merchants: int
-    user_records: int
-    merchant_records: int
-    labels: int
-    model_version: str
-    duration_s: float
-    steps_s: dict[str, float]
-    """Where the time went (Spark is lazy: a step includes the work its action triggered)."""
-
-
-COUNTERS = ("transactions", "alerts", "dead_letters", "late_users", "late_merchants", "user_records",
-            "merchant_records", "labels")  # fmt: skip
-
-
 def count_where(condition: Column) -> Column:
     return F.coalesce(F.sum(condition.cast("long")), F.lit(0))
 
@@ -139,7 +119,7 @@ class MicroBatchScorer:
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
         self.kafka = spark_kafka_options(settings)
         self.last: BatchReport | None = None
-        self._totals: dict[str, int] | None = None
+        self._totals: Totals | None = None
         self._cached: list[DataFrame] = []
 
     def inputs(self) -> DataFrame:
@@ -167,9 +147,10 @@ class MicroBatchScorer:
             report = self._score(rows, batch_id, plan, model)
         finally:
             rows.unpersist()
-        totals = {key: self.totals().get(key, 0) + getattr(report, key) for key in COUNTERS}
-        self.storage.write_document(f"batches/{batch_id:012d}.report.json", {"report": asdict(report),
-                                                                             "totals": totals})  # fmt: skip
+        before = self.totals()
+        totals = Totals(**{key: getattr(before, key) + getattr(report, key) for key in COUNTERS})
+        document = {"report": asdict(report), "totals": totals.model_dump()}
+        self.storage.write_document(f"batches/{batch_id:012d}.report.json", document)
         self.storage.prune_documents("batches")
         self._totals, self.last = totals, report
         log.info("micro-batch scored", extra=asdict(report))
@@ -316,15 +297,15 @@ class MicroBatchScorer:
         )
         return plan
 
-    def totals(self) -> dict[str, int]:
+    def totals(self) -> Totals:
         """Counters over the job's whole life (they survive restarts with the batch reports)."""
         if self._totals is None:
             reports = [
                 n for n in self.storage.children(f"{self.storage.base}/batches") if n.endswith(".report.json")
             ]
             document = self.storage.read_document(f"batches/{reports[-1]}") if reports else None
-            self._totals = document["totals"] if document else dict.fromkeys(COUNTERS, 0)
-        return dict(self._totals)
+            self._totals = Totals.model_validate(document["totals"]) if document else Totals()
+        return self._totals
 
 
 KAFKA_ROWS = "key binary, value binary, headers array<struct<key: string, value: binary>>"

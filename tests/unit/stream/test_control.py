@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
@@ -13,6 +12,7 @@ from fraudguard.config import load_settings
 from fraudguard.data.naming import stream_settings
 from fraudguard.paths import RuntimePaths
 from fraudguard.stream import control as stream_control
+from fraudguard.stream.progress import StreamProgress
 from tests.conftest import CONFIG_FILE
 
 
@@ -40,8 +40,10 @@ def test_each_job_resets_only_its_own_state_and_every_known_job_can_be_found(tmp
               for name, job in jobs.items()}  # fmt: skip
     for name, state in states.items():
         (state / "checkpoint").mkdir(parents=True)
-        progress = RuntimePaths(settings.runtime_dir).stream_progress(name)
-        progress.write_text(json.dumps({"state": "stopped"}))
+        stopped = StreamProgress(
+            state="stopped", pid=1, started_at="2026-12-02T10:00", updated_at="2026-12-02T10:01"
+        )
+        stopped.write(RuntimePaths(settings.runtime_dir).stream_progress(name))
     assert states[None] != states["paysim"]
     assert [job.stream.dataset for job in stream_control.known_jobs(settings)] == [None, "paysim"]
 
