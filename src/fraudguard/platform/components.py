@@ -82,7 +82,7 @@ def ensure_model(settings: Settings) -> Started:
     if current is not None:
         return Started(f"champion v{current}", started=False)
     if bootstrap.install(settings):
-        return Started(f"no champion yet: the bootstrap model ({settings.model.bootstrap_dir})", True)
+        return Started(f"no champion yet: the bootstrap model ({settings.model.bootstrap_dir})", False)
     return Started(f"no champion yet: the export in {settings.model.export_dir / 'champion'}", False)
 
 
@@ -112,8 +112,7 @@ def train_first_model(settings: Settings, config_path: Path) -> Started:
     classifier = first_classifier(dataset, settings.model.classifier)
     environ = {**os.environ, CONFIG_PATH_VAR: str(config_path), "FRAUDGUARD__MODEL__SEARCH_BUDGET_S": "0",
                "FRAUDGUARD__MODEL__CLASSIFIER": classifier, "COLUMNS": "120"}  # fmt: skip
-    # At a lower priority: the stream, scoring live traffic meanwhile, comes first.
-    command = ["nice", "-n", "10", sys.executable, "-m", "fraudguard", "train", "--dataset", str(dataset)]
+    command = [sys.executable, "-m", "fraudguard", "train", "--dataset", str(dataset)]
     _, started = first_training(settings).start(command, environ, lambda: True, timeout_s=30)
     return Started(f"{classifier} on {dataset}, in the background (served once promoted)", started)
 

@@ -58,7 +58,8 @@ class ServedModel(BaseModel):
     source: str  # "registry", or the local export when the registry is unreachable
 
     def __str__(self) -> str:
-        return f"{self.name} v{self.version} ({self.source})"
+        version = f"v{self.version}" if self.version.isdigit() else self.version  # e.g. "bootstrap"
+        return f"{self.name} {version} ({self.source})"
 
 
 class QueryProgress(BaseModel):
