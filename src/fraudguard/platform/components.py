@@ -95,9 +95,9 @@ def first_training(settings: Settings) -> Background:
 
 def train_first_model(settings: Settings, config_path: Path) -> Started:
     """Without a champion, train one in the background: the default world's data (`simulate batch`)
-    and the default pipeline without its search (about 2 minutes rather than 7; the nightly DAG
-    searches), registered and promoted through the gate; the stream serves it at its next registry
-    poll. With no fraud confirmed yet, the first model is an isolation forest."""
+    and the default pipeline without its hyperparameter search (the nightly DAG searches), registered
+    and promoted through the gate; the stream serves it at its next registry poll. With no fraud
+    confirmed yet, the first model is an isolation forest."""
     from fraudguard.simulate.batch import write_batch
     from fraudguard.simulate.timeline import FakerWorldTimeline
     from fraudguard.train import registry
