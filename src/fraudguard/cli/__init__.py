@@ -23,8 +23,9 @@ from fraudguard.config import CONFIG_PATH_VAR
 from fraudguard.jvm import JvmError
 from fraudguard.kafka.clients import BrokerNotRunning
 from fraudguard.kafka.local_broker.control import BrokerError
+from fraudguard.stream.progress import ProgressError
 
-EXPECTED_ERRORS = (CliError, BrokerNotRunning, BrokerError, JvmError)
+EXPECTED_ERRORS = (CliError, BrokerNotRunning, BrokerError, JvmError, ProgressError)
 """Failures a user can act on: shown as one line, without a traceback."""
 
 

@@ -111,5 +111,8 @@ class StreamProgress(BaseModel):
             return None
         try:
             return cls.model_validate(json.loads(text))
-        except (ValueError, ValidationError) as error:
-            raise ProgressError(f"{path}: not a scoring job's progress report: {error}") from None
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise ProgressError(f"{path}: not a scoring job's progress report ({problems})") from None
+        except ValueError as error:
+            raise ProgressError(f"{path}: not a scoring job's progress report ({error})") from None

@@ -12,7 +12,7 @@ from fraudguard.config import load_settings
 from fraudguard.data.naming import stream_settings
 from fraudguard.paths import RuntimePaths
 from fraudguard.stream import control as stream_control
-from fraudguard.stream.progress import StreamProgress
+from fraudguard.stream.progress import ProgressError, ServedModel, StreamProgress
 from tests.conftest import CONFIG_FILE
 
 
@@ -50,3 +50,22 @@ def test_each_job_resets_only_its_own_state_and_every_known_job_can_be_found(tmp
     stream_control.reset(jobs["paysim"])
     assert not states["paysim"].exists() and (states[None] / "checkpoint").exists()
     assert stream_control.status(jobs["paysim"]) is None and stream_control.status(settings) is not None
+
+
+def test_an_unreadable_progress_file_is_an_error_naming_it(tmp_path):
+    settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path / "var")})
+    path = RuntimePaths(settings.runtime_dir).stream_progress()
+    path.parent.mkdir(parents=True)
+    path.write_text('{"state": "running"}')  # no pid, no times
+    with pytest.raises(ProgressError, match=str(path)):
+        stream_control.status(settings)
+
+
+def test_a_served_model_reads_as_its_name_version_and_source():
+    assert (
+        str(ServedModel(name="fraud-detector", version="3", source="registry"))
+        == "fraud-detector v3 (registry)"
+    )
+    assert str(ServedModel(name="fraud-detector", version="bootstrap", source="export")) == (
+        "fraud-detector bootstrap (export)"
+    )
