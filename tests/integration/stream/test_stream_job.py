@@ -14,11 +14,11 @@ import time
 import uuid
 
 import pandas as pd
-import psutil
 import pyarrow as pa
 import pytest
 from pyspark.ml.functions import vector_to_array
 
+from fraudguard import background
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.features.batch import build_features
 from fraudguard.features.user_history import PREVIOUS_STORE
@@ -274,7 +274,7 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
         settings, lambda p: p.query is not None and (p.query.batch_id or 0) >= 2, 180, "batch 2"
     )
     os.killpg(killed.pid, signal.SIGKILL)
-    wait_for(settings, lambda p: not psutil.pid_exists(killed.pid), 30, "the killed job to vanish")
+    wait_for(settings, lambda p: not background.alive(killed.pid), 30, "the killed job to vanish")
 
     run_cli("stream", "start", "--detach", env=env, timeout=240)
     wait_for(settings, lambda p: p.totals.transactions >= total, 240, "the backlog")
@@ -299,7 +299,7 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
     run_cli("stream", "stop", env=env, timeout=240)
 
     progress = stream_control.status(settings).progress
-    assert progress.state == "stopped" and not psutil.pid_exists(progress.pid)
+    assert progress.state == "stopped" and not background.alive(progress.pid)
     assert run_cli("stream", "status", env=env, check=False).returncode == 3
     history = spark.read.parquet(str(settings.stream.scored_history_dir)).toPandas()
     assert len(history) == total and history["transaction_id"].is_unique
