@@ -49,7 +49,6 @@ def train(obj: CliContext, dataset: Path | None, feature_set: str) -> None:
     applies to simulated datasets."""
     from fraudguard.data.schema import DatasetError
     from fraudguard.spark import spark_session
-    from fraudguard.train.imported import ImportedDataset, run_imported_training
     from fraudguard.train.job import run_training
 
     data = _dataset(obj, dataset)
@@ -60,14 +59,11 @@ def train(obj: CliContext, dataset: Path | None, feature_set: str) -> None:
         def step(text: str) -> None:
             status.update(text + " ...")
 
-        if isinstance(data, ImportedDataset):
-            try:
-                settings = data.model_settings(settings)
-                outcome = run_imported_training(spark, obj.settings, data, on_step=step)
-            except DatasetError as error:
-                raise CliError(str(error)) from None
-        else:
-            outcome = run_training(spark, settings, data, feature_set, on_step=step)
+        try:
+            settings = data.model_settings(settings)
+            outcome = run_training(spark, obj.settings, data, feature_set, on_step=step)
+        except DatasetError as error:
+            raise CliError(str(error)) from None
     metrics = outcome.result.test_metrics
     table = Table("test metric", "value", title=f"{settings.model.registered_name} v{outcome.version}")
     for name in HEADLINE:

@@ -197,8 +197,7 @@ def train_model(settings: Settings, run: TrainingRun) -> dict[str, Any]:
 
     from fraudguard.spark import spark_session
     from fraudguard.train import registry
-    from fraudguard.train.job import Dataset
-    from fraudguard.train.trainer import train
+    from fraudguard.train.job import Dataset, fit
 
     settings = run.settings(settings)
     folder = run.folder(settings)
@@ -208,14 +207,16 @@ def train_model(settings: Settings, run: TrainingRun) -> dict[str, Any]:
         return {"run_id": existing, "reused": True}
     spark = spark_session(settings, SPARK_APP)
     dataset = run.imported_dataset(settings) if run.imported else Dataset(folder / "training_set")
-    prepared = dataset.prepare(spark, settings)
-    features, split, inputs = prepared.features, prepared.split, prepared.inputs
-    split.rows(features, "test").write.mode("overwrite").parquet(str(folder / "test_features"))
-    if existing:  # trained before; only its test days' features were missing
-        features.unpersist()
+    if existing:  # trained before; only its test days' features are missing
+        prepared = dataset.prepare(spark, settings)
+        test_rows = prepared.split.rows(prepared.features, "test")
+        test_rows.write.mode("overwrite").parquet(str(folder / "test_features"))
+        prepared.features.unpersist()
         return {"run_id": existing, "reused": True}
-    result = train(features, settings.model, settings.features, inputs, on_step=log.info, split=split)
-    info = {"path": str(dataset.path), "interval_end": run.interval_end.isoformat(), **run.choices}
+    fitted = fit(spark, settings, dataset, on_step=log.info)
+    features, result = fitted.prepared.features, fitted.result
+    result.split.rows(features, "test").write.mode("overwrite").parquet(str(folder / "test_features"))
+    info = {**dataset.info(), "interval_end": run.interval_end.isoformat(), **run.choices}
     run_id = registry.log_run(result, settings, features, run.data_key, info)
     features.unpersist()
     metrics = {k: round(v, 6) for k, v in result.test_metrics.items()}

@@ -9,11 +9,11 @@ dataset has a time column (the last rows test, those before them validate), and 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -21,10 +21,9 @@ from pyspark.sql import functions as F
 from fraudguard.config import Settings
 from fraudguard.data.naming import dataset_folder, dataset_model
 from fraudguard.data.schema import ROWS_DIR, SCHEMA_FILE, DatasetError, DatasetSchema
-from fraudguard.train import registry
-from fraudguard.train.job import Outcome, Prepared
+from fraudguard.train.job import Prepared
 from fraudguard.train.pipeline import Inputs
-from fraudguard.train.trainer import RowSplit, train
+from fraudguard.train.trainer import RowSplit
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,12 @@ class ImportedDataset:
     def model_settings(self, settings: Settings) -> Settings:
         return settings_for(settings, self.schema)
 
-    def prepare(self, spark: SparkSession, settings: Settings) -> Prepared:
+    def info(self) -> dict[str, Any]:
+        return {"path": str(self.path), "rows": self.schema.rows}
+
+    def prepare(self, spark: SparkSession, settings: Settings, feature_set: str = "") -> Prepared:
+        """The dataset's rows as they are (its own columns are the inputs; `feature_set` names the
+        simulated world's)."""
         rows = self.rows(spark).cache()
         return Prepared(rows, split_of(settings, self.schema, rows), self.inputs())
 
@@ -135,26 +139,3 @@ def split_of(settings: Settings, schema: DatasetSchema, rows: DataFrame) -> RowS
     if schema.has_time:
         return TimeShareSplit.of(rows, *shares)
     return RandomSplit(*shares, seed=settings.datasets.split_seed)
-
-
-def run_imported_training(
-    spark: SparkSession,
-    settings: Settings,
-    dataset: ImportedDataset,
-    on_step: Callable[[str], None] = lambda _: None,
-) -> Outcome:
-    schema = dataset.schema
-    settings = dataset.model_settings(settings)
-    prepared = dataset.prepare(spark, settings)
-    rows, split = prepared.features, prepared.split
-    on_step(f"split: {', '.join(f'{part} {rows}' for part, rows in split.describe().items())}")
-    result = train(rows, settings.model, settings.features, prepared.inputs, on_step=on_step, split=split)
-    on_step("registering the challenger")
-    data_key = f"{dataset.key()}:{settings.model.classifier}"
-    version = registry.register(
-        result, settings, rows, data_key, {"path": str(dataset.path), "rows": schema.rows}
-    )
-    on_step("promotion gate")
-    decision = registry.promote_if_better(settings, version, split.rows(rows, "test"))
-    rows.unpersist()
-    return Outcome(result, str(version.version), decision)

@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -26,6 +27,27 @@ class Prepared:
     features: DataFrame
     split: RowSplit
     inputs: Inputs
+
+
+class TrainingData(Protocol):
+    """What a model can be trained on: a simulated dataset (`Dataset`) or an imported one."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def model_settings(self, settings: Settings) -> Settings:
+        """The settings its model is trained, registered and served with."""
+        ...
+
+    def prepare(self, spark: SparkSession, settings: Settings, feature_set: str) -> Prepared: ...
+
+    def key(self) -> str:
+        """Identifies the data, so training the same data twice registers one version."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """What the training run records about the data."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +70,6 @@ class Dataset:
         )
 
     def model_settings(self, settings: Settings) -> Settings:
-        """The settings its model is trained, registered and served with (the platform's own)."""
         return settings
 
     def prepare(
@@ -60,10 +81,38 @@ class Dataset:
         )
 
     def key(self) -> str:
-        """Identifies the data (its manifest), so training the same data twice registers one version."""
+        """Its manifest's digest."""
         manifest = self.path / "manifest.json"
         content = manifest.read_bytes() if manifest.exists() else str(self.path.resolve()).encode()
         return hashlib.sha256(content).hexdigest()[:16]
+
+    def info(self) -> dict[str, Any]:
+        return {"path": str(self.path)}
+
+
+@dataclass(frozen=True)
+class Fitted:
+    prepared: Prepared
+    result: TrainResult
+
+
+def fit(
+    spark: SparkSession,
+    settings: Settings,
+    data: TrainingData,
+    feature_set: str = DEFAULT_FEATURE_SET,
+    on_step: Callable[[str], None] = lambda _: None,
+) -> Fitted:
+    """Features, split and a trained model: the part of training that `fraudguard train` and the DAG's
+    training task share (`settings` are the data's `model_settings`)."""
+    on_step("computing features")
+    prepared = data.prepare(spark, settings, feature_set)
+    split = prepared.split
+    on_step(f"split: {', '.join(f'{part} {rows}' for part, rows in split.describe().items())}")
+    result = train(
+        prepared.features, settings.model, settings.features, prepared.inputs, on_step=on_step, split=split
+    )
+    return Fitted(prepared, result)
 
 
 @dataclass(frozen=True)
@@ -76,23 +125,18 @@ class Outcome:
 def run_training(
     spark: SparkSession,
     settings: Settings,
-    dataset: Dataset,
+    data: TrainingData,
     feature_set: str = DEFAULT_FEATURE_SET,
     on_step: Callable[[str], None] = lambda _: None,
 ) -> Outcome:
-    on_step("computing features")
-    prepared = dataset.prepare(spark, settings, feature_set)
-    features = prepared.features
-    result = train(
-        features, settings.model, settings.features, prepared.inputs, on_step=on_step, split=prepared.split
-    )
+    """Train, register the challenger and promote it if it beats the champion, with the data's own
+    model settings."""
+    settings = data.model_settings(settings)
+    fitted = fit(spark, settings, data, feature_set, on_step)
+    features, result = fitted.prepared.features, fitted.result
     on_step("registering the challenger")
-    data_key = f"{dataset.key()}:{feature_set}:{settings.model.classifier}"
-    info = {
-        "path": str(dataset.path),
-        "transactions": sum(result.rows.values()) - result.rows["train_frauds"],
-    }
-    version = registry.register(result, settings, features, data_key, info)
+    data_key = f"{data.key()}:{fitted.prepared.inputs.name}:{settings.model.classifier}"
+    version = registry.register(result, settings, features, data_key, data.info())
     on_step("promotion gate")
     decision = registry.promote_if_better(settings, version, result.split.rows(features, "test"))
     features.unpersist()

@@ -32,7 +32,8 @@ from fraudguard.paths import RuntimePaths
 from fraudguard.stream import control
 from fraudguard.stream.champion import ChampionSource
 from fraudguard.stream.job import StreamJob
-from fraudguard.train.imported import ImportedDataset, run_imported_training
+from fraudguard.train.imported import ImportedDataset
+from fraudguard.train.job import run_training
 from tests.conftest import CONFIG_FILE, FRAUDGUARD, run_cli
 from tests.data_files import generic_table
 from tests.samples.datasets import creditcard_csv, paysim_csv, write_csv
@@ -78,7 +79,7 @@ def scored(broker, spark, tmp_path_factory):
         trained = settings.model_copy(
             update={"datasets": settings.datasets.model_copy(update={"classifier": classifier})}
         )
-        assert run_imported_training(spark, trained, dataset).decision.promoted
+        assert run_training(spark, trained, dataset).decision.promoted
         publisher, timeline = dataset_replay(settings, name)
         assert publisher.run(timeline, 100_000, None).transactions == dataset.schema.rows
         datasets[name] = dataset

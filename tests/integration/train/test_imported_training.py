@@ -14,7 +14,8 @@ from fraudguard.data.schema import DatasetError, Role
 from fraudguard.orchestration import training
 from fraudguard.paths import RuntimePaths
 from fraudguard.train import registry
-from fraudguard.train.imported import ImportedDataset, RandomSplit, TimeShareSplit, run_imported_training
+from fraudguard.train.imported import ImportedDataset, RandomSplit, TimeShareSplit
+from fraudguard.train.job import run_training
 from tests.data_files import generic_table
 from tests.samples.datasets import creditcard_csv, paysim_csv, write_csv
 
@@ -42,7 +43,7 @@ def trained(make_runtime, spark, tmp_path_factory):
         ImportOptions("csv", "untimed", label="chargeback", id="payment_ref", roles={"items": Role.NUMERIC}),
     )
     return settings, {
-        name: (dataset, run_imported_training(spark, settings, dataset))
+        name: (dataset, run_training(spark, settings, dataset))
         for name, dataset in (("paysim", paysim), ("untimed", untimed))
     }
 
@@ -58,7 +59,7 @@ def test_a_training_run_on_a_dataset_that_was_not_imported_names_it(make_runtime
 
 def test_each_dataset_gets_its_own_registered_champion_and_export(trained):
     settings, outcomes = trained
-    client = MlflowClient(registry.tracking_uri(settings))
+    client = MlflowClient(settings.mlflow.tracking_uri)
     for name, (dataset, outcome) in outcomes.items():
         registered = f"{settings.model.registered_name}-{name}"
         assert outcome.decision.promoted and outcome.version == "1"
@@ -123,7 +124,7 @@ def test_the_nightly_dag_tasks_train_gate_and_promote_an_imported_datasets_model
     restart = training.restart_stream(settings, run, "unused")
     assert restart["reason"] == "the stream is not running"  # the creditcard job's, not the world's
 
-    client = MlflowClient(registry.tracking_uri(settings))
+    client = MlflowClient(settings.mlflow.tracking_uri)
     champion = client.get_model_version_by_alias("fraud-detector-creditcard", registry.CHAMPION)
     assert str(champion.version) == version == "1"
     params = client.get_run(champion.run_id).data.params

@@ -22,8 +22,9 @@ from fraudguard.paths import RuntimePaths
 from fraudguard.stream import control
 from fraudguard.stream.champion import ChampionSource
 from fraudguard.train import registry
-from fraudguard.train.imported import ImportedDataset, run_imported_training
+from fraudguard.train.imported import ImportedDataset
 from fraudguard.train.isolation_forest import QUANTILES, IsolationForest, IsolationForestModel
+from fraudguard.train.job import run_training
 from fraudguard.train.pipeline import ANOMALY_SCORE, Inputs, build_pipeline
 from fraudguard.train.trainer import train
 from tests.samples.datasets import creditcard_csv
@@ -94,7 +95,7 @@ def test_an_unsupervised_champion_is_trained_registered_exported_and_served(make
     dataset = ImportedDataset(RuntimePaths(settings.runtime_dir).datasets / "creditcard")
     source = creditcard_csv(tmp_path / "creditcard.csv", 8_000, fraud_rate=0.02)
     import_dataset(SourceFile(source), dataset.path, ImportOptions("creditcard", "creditcard"))
-    outcome = run_imported_training(spark, settings, dataset)
+    outcome = run_training(spark, settings, dataset)
     metrics = outcome.result.test_metrics
     assert outcome.decision.promoted
     assert metrics["auc_pr"] > 5 * metrics["frauds"] / metrics["transactions"]
