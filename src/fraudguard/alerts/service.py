@@ -28,7 +28,7 @@ class AlertService:
         alerts = settings.alerts
         self.host = host or alerts.host
         self.port = alerts.port if port is None else port
-        self.store = AlertStore(alerts.database_url or "")
+        self.store = AlertStore(alerts.database_url)
         channels = configured_channels(alerts)
         self.consumer = AlertConsumer(settings, self.store, tuple(c.name for c in channels))
         self.dispatcher = Dispatcher(self.store, [*channels, LabelChannel(settings, self.store)])

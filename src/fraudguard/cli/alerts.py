@@ -179,7 +179,7 @@ def export(
 
     if not csv_path and not labels:
         raise CliError("choose what to export: --csv FILE and/or --labels")
-    store = AlertStore(obj.settings.alerts.database_url or "")
+    store = AlertStore(obj.settings.alerts.database_url)
     if csv_path:
         where = AlertFilter(
             since=since.replace(tzinfo=UTC) if since else None,
@@ -194,7 +194,6 @@ def export(
             click.echo(f"{store.count(where):,} alerts written to {csv_path}", err=True)
     if labels:
         path = obj.settings.alerts.labels_path
-        assert path is not None
         count = export_labels(store, path)
         click.echo(f"{count:,} review labels written to {path}", err=True)
     store.close()

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-T = TypeVar("T")
-
 
 class ConfigError(Exception):
     """Bad configuration; raised before anything starts. The message is meant for the user as is."""
-
-
-def resolved(value: T | None, key: str) -> T:
-    """A location the file may leave null, as `load_settings` filled it in from the runtime folder."""
-    if value is None:
-        raise ConfigError(f"{key} is unset: settings come from load_settings, which resolves it")
-    return value
 
 
 _EXPECTED = {

@@ -12,12 +12,13 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from fraudguard.config.errors import ConfigError, format_validation_error
-from fraudguard.config.model import Settings
+from fraudguard.config.model import RUNTIME_DIR, Settings
 
 ENV_PREFIX = "FRAUDGUARD__"
 CONFIG_PATH_VAR = "FRAUDGUARD_CONFIG"
@@ -60,28 +61,24 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             "bootstrap_dir": _resolve(base, settings.model.bootstrap_dir),
         }
     )
-    history = settings.stream.scored_history_dir
     stream = settings.stream.model_copy(
         update={
-            "scored_history_dir": _resolve(base, history) if history else runtime_dir / "scored",
-            "state_uri": settings.stream.state_uri or (runtime_dir / "stream" / "state").as_uri(),
+            "scored_history_dir": _located(base, runtime_dir, settings.stream.scored_history_dir),
+            "state_uri": _state_uri(base, runtime_dir, settings.stream.state_uri),
         }
     )
-    labels = settings.alerts.labels_path
     alerts = settings.alerts.model_copy(
         update={
-            "database_url": settings.alerts.database_url
-            or f"sqlite:///{runtime_dir / 'alerts' / 'alerts.db'}",
-            "labels_path": _resolve(base, labels)
-            if labels
-            else runtime_dir / "alerts" / "confirmed_labels.parquet",
+            "database_url": settings.alerts.database_url.replace(RUNTIME_DIR, str(runtime_dir)),
+            "labels_path": _located(base, runtime_dir, settings.alerts.labels_path),
         }
+    )
+    mlflow = settings.mlflow.model_copy(
+        update={"tracking_uri": settings.mlflow.tracking_uri.replace(RUNTIME_DIR, str(runtime_dir))}
     )
     airflow = settings.airflow.model_copy(
         update={
-            "home": _resolve(base, settings.airflow.home)
-            if settings.airflow.home
-            else runtime_dir / "airflow",
+            "home": _located(base, runtime_dir, settings.airflow.home),
             "dags_folder": _resolve(base, settings.airflow.dags_folder),
         }
     )
@@ -98,6 +95,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             "jvm": jvm,
             "model": model,
             "stream": stream,
+            "mlflow": mlflow,
             "alerts": alerts,
             "airflow": airflow,
         }
@@ -106,6 +104,16 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
 
 def _resolve(base: Path, path: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
+
+
+def _located(base: Path, runtime_dir: Path, path: Path | str) -> Path:
+    """A location: `{runtime_dir}` replaced, then relative to the config file's folder."""
+    return _resolve(base, Path(str(path).replace(RUNTIME_DIR, str(runtime_dir))))
+
+
+def _state_uri(base: Path, runtime_dir: Path, uri: str) -> str:
+    """A URI as it is (hdfs:, s3a:, file:), a local path as a file: URI."""
+    return uri if urlparse(uri).scheme else _located(base, runtime_dir, uri).as_uri()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

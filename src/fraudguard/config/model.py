@@ -1,7 +1,8 @@
 """The typed settings tree: every configuration key the platform knows is declared here once.
 
 Models forbid unknown keys so that a typo fails loudly instead of being ignored, and secrets are
-`SecretStr` so they never appear in logs or in `fraudguard config show`.
+`SecretStr` so they never appear in logs or in `fraudguard config show`. Locations may start with
+`{runtime_dir}`, which the loader replaces with the runtime folder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 LOCAL_BROKER = "local"
+RUNTIME_DIR = "{runtime_dir}"
+"""A placeholder locations may start with: the resolved `runtime_dir`."""
 """`kafka.bootstrap_servers` value meaning: the platform's local Kafka broker (`local_broker`)."""
 
 
@@ -247,13 +250,13 @@ class StreamSettings(Section):
     stop_timeout_s: Annotated[float, Field(gt=0)] = Field(
         120, description="`stream stop` waits this long for the current batch, then kills the job"
     )
-    scored_history_dir: Path | None = Field(
-        None, description="every scored transaction, Parquet by day; null = <runtime_dir>/scored"
+    scored_history_dir: Path = Field(
+        Path(f"{RUNTIME_DIR}/scored"), description="every scored transaction, Parquet by day"
     )
-    state_uri: str | None = Field(
-        None,
+    state_uri: str = Field(
+        f"{RUNTIME_DIR}/stream/state",
         description="checkpoint, per-user state, record tables and batch plans: a location every Spark "
-        "node sees (file:, hdfs:, s3a:); null = <runtime_dir>/stream/state",
+        "node sees (a URI: file:, hdfs:, s3a:, or a local path)",
     )
     user_state_ttl_days: Annotated[float, Field(gt=0)] = Field(
         45, description="a user not seen for this long (processing time) is forgotten by the state store"
@@ -319,10 +322,9 @@ class EmailSettings(Section):
 class AlertsSettings(Section):
     """The alert consumer service (`fraudguard alerts`): store, notifications, API and dashboard."""
 
-    database_url: str | None = Field(
-        None,
-        description="any SQLAlchemy URL; null = sqlite:///<runtime_dir>/alerts/alerts.db. "
-        "A URL with a password belongs in FRAUDGUARD__ALERTS__DATABASE_URL",
+    database_url: str = Field(
+        f"sqlite:///{RUNTIME_DIR}/alerts/alerts.db",
+        description="any SQLAlchemy URL. A URL with a password belongs in FRAUDGUARD__ALERTS__DATABASE_URL",
     )
     consumer_group: str = "fraudguard-alerts"
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
@@ -340,10 +342,9 @@ class AlertsSettings(Section):
     api_token: SecretStr | None = Field(
         None, description="protects the write endpoints (Bearer token); unset = writes are refused"
     )
-    labels_path: Path | None = Field(
-        None,
-        description="confirmed review labels for retraining (Parquet); "
-        "null = <runtime_dir>/alerts/confirmed_labels.parquet",
+    labels_path: Path = Field(
+        Path(f"{RUNTIME_DIR}/alerts/confirmed_labels.parquet"),
+        description="confirmed review labels for retraining (Parquet)",
     )
     webhook: WebhookSettings = WebhookSettings()
     email: EmailSettings = EmailSettings()
@@ -352,7 +353,9 @@ class AlertsSettings(Section):
 class MlflowSettings(Section):
     """Where runs and the model registry live; default: a SQLite store in the runtime folder."""
 
-    tracking_uri: str | None = Field(None, description="null = sqlite:///<runtime_dir>/mlflow/mlflow.db")
+    tracking_uri: str = Field(
+        f"sqlite:///{RUNTIME_DIR}/mlflow/mlflow.db", description="the MLflow store: a database URL or http://"
+    )
     experiment: str = "fraudguard"
     ui_host: str = Field("127.0.0.1", description="`fraudguard run` serves the MLflow UI here")
     ui_port: Annotated[int, Field(ge=0, le=65535)] = Field(5000, description="0 = no MLflow UI")
@@ -430,7 +433,7 @@ class TrainingSettings(Section):
 class AirflowSettings(Section):
     """Local Airflow (`fraudguard airflow start`): its components, run separately, on loopback."""
 
-    home: Path | None = Field(None, description="AIRFLOW_HOME; null = <runtime_dir>/airflow")
+    home: Path = Field(Path(f"{RUNTIME_DIR}/airflow"), description="AIRFLOW_HOME")
     dags_folder: Path = Field(Path("../dags"), description="the project's DAG files")
     host: str = Field("127.0.0.1", description="the UI and REST API listen here (loopback by default)")
     port: Annotated[int, Field(ge=1, le=65535)] = 8080

@@ -12,7 +12,8 @@ HEADER = """# Configuration reference
 
 Every key of `config/platform.yaml`, generated from the code by `fraudguard docs config`. A key
 `a.b` is overridden from the environment as `FRAUDGUARD__A__B`; secrets (marked *secret*) are read
-from the environment only.
+from the environment only. Relative paths are relative to the config file's folder, and
+`{runtime_dir}` in a location stands for the resolved `runtime_dir`.
 """
 LIMITS = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<",
           "minLength": "length ≥"}  # fmt: skip

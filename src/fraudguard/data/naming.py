@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fraudguard.config import Settings, TopicRole, TopicSettings
-from fraudguard.config.errors import resolved
 from fraudguard.config.model import ModelSettings
 from fraudguard.data.schema import SCHEMA_FILE, DatasetError
 from fraudguard.paths import RuntimePaths, suffixed
@@ -58,7 +57,7 @@ def stream_settings(settings: Settings) -> Settings:
         return settings
     stream = settings.stream.model_copy(
         update={
-            "state_uri": suffixed(resolved(settings.stream.state_uri, "stream.state_uri").rstrip("/"), name),
+            "state_uri": suffixed(settings.stream.state_uri.rstrip("/"), name),
             "scored_history_dir": Path(suffixed(str(settings.stream.scored_history_dir), name)),
         }
     )

@@ -41,7 +41,6 @@ class LocalAirflow:
 
     @property
     def home(self) -> Path:
-        assert self.settings.airflow.home is not None  # resolved by the loader
         return self.settings.airflow.home
 
     @property

@@ -10,7 +10,6 @@ import httpx
 from fraudguard.background import Background
 from fraudguard.config import Settings
 from fraudguard.paths import RuntimePaths
-from fraudguard.train.registry import tracking_uri
 
 
 def server(settings: Settings) -> Background:
@@ -45,6 +44,6 @@ def launch(settings: Settings) -> tuple[list[str], dict[str, str]]:
     command = [sys.executable, "-m", "mlflow", "server", "--host", settings.mlflow.ui_host,
                "--port", str(settings.mlflow.ui_port), "--workers", "1"]  # fmt: skip
     return command, {
-        "MLFLOW_BACKEND_STORE_URI": tracking_uri(settings),
+        "MLFLOW_BACKEND_STORE_URI": settings.mlflow.tracking_uri,
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }

@@ -16,7 +16,7 @@ def detection_quality(settings: Settings, since: datetime) -> dict[str, Any]:
     """Precision and recall of the alerts on the transactions published since `since` (their Kafka
     timestamp), from the scored history: every scored transaction with its label and alert flag."""
     folder = settings.stream.scored_history_dir
-    if folder is None or not folder.exists():
+    if not folder.exists():
         return {"scored": 0, "alerts": 0, "frauds": 0, "true_alerts": 0, "precision": None, "recall": None}
     table = ds.dataset(folder, format="parquet", partitioning="hive").to_table(
         columns=["kafka_ts", "is_fraud", "alerted"]

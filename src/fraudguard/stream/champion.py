@@ -98,7 +98,7 @@ class ChampionSource:
 
     def _registry_champion_version(self) -> str | None:
         try:
-            client = MlflowClient(registry.tracking_uri(self.settings), registry.tracking_uri(self.settings))
+            client = MlflowClient(self.settings.mlflow.tracking_uri, self.settings.mlflow.tracking_uri)
             return str(client.get_model_version_by_alias(self.name, registry.CHAMPION).version)
         except Exception as error:  # unreachable registry or no champion yet
             log.warning("no champion from the registry", extra={"error": str(error).splitlines()[0]})
@@ -126,7 +126,7 @@ class ChampionSource:
             dataset = self.settings.stream.dataset
             train_command = f"fraudguard train --dataset {dataset}" if dataset else "fraudguard train"
             raise NoChampion(
-                f"no champion in the registry ({registry.tracking_uri(self.settings)}) and no export in "
+                f"no champion in the registry ({self.settings.mlflow.tracking_uri}) and no export in "
                 f"{folder}; train one first: `{train_command}`"
             )
         pipeline, metadata = registry.load_export(self.settings)

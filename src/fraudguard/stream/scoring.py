@@ -32,7 +32,6 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudguard.config import Settings, TopicRole
-from fraudguard.config.errors import resolved
 from fraudguard.features.batch import (
     MERCHANT_COLUMNS,
     RISK_FEATURES,
@@ -113,7 +112,7 @@ class MicroBatchScorer:
     def __init__(self, spark: SparkSession, settings: Settings, models: ChampionSource | None = None) -> None:
         self.spark, self.settings = spark, settings
         self.models = models or ChampionSource(settings)
-        self.storage = Storage(spark, resolved(settings.stream.state_uri, "stream.state_uri"))
+        self.storage = Storage(spark, settings.stream.state_uri)
         self.tables = RecordTables(self.storage)
         self.run_id = self._run_id()
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
@@ -344,7 +343,7 @@ def _versions(schema: RecordSchema):
 
 def record_tables(spark: SparkSession, settings: Settings) -> tuple[DataFrame, DataFrame]:
     """Every user and merchant record version the stream has seen (for the training set)."""
-    tables = RecordTables(Storage(spark, resolved(settings.stream.state_uri, "stream.state_uri")))
+    tables = RecordTables(Storage(spark, settings.stream.state_uri))
     latest = 2**62  # a batch id after every batch
     return tables.users(latest), tables.merchants(latest)
 

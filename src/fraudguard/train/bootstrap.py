@@ -50,7 +50,9 @@ def build(settings: Settings, on_step: Callable[[str], None] = lambda _: None) -
             update={
                 "runtime_dir": root,
                 "simulator": simulator,
-                "mlflow": settings.mlflow.model_copy(update={"tracking_uri": None}),
+                "mlflow": settings.mlflow.model_copy(
+                    update={"tracking_uri": f"sqlite:///{root / 'mlflow.db'}"}
+                ),
                 "model": settings.model.model_copy(
                     update={"export_dir": root / "models", "search_budget_s": 0}
                 ),

@@ -42,13 +42,9 @@ SERVING_PACKAGES = ("pyspark", "mlflow", "pandas", "pyarrow", "numpy")
 ~25 s inferring them."""
 
 
-def tracking_uri(settings: Settings) -> str:
-    return settings.mlflow.tracking_uri or f"sqlite:///{settings.runtime_dir / 'mlflow' / 'mlflow.db'}"
-
-
 def connect(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured store; create the experiment (artifacts beside a local store)."""
-    uri = tracking_uri(settings)
+    uri = settings.mlflow.tracking_uri
     if uri.startswith("sqlite:///"):
         (settings.runtime_dir / "mlflow").mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)

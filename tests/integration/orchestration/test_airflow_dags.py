@@ -186,7 +186,7 @@ def test_the_training_dag_promotes_a_better_model_and_restarts_the_stream(stream
     settings, _, _ = stream_and_champion
     before, states = first_run
     assert states == {**dict.fromkeys(TRAINING_TASKS, "success"), "keep_champion": "skipped"}
-    client = MlflowClient(registry.tracking_uri(settings))
+    client = MlflowClient(settings.mlflow.tracking_uri)
     name = settings.model.registered_name
     champion = client.get_model_version_by_alias(name, registry.CHAMPION)
     assert (
@@ -215,7 +215,7 @@ def test_rerunning_the_same_interval_registers_no_duplicate(stream_and_champion,
     states = task_states(settings, environ)
     assert states["keep_champion"] == "success"
     assert states["promote_champion"] == states["restart_stream"] == "skipped"
-    client = MlflowClient(registry.tracking_uri(settings))
+    client = MlflowClient(settings.mlflow.tracking_uri)
     assert len(client.search_model_versions(f"name = '{settings.model.registered_name}'")) == 2
     assert client.get_model_version(settings.model.registered_name, "2").tags["promotion_reason"] == (
         "already champion"

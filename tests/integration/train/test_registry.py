@@ -38,7 +38,7 @@ def test_training_registers_a_challenger_with_metrics_and_artifacts(setup, small
     version = registry.register(
         good, settings, small_features, data_key="2026-01-01..2026-01-20", data_info={"days": 20}
     )
-    client = MlflowClient(registry.tracking_uri(settings))
+    client = MlflowClient(settings.mlflow.tracking_uri)
     assert (
         str(client.get_model_version_by_alias("fraud-detector", "challenger").version)
         == str(version.version)
@@ -63,7 +63,7 @@ def test_the_gate_promotes_a_first_model_and_refuses_a_worse_one(setup, small_fe
 
     worse = registry.register(bad, settings, small_features, data_key="shuffled", data_info={})
     decision = registry.promote_if_better(settings, worse, test_rows)
-    client = MlflowClient(registry.tracking_uri(settings))
+    client = MlflowClient(settings.mlflow.tracking_uri)
     assert not decision.promoted
     assert decision.challenger_auc_pr < decision.champion_auc_pr
     assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) == str(first.version)
@@ -79,7 +79,7 @@ def test_the_gate_promotes_a_first_model_and_refuses_a_worse_one(setup, small_fe
 def test_the_exported_champion_scores_exactly_like_the_registry_copy(setup):
     settings, _, _, test_rows = setup
     exported, metadata = registry.load_export(settings)
-    champion = MlflowClient(registry.tracking_uri(settings)).get_model_version_by_alias(
+    champion = MlflowClient(settings.mlflow.tracking_uri).get_model_version_by_alias(
         "fraud-detector", "champion"
     )
     assert metadata["version"] == str(champion.version)
@@ -94,7 +94,7 @@ def test_a_champion_with_an_impossible_threshold_is_not_served(setup, caplog):
     """A threshold tag edited to 1.5 would stop every alert: the export refuses it, naming the version,
     and a running stream keeps the model it has."""
     settings, _, _, _ = setup
-    client = MlflowClient(registry.tracking_uri(settings))
+    client = MlflowClient(settings.mlflow.tracking_uri)
     serving = ChampionSource(settings)
     before = serving.current()
     run_id = client.get_model_version("fraud-detector", before.version).run_id

@@ -146,6 +146,20 @@ def test_relative_runtime_dir_is_relative_to_the_config_file(tmp_path):
     assert load_settings(path, environ={}).runtime_dir == tmp_path / "state"
 
 
+def test_locations_follow_the_runtime_dir_unless_set(tmp_path):
+    path = write(tmp_path, "runtime_dir: state\nstream:\n  state_uri: checkpoints\n")
+    settings = load_settings(path, environ={"FRAUDGUARD__AIRFLOW__HOME": "/opt/airflow"})
+    runtime = tmp_path / "state"
+    assert settings.stream.scored_history_dir == runtime / "scored"
+    assert settings.stream.state_uri == (tmp_path / "checkpoints").as_uri()
+    assert settings.alerts.database_url == f"sqlite:///{runtime}/alerts/alerts.db"
+    assert settings.alerts.labels_path == runtime / "alerts" / "confirmed_labels.parquet"
+    assert settings.mlflow.tracking_uri == f"sqlite:///{runtime}/mlflow/mlflow.db"
+    assert settings.airflow.home == Path("/opt/airflow")
+    remote = load_settings(path, environ={"FRAUDGUARD__STREAM__STATE_URI": "s3a://bucket/fg"})
+    assert remote.stream.state_uri == "s3a://bucket/fg", "a URI is used as it is"
+
+
 def test_the_committed_config_file_documents_every_key_but_secrets():
     def leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
         found = set()
