@@ -258,7 +258,7 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
         broker_settings,
         tmp_path,
         uuid.uuid4().hex[:8],
-        FRAUDGUARD__MLFLOW__TRACKING_URI=registry.tracking_uri(first),
+        FRAUDGUARD__MLFLOW__TRACKING_URI=first.mlflow.tracking_uri,
         FRAUDGUARD__MODEL__EXPORT_DIR=str(first.model.export_dir),
         FRAUDGUARD__STREAM__MAX_ROWS_PER_BATCH="800",
         FRAUDGUARD__STREAM__TRIGGER_INTERVAL_S="0",
@@ -329,7 +329,7 @@ def test_the_same_job_runs_on_a_spark_standalone_cluster(scored_world, broker, s
     try:
         settings, env = stream_settings(
             broker_settings, tmp_path / "runtime", uuid.uuid4().hex[:8],
-            FRAUDGUARD__MLFLOW__TRACKING_URI=registry.tracking_uri(first),
+            FRAUDGUARD__MLFLOW__TRACKING_URI=first.mlflow.tracking_uri,
             FRAUDGUARD__MODEL__EXPORT_DIR=str(first.model.export_dir),
             FRAUDGUARD__SPARK__MASTER=master,
             FRAUDGUARD__SIMULATOR__DAYS="4",
