@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import stat
+import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -140,11 +142,13 @@ def test_alerts_replay_moves_the_services_committed_offsets_back(broker):
     assert topic.partitions >= 2
     create_topics(broker_settings, [topic])
     producer = make_producer(settings)
-    first_hour = 1_767_225_600_000  # 2026-01-01T00:00Z: message i of a partition is i hours later
+    # Message i of a partition is i hours after the first, within the topic's retention: older ones
+    # would go at the broker's next retention check.
+    first_hour = (int(time.time()) // 3600 - 12) * 3600
     for partition, count in ((0, 6), (1, 4)):
         for hour in range(count):
             producer.produce(
-                topic.name, value=b"{}", partition=partition, timestamp=first_hour + hour * 3_600_000
+                topic.name, value=b"{}", partition=partition, timestamp=(first_hour + hour * 3600) * 1000
             )
     assert producer.flush(10) == 0
 
@@ -159,10 +163,14 @@ def test_alerts_replay_moves_the_services_committed_offsets_back(broker):
     output = run_cli("alerts", "replay", "--from", "2", "--partition", "0", env=env).stdout
     assert committed() == {0: 2, 1: 4}
     assert "4 alerts will be read again" in output
-    output = run_cli("alerts", "replay", "--from-time", "2026-01-01T03:00:00Z", env=env).stdout
+
+    def hours_later(hours: float, form: str) -> str:
+        return datetime.fromtimestamp(first_hour + hours * 3600, UTC).strftime(form)
+
+    output = run_cli("alerts", "replay", "--from-time", hours_later(3, "%Y-%m-%dT%H:%M:%SZ"), env=env).stdout
     assert committed() == {0: 3, 1: 3}
     assert "4 alerts will be read again" in output
-    run_cli("alerts", "replay", "--from-time", "2026-01-01T04:30", env=env)  # no zone: UTC
+    run_cli("alerts", "replay", "--from-time", hours_later(4.5, "%Y-%m-%dT%H:%M"), env=env)  # no zone: UTC
     assert committed() == {0: 5, 1: 4}  # partition 1 has nothing that late: its end
     output = run_cli("alerts", "replay", env=env).stdout
     assert committed() == {0: 0, 1: 0}
