@@ -405,6 +405,11 @@ class SimulatorSettings(Section):
     )
     scenario_mix: ScenarioMix = ScenarioMix()
     live_rate: Annotated[float, Field(gt=0)] = Field(200.0, description="transactions per second")
+    id_prefix: str = Field(
+        "",
+        description="prepended to user and merchant ids, so that worlds sharing topics and the stream's "
+        "per-user state share no id (`fraudguard run` gives each run's world its own)",
+    )
 
 
 class TrainingSettings(Section):

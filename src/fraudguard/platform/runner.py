@@ -75,10 +75,10 @@ class PlatformRun:
         since, scored_before = datetime.now(UTC), stream.scored_total(self.settings)
         latency = AlertLatency(self.settings)
         latency.start()
-        # A new world each run (the seed moves with the clock): a run never replays an earlier one.
-        world = live_world(
-            self.settings.simulator, seed=self.settings.simulator.seed + int(time.time()) // 60
-        )
+        # A new world each run (the seed moves with the clock), with ids of its own: a run neither
+        # replays an earlier one nor meets its users' state in the stream.
+        seed = self.settings.simulator.seed + int(time.time()) // 60
+        world = live_world(self.settings.simulator, seed=seed, id_prefix=f"w{seed}-")
         self.console.print(f"live traffic: seed {world.seed}, from {world.start_date} (simulated days)")
         rate = self.rate or world.live_rate
         publisher = LivePublisher(self.settings, on_delivered=latency.delivered)

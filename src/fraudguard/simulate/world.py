@@ -70,7 +70,7 @@ class World:
         for row, used in enumerate(n_devices):
             devices[row, :used] = [self.faker.ipv4_public() for _ in range(used)]
         return Columns(
-            id=np.array([f"u{first + i:07d}" for i in range(count)], dtype=object),
+            id=np.array([f"{self.settings.id_prefix}u{first + i:07d}" for i in range(count)], dtype=object),
             age=np.clip(rng.normal(42, 15, count), 18, 90).astype(np.int32),
             gender=rng.choice(GENDERS, size=count, p=[0.49, 0.49, 0.02]),
             place=place,
@@ -116,7 +116,7 @@ class World:
         place = rng.choice(len(self.places), size=count, p=self.place_weights)
         lat, lon = self._near(place, 0.05)
         return Columns(
-            id=np.array([f"m{first + i:06d}" for i in range(count)], dtype=object),
+            id=np.array([f"{self.settings.id_prefix}m{first + i:06d}" for i in range(count)], dtype=object),
             name=np.array([self.faker.company() for _ in range(count)], dtype=object),
             category=category,
             online=ONLINE[category],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -154,3 +155,16 @@ def test_a_world_with_no_fraud_confirmed_yet_starts_with_an_isolation_forest(tmp
     assert first_classifier(generate(SMALL, tmp_path / "labelled"), "gbt") == "gbt"
     with pytest.raises(RuntimeError, match=r"manifest\.json: expected a dataset manifest"):
         first_classifier(tmp_path / "missing", "gbt")
+
+
+def test_an_id_prefix_changes_the_ids_and_nothing_else(tmp_path):
+    plain = generate(SMALL, tmp_path / "plain")
+    prefixed = generate(SMALL.model_copy(update={"id_prefix": "w9-"}), tmp_path / "prefixed")
+    for part, columns in (("users.parquet", ["user_id"]), ("merchants.parquet", ["merchant_id"]),
+                          ("transactions", ["user_id", "merchant_id"])):  # fmt: skip
+        before = ds.dataset(plain / part).to_table().to_pandas()
+        after = ds.dataset(prefixed / part).to_table().to_pandas()
+        for column in columns:
+            assert after[column].str.startswith("w9-").all()
+            after[column] = after[column].str.removeprefix("w9-")
+        pd.testing.assert_frame_equal(before, after)
