@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 LOCAL_BROKER = "local"
-RUNTIME_DIR = "{runtime_dir}"
-"""A placeholder locations may start with: the resolved `runtime_dir`."""
 """`kafka.bootstrap_servers` value meaning: the platform's local Kafka broker (`local_broker`)."""
+RUNTIME_DIR = "{runtime_dir}"
+"""Stands for the resolved `runtime_dir` in a location's value."""
 
 
 class Section(BaseModel):

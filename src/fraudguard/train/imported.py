@@ -57,8 +57,8 @@ class ImportedDataset:
         return {"path": str(self.path), "rows": self.schema.rows}
 
     def prepare(self, spark: SparkSession, settings: Settings, feature_set: str = "") -> Prepared:
-        """The dataset's rows as they are (its own columns are the inputs; `feature_set` names the
-        simulated world's)."""
+        """The dataset's rows as they are: its own columns are the inputs (`feature_set` is for
+        simulated datasets)."""
         rows = self.rows(spark).cache()
         return Prepared(rows, split_of(settings, self.schema, rows), self.inputs())
 
