@@ -140,10 +140,8 @@ def show(obj: CliContext) -> None:
 @click.pass_obj
 def promote(obj: CliContext, version: str) -> None:
     """Make a version the champion and export it to models/."""
-    from fraudguard.spark import spark_session
     from fraudguard.train import registry
 
-    spark_session(obj.settings, "fraudguard-promote")
     path = registry.promote(obj.settings, version)
     console.print(f"version {version} is now the champion; exported to {path}")
 

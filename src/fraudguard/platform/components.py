@@ -1,8 +1,10 @@
 """The platform's parts in start order, each with its start, stop, health check and log.
 
 Steps (topics, the bootstrap model) only start; services also stop and report their health. A part that
-was already running is used as is and left running at the end. What the first alert needs starts before
-the live traffic; the rest (the first model's training, the MLflow UI, Airflow) once it flows.
+was already running is used as is and left running at the end. What the first alert needs starts one
+after the other before the live traffic, the quick alert service before the slow streaming job so a
+taken port fails the run early; the rest (the first model's training, the MLflow UI, Airflow) start
+together once it flows.
 """
 
 from __future__ import annotations
@@ -55,10 +57,10 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
     found += [
         Part("topics", lambda: _topics(settings), paths.kafka_log(1)),
         Part("model", lambda: ensure_model(settings), settings.model.export_dir),
-        Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log(),
-             lambda: stream.stop(settings), lambda: stream.running(settings) is not None),
         Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
              lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None),
+        Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log(),
+             lambda: stream.stop(settings), lambda: stream.running(settings) is not None),
         Part("first model training", lambda: train_first_model(settings, config_path), training.log_file,
              training.stop, lambda: _trained_or_training(settings), before_traffic=False),
     ]  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.table import Table
 
 from fraudguard.alerts import control as alerts
 from fraudguard.config import Settings
-from fraudguard.platform.components import Part, parts
+from fraudguard.platform.components import Part, Started, parts
 from fraudguard.platform.latency import AlertLatency
 from fraudguard.platform.summary import detection_quality
 from fraudguard.simulate.live import LivePublisher, live_world
@@ -37,6 +38,15 @@ class StartFailed(RuntimeError):
     pass
 
 
+def _timed_start(part: Part) -> tuple[Started | Exception, float]:
+    began = time.monotonic()
+    try:
+        outcome: Started | Exception = part.start()
+    except Exception as error:
+        outcome = error
+    return outcome, time.monotonic() - began
+
+
 @dataclass
 class PlatformRun:
     settings: Settings
@@ -50,25 +60,30 @@ class PlatformRun:
 
     def start(self) -> None:
         """Start what the first alert needs, in order; on a failure, stop what this run started and raise."""
-        self._start([part for part in parts(self.settings, self.config_path) if part.before_traffic])
+        for part in parts(self.settings, self.config_path):
+            if part.before_traffic:
+                self._start([part])
 
     def _start(self, chosen: list[Part]) -> None:
-        for part in chosen:
-            with self.console.status(f"starting {part.name} ..."):
-                began = time.monotonic()
-                try:
-                    outcome = part.start()
-                except Exception as error:
-                    self.console.print(f"[red]✗ {part.name} failed:[/] {error}\n  log: {part.log}")
-                    self.stop()
-                    raise StartFailed(f"{part.name} failed to start; see {part.log}") from None
-            took = time.monotonic() - began
+        """Start the chosen parts at once (they must not depend on each other) and report each."""
+        names = ", ".join(part.name for part in chosen)
+        with self.console.status(f"starting {names} ..."), ThreadPoolExecutor(len(chosen)) as pool:
+            outcomes = list(pool.map(_timed_start, chosen))
+        failed = []
+        for part, (outcome, took) in zip(chosen, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                self.console.print(f"[red]✗ {part.name} failed:[/] {outcome}\n  log: {part.log}")
+                failed.append(f"{part.name} failed to start; see {part.log}")
+                continue
             verb = "started" if outcome.started else "ready"
             self.console.print(f"[green]✓[/] {part.name} {verb}: {outcome.detail} [dim]({took:.1f} s)[/]")
             if part.stop is not None:
                 self.services.append(part)
                 if outcome.started:
                     self.started.append(part)
+        if failed:
+            self.stop()
+            raise StartFailed("; ".join(failed))
 
     def run(self, duration_s: float | None, refresh_s: float) -> dict[str, Any]:
         """Live traffic and the status view until `duration_s` or Ctrl-C; then the summary."""

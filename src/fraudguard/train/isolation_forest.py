@@ -19,11 +19,12 @@ pickle), under the stage's folder.
 
 from __future__ import annotations
 
+import warnings
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io as skio
 from pyspark.ml import Estimator, Model
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -133,6 +134,17 @@ class IsolationForestModel(Model, _ForestParams, MLReadable, MLWritable):
         return _ModelReader(cls)
 
 
+def _skops() -> ModuleType:
+    """skops.io, imported only where a forest is saved or loaded. Its import finds each scipy ufunc's
+    module by reading the ufunc's name from every loaded module; in an Airflow task, each of Airflow's
+    moved modules answers with a deprecation warning, a thousand lines that say nothing about ours."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"skops\.io\._utils")
+        import skops.io
+
+    return skops.io
+
+
 class _ModelWriter(MLWriter):
     """The stage's params (as for any Python stage) and its forest, through Spark, so any
     filesystem Spark writes to (file:, hdfs:, s3a:) holds it."""
@@ -144,7 +156,7 @@ class _ModelWriter(MLWriter):
     def saveImpl(self, path: str) -> None:
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession)
         instance = self.instance
-        document = skio.dumps(
+        document = _skops().dumps(
             {"forest": instance.forest, "medians": instance.medians, "quantiles": instance.quantiles}
         )
         self.sparkSession.createDataFrame([(document,)], "forest binary").coalesce(1).write.parquet(
@@ -161,6 +173,7 @@ class _ModelReader(MLReader):
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
         spark: SparkSession = self.sparkSession
         document = bytes(spark.read.parquet(f"{path}/{FOREST_FOLDER}").collect()[0]["forest"])
+        skio = _skops()
         trusted = skio.get_untrusted_types(data=document)
         if any(not name.startswith(("sklearn.", "numpy.")) for name in trusted):
             raise ValueError(f"{path}: the saved forest holds unexpected types: {trusted}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -18,7 +19,7 @@ from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.models import infer_signature
+from mlflow.models import Model, infer_signature
 from pyspark.ml import PipelineModel
 from pyspark.ml.feature import StringIndexerModel, VectorAssembler
 from pyspark.sql import DataFrame
@@ -255,7 +256,15 @@ def export(settings: Settings, version: str) -> Path:
         "features": inputs.columns,
     }
     with replacing(target) as staging:
-        load_version(settings, version).write().overwrite().save(str(staging / "pipeline"))
+        # The registered files as they are: exporting (a rollback) needs no Spark.
+        download = staging / "registered"
+        download.mkdir()
+        logged = Path(
+            mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(download))
+        )
+        data = Model.load(str(logged / "MLmodel")).flavors["spark"]["model_data"]
+        (logged / data).rename(staging / "pipeline")
+        shutil.rmtree(download)
         (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     log.info("champion exported", extra={"version": version, "folder": str(target)})
     return target
