@@ -18,7 +18,7 @@ from tests.conftest import CONFIG_FILE, free_port, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PARTS = ["Airflow", "MLflow UI", "first model training", "alert service", "streaming job", "Kafka"]
+PARTS = ["Airflow", "MLflow UI", "first model training", "streaming job", "alert service", "Kafka"]
 
 
 def listening(port: int) -> bool:

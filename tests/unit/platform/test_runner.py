@@ -1,0 +1,63 @@
+"""Parts started together: each is reported, and when one fails, the ones this run started are stopped
+(newest first) and the run fails naming the part and its log."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from fraudguard.config import load_settings
+from fraudguard.platform.components import Part, Started
+from fraudguard.platform.runner import PlatformRun, StartFailed
+from tests.conftest import CONFIG_FILE
+
+
+def platform_run(tmp_path: Path) -> tuple[PlatformRun, io.StringIO]:
+    output = io.StringIO()
+    settings = load_settings(CONFIG_FILE, environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path)})
+    return PlatformRun(settings, CONFIG_FILE, Console(file=output, width=200)), output
+
+
+def test_parts_started_together_run_at_once_and_are_each_reported(tmp_path):
+    run, output = platform_run(tmp_path)
+    arrived = threading.Barrier(3, timeout=10)  # passes only if all three starts run at the same time
+
+    def start(name: str) -> Part:
+        return Part(
+            name, lambda: (arrived.wait(), Started(f"{name} up", True))[1], tmp_path / name, stop=lambda: None
+        )
+
+    run._start([start("one"), start("two"), start("three")])
+    shown = output.getvalue()
+    assert all(f"✓ {name} started: {name} up" in shown for name in ("one", "two", "three"))
+    assert [part.name for part in run.started] == ["one", "two", "three"]
+
+
+def test_a_part_that_fails_among_others_stops_what_started_and_names_its_log(tmp_path):
+    run, output = platform_run(tmp_path)
+    stopped: list[str] = []
+
+    def service(name: str, already_running: bool = False) -> Part:
+        return Part(
+            name, lambda: Started("up", not already_running), tmp_path, stop=lambda: stopped.append(name)
+        )
+
+    def broken() -> Started:
+        raise RuntimeError("port 8080 is taken")
+
+    run._start([service("earlier")])
+    with pytest.raises(StartFailed, match=f"broken failed to start; see {tmp_path / 'broken.log'}"):
+        run._start(
+            [
+                service("left alone", already_running=True),
+                Part("broken", broken, tmp_path / "broken.log"),
+                service("later"),
+            ]
+        )
+    assert "✗ broken failed: port 8080 is taken" in output.getvalue()
+    assert stopped == ["later", "earlier"], "what this run started, newest first; a running part is left"
+    assert run.started == []
