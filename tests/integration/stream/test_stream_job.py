@@ -260,10 +260,10 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
         uuid.uuid4().hex[:8],
         FRAUDGUARD__MLFLOW__TRACKING_URI=first.mlflow.tracking_uri,
         FRAUDGUARD__MODEL__EXPORT_DIR=str(first.model.export_dir),
-        FRAUDGUARD__STREAM__MAX_ROWS_PER_BATCH="800",
+        FRAUDGUARD__STREAM__MAX_ROWS_PER_BATCH="400",
         FRAUDGUARD__STREAM__TRIGGER_INTERVAL_S="0",
         FRAUDGUARD__STREAM__MODEL_POLL_S="2",
-        FRAUDGUARD__SIMULATOR__DAYS="4",  # the world's first days: enough batches before and after the kill
+        FRAUDGUARD__SIMULATOR__DAYS="2",  # the world's first days: enough batches before and after the kill
     )
     create_topics(broker_settings, list(settings.topics.all().values()))
     world = FakerWorldTimeline(settings.simulator)
@@ -332,7 +332,7 @@ def test_the_same_job_runs_on_a_spark_standalone_cluster(scored_world, broker, s
             FRAUDGUARD__MLFLOW__TRACKING_URI=first.mlflow.tracking_uri,
             FRAUDGUARD__MODEL__EXPORT_DIR=str(first.model.export_dir),
             FRAUDGUARD__SPARK__MASTER=master,
-            FRAUDGUARD__SIMULATOR__DAYS="4",
+            FRAUDGUARD__SIMULATOR__DAYS="2",
         )  # fmt: skip
         create_topics(broker_settings, list(settings.topics.all().values()))
         report = LivePublisher(settings).run(
