@@ -15,7 +15,6 @@ from fraudguard.data.naming import dataset_folder
 from fraudguard.data.schema import DatasetError
 from fraudguard.logs import configure_logging
 from fraudguard.stream import control
-from fraudguard.stream.champion import NoChampion
 from fraudguard.stream.progress import QueryProgress
 
 
@@ -72,7 +71,8 @@ def start(obj: CliContext, detach: bool, available_now: bool) -> None:
     if control.running(settings):
         dataset = f" --dataset {settings.stream.dataset}" if settings.stream.dataset else ""
         raise CliError(f"the stream is already running; `fraudguard stream stop{dataset}` first")
-    from fraudguard.stream.job import StreamJob  # imports Spark: only when really starting
+    from fraudguard.stream.champion import NoChampion  # these import Spark: only when really starting
+    from fraudguard.stream.job import StreamJob
 
     configure_logging()
     job = StreamJob(settings, available_now=available_now)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,9 @@ from pyspark.ml.util import (
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
-from sklearn.ensemble import IsolationForest as SklearnForest
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest as SklearnForest
 
 FOREST_FOLDER = "forest"
 SCORES = "_isolation_forest_scores"
@@ -86,6 +88,8 @@ class IsolationForest(Estimator, _ForestParams, DefaultParamsReadable, DefaultPa
         seen = ~np.isnan(sample).all(axis=0)  # an input missing from every row has no population
         quantiles[seen] = np.nanquantile(sample[:, seen], QUANTILES, axis=0).T
         medians = np.nan_to_num(quantiles[:, len(QUANTILES) // 2])
+        from sklearn.ensemble import IsolationForest as SklearnForest  # only where a forest is fitted
+
         forest = SklearnForest(
             n_estimators=self.getOrDefault(self.numTrees),
             max_samples=min(self.getOrDefault(self.maxSamples), len(sample)),
