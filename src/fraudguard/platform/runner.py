@@ -7,6 +7,7 @@ end-of-run summary compares the alerts with the simulator's ground truth for the
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -65,10 +66,16 @@ class PlatformRun:
                 self._start([part])
 
     def _start(self, chosen: list[Part]) -> None:
-        """Start the chosen parts at once (they must not depend on each other) and report each."""
-        names = ", ".join(part.name for part in chosen)
-        with self.console.status(f"starting {names} ..."), ThreadPoolExecutor(len(chosen)) as pool:
-            outcomes = list(pool.map(_timed_start, chosen))
+        """Start the chosen parts at once (they must not depend on each other) and report each. After a
+        failure or Ctrl-C, what this run started is stopped."""
+        names, interrupted = ", ".join(part.name for part in chosen), threading.Event()
+        # Ctrl-C lets the starts under way finish, so that what they started is then stopped.
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+        try:
+            with self.console.status(f"starting {names} ..."), ThreadPoolExecutor(len(chosen)) as pool:
+                outcomes = list(pool.map(_timed_start, chosen))
+        finally:
+            signal.signal(signal.SIGINT, previous)
         failed = []
         for part, (outcome, took) in zip(chosen, outcomes, strict=True):
             if isinstance(outcome, Exception):
@@ -81,8 +88,11 @@ class PlatformRun:
                 self.services.append(part)
                 if outcome.started:
                     self.started.append(part)
-        if failed:
+        if failed or interrupted.is_set():
             self.stop()
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        if failed:
             raise StartFailed("; ".join(failed))
 
     def run(self, duration_s: float | None, refresh_s: float) -> dict[str, Any]:

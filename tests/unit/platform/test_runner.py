@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,17 @@ def test_a_part_that_fails_among_others_stops_what_started_and_names_its_log(tmp
     assert "✗ broken failed: port 8080 is taken" in output.getvalue()
     assert stopped == ["later", "earlier"], "what this run started, newest first; a running part is left"
     assert run.started == []
+
+
+def test_ctrl_c_while_parts_start_stops_what_they_started(tmp_path):
+    run, _ = platform_run(tmp_path)
+    stopped: list[str] = []
+
+    def start_slowly() -> Started:  # Ctrl-C arrives while this part starts
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+        return Started("up", True)
+
+    with pytest.raises(KeyboardInterrupt):
+        run._start([Part("slow", start_slowly, tmp_path, stop=lambda: stopped.append("slow"))])
+    assert stopped == ["slow"] and run.started == []
