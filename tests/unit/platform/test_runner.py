@@ -1,5 +1,5 @@
-"""Parts started together: each is reported, and when one fails, the ones this run started are stopped
-(newest first) and the run fails naming the part and its log."""
+"""Parts started together: each is reported; when one fails, or on Ctrl-C, the ones this run started
+are stopped (newest first), and a failure names the part and its log."""
 
 from __future__ import annotations
 
