@@ -40,6 +40,11 @@ class RuntimePaths:
         return self.logs / f"kafka-{node_id}.log"
 
     @property
+    def session_key(self) -> Path:
+        """The key that signs the alert service's sign-in cookies when none is configured."""
+        return self.root / "alerts" / "session.key"
+
+    @property
     def datasets(self) -> Path:
         """Datasets by name: simulated worlds (`simulate batch`) and imported files (`data import`)."""
         return self.root / "datasets"

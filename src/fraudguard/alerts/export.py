@@ -15,15 +15,25 @@ from fraudguard.alerts.store import REVIEW_COLUMNS, AlertStore, ReviewStatus
 from fraudguard.schemas import ALERT, REVIEW_LABEL, format_timestamp
 
 CSV_COLUMNS = (*ALERT.names, *REVIEW_COLUMNS)
+AUDIT_COLUMNS = ("transaction_id", "actor", "at", "from_status", "to_status", "note", "version")
 
 
 def csv_lines(alerts: Iterable[dict[str, Any]]) -> Iterator[str]:
     """A header line, then one line per alert (reasons joined by "; ", timestamps ISO-8601 UTC)."""
+    return _lines(alerts, CSV_COLUMNS)
+
+
+def audit_lines(changes: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The review audit trail (`AlertStore.audit`) as CSV lines."""
+    return _lines(changes, AUDIT_COLUMNS)
+
+
+def _lines(rows: Iterable[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for alert in alerts:
-        writer.writerow(_cell(alert.get(column)) for column in CSV_COLUMNS)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(_cell(row.get(column)) for column in columns)
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
 import signal
 import threading
 from collections.abc import Callable
@@ -11,16 +14,19 @@ from typing import Any
 
 import uvicorn
 
-from fraudguard.alerts.api import create_app
+from fraudguard.alerts.accounts import Accounts
+from fraudguard.alerts.api import Access, create_app
 from fraudguard.alerts.consumer import AlertConsumer
 from fraudguard.alerts.notify.dispatcher import Dispatcher, configured_channels
 from fraudguard.alerts.notify.labels import LabelChannel
-from fraudguard.alerts.store import AlertStore
+from fraudguard.alerts.store import AlertStore, Role
 from fraudguard.config import Settings
+from fraudguard.paths import RuntimePaths
 from fraudguard.redact import without_credentials
 
 log = logging.getLogger("fraudguard.alerts.service")
 RESTART_WAIT_S = 5.0
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class AlertService:
@@ -29,11 +35,19 @@ class AlertService:
         self.host = host or alerts.host
         self.port = alerts.port if port is None else port
         self.store = AlertStore(alerts.database_url)
+        accounts = Accounts(self.store)
+        _first_admin(settings, accounts)
         channels = configured_channels(alerts)
         self.consumer = AlertConsumer(settings, self.store, tuple(c.name for c in channels))
         self.dispatcher = Dispatcher(self.store, [*channels, LabelChannel(settings, self.store)])
-        token = alerts.api_token.get_secret_value() if alerts.api_token else None
-        self.app = create_app(self.store, token, self.health, alerts.allowed_hosts)
+        access = Access(
+            session_secret=_session_secret(settings),
+            open_reads=self.host in LOOPBACK,
+            secure_cookies=alerts.secure_cookies,
+            sign_in_attempts_per_minute=alerts.sign_in_attempts_per_minute,
+            service_token=alerts.api_token.get_secret_value() if alerts.api_token else None,
+        )
+        self.app = create_app(self.store, accounts, access, self.health, alerts.allowed_hosts)
         self.stop = threading.Event()
 
     @property
@@ -86,6 +100,37 @@ class AlertService:
                 worker.join(timeout=30)
             self.store.close()
             log.info("stopped")
+
+
+def _first_admin(settings: Settings, accounts: Accounts) -> None:
+    """On the first start without users, the admin from `alerts.admin_user` / `admin_password`."""
+    alerts = settings.alerts
+    if accounts.any_user():
+        return
+    if alerts.admin_password is None:
+        log.warning(
+            "no users: nobody can sign in; set FRAUDGUARD__ALERTS__ADMIN_PASSWORD or run "
+            "`fraudguard alerts users add NAME --role admin`"
+        )
+        return
+    accounts.add_user(alerts.admin_user, alerts.admin_password.get_secret_value(), Role.ADMIN)
+    log.info("first admin created", extra={"user": alerts.admin_user})
+
+
+def _session_secret(settings: Settings) -> str:
+    """`alerts.session_secret`, else a random key kept (0600) in the runtime folder, so that sessions
+    survive a restart. Several replicas of the service need the configured one."""
+    if settings.alerts.session_secret is not None:
+        return settings.alerts.session_secret.get_secret_value()
+    key = RuntimePaths(settings.runtime_dir).session_key
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            contextlib.suppress(FileExistsError),
+            os.fdopen(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out,
+        ):
+            out.write(secrets.token_urlsafe(48))
+    return key.read_text().strip()
 
 
 def _supervised(name: str, target: Callable[[threading.Event], None], stop: threading.Event) -> None:

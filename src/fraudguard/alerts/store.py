@@ -30,6 +30,14 @@ class ReviewStatus(StrEnum):
     FALSE_POSITIVE = "false_positive"
 
 
+class Role(StrEnum):
+    """What a signed-in user may do: read alerts; also review them; also manage users."""
+
+    VIEWER = "viewer"
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+
+
 VERDICTS = (ReviewStatus.CONFIRMED_FRAUD, ReviewStatus.FALSE_POSITIVE)
 PLACE_DEGREES = 1.0
 """The map's cell size: alerts are counted per cell (bubbles by count), at the cell's mean position."""
@@ -58,7 +66,7 @@ _COLUMN_TYPES = {
     "timestamp": UtcDateTime,
     "strings": sa.JSON,
 }
-REVIEW_COLUMNS = ("status", "note", "reviewed_at", "received_at")
+REVIEW_COLUMNS = ("status", "note", "reviewed_at", "reviewed_by", "received_at")
 """What the service adds to an alert: its review state and when it was stored."""
 
 metadata = sa.MetaData()
@@ -79,7 +87,41 @@ alerts = sa.Table(
     sa.Column("status", sa.String(20), nullable=False, default=ReviewStatus.NEW.value, index=True),
     sa.Column("note", sa.Text),
     sa.Column("reviewed_at", UtcDateTime()),
+    sa.Column("reviewed_by", sa.String(64)),
     sa.Column("received_at", UtcDateTime(), nullable=False),
+    # Optimistic concurrency: a review names the version it saw and fails when another came first.
+    sa.Column("version", sa.Integer, nullable=False, default=1, server_default="1"),
+)
+review_audit = sa.Table(
+    "review_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("transaction_id", sa.String, nullable=False, index=True),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("from_status", sa.String(20), nullable=False),
+    sa.Column("to_status", sa.String(20), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False),  # the alert's version after the change
+)
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # SHA-256: the token is random
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime()),
 )
 outbox = sa.Table(
     "notification_outbox",
@@ -151,6 +193,18 @@ class AlertFilter:
         return [clause() for value, clause in checks if value is not None]
 
 
+class ReviewConflict(Exception):
+    """Another review changed the alert after the version the reviewer saw."""
+
+    def __init__(self, transaction_id: str, seen: int, current: int | None) -> None:
+        super().__init__(
+            f"alert {transaction_id} changed since version {seen}"
+            + (f" (now version {current})" if current else "")
+            + ": reload it and review again"
+        )
+        self.transaction_id = transaction_id
+
+
 @dataclass(frozen=True)
 class StoreResult:
     new: list[str]  # transaction_ids stored for the first time
@@ -207,17 +261,51 @@ class AlertStore:
                     connection.execute(outbox.insert(), queued)
         return StoreResult(new=new, duplicates=received - len(new))
 
-    def review(self, transaction_id: str, status: ReviewStatus, note: str | None) -> dict[str, Any] | None:
-        """Set an alert's review status (and note); None when no such alert."""
-        values: dict[str, Any] = {"status": status.value, "reviewed_at": datetime.now(UTC)}
-        if note is not None:
-            values["note"] = note
+    def review(
+        self,
+        transaction_id: str,
+        status: ReviewStatus,
+        note: str | None,
+        actor: str = "system",
+        seen_version: int | None = None,
+    ) -> dict[str, Any] | None:
+        """Set an alert's review status (and note) as `actor`, recorded in the audit trail; None when
+        no such alert. With `seen_version`, refuse (`ReviewConflict`) when the alert changed since."""
+        now = datetime.now(UTC)
         with self.engine.begin() as connection:
-            updated = connection.execute(
-                alerts.update().where(alerts.c.transaction_id == transaction_id).values(**values)
-            )
-            if updated.rowcount == 0:
+            current = connection.execute(
+                sa.select(alerts.c.status, alerts.c.version).where(alerts.c.transaction_id == transaction_id)
+            ).first()
+            if current is None:
                 return None
+            if seen_version is not None and seen_version != current.version:
+                raise ReviewConflict(transaction_id, seen_version, current.version)
+            values: dict[str, Any] = {
+                "status": status.value,
+                "reviewed_at": now,
+                "reviewed_by": actor,
+                "version": current.version + 1,
+            }
+            if note is not None:
+                values["note"] = note
+            updated = connection.execute(
+                alerts.update()
+                .where(alerts.c.transaction_id == transaction_id, alerts.c.version == current.version)
+                .values(**values)
+            )
+            if updated.rowcount == 0:  # another review committed between the read and this write
+                raise ReviewConflict(transaction_id, seen_version or current.version, None)
+            connection.execute(
+                review_audit.insert().values(
+                    transaction_id=transaction_id,
+                    actor=actor,
+                    at=now,
+                    from_status=current.status,
+                    to_status=status.value,
+                    note=note,
+                    version=current.version + 1,
+                )
+            )
             if status in VERDICTS:  # queued with the change: a verdict always reaches the labels topic
                 queued = (outbox.c.transaction_id == transaction_id) & (outbox.c.channel == LABELS_CHANNEL)
                 connection.execute(outbox.delete().where(queued))
@@ -226,10 +314,18 @@ class AlertStore:
                         transaction_id=transaction_id,
                         channel=LABELS_CHANNEL,
                         attempts=0,
-                        next_attempt_at=values["reviewed_at"],
+                        next_attempt_at=now,
                     )
                 )
         return self.get(transaction_id)
+
+    def audit(self, transaction_id: str | None = None) -> list[dict[str, Any]]:
+        """Review changes, oldest first: one alert's, or all of them."""
+        query = review_audit.select().order_by(review_audit.c.id)
+        if transaction_id is not None:
+            query = query.where(review_audit.c.transaction_id == transaction_id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
 
     # -- reading ---------------------------------------------------------------------------------------
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +16,9 @@ from fraudguard.background import BackgroundError
 from fraudguard.cli.context import CliContext, CliError, console
 from fraudguard.config import TopicRole
 from fraudguard.logs import configure_logging
+
+if TYPE_CHECKING:
+    from fraudguard.alerts.accounts import Accounts
 
 
 @click.group()
@@ -197,3 +204,118 @@ def export(
         count = export_labels(store, path)
         click.echo(f"{count:,} review labels written to {path}", err=True)
     store.close()
+
+
+ROLES = click.Choice(["viewer", "reviewer", "admin"])
+
+
+@alerts.group()
+def users() -> None:
+    """Who may sign in to the dashboard and API: viewers read, reviewers also review, admins manage."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=ROLES, default="reviewer", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (scripts).")
+@click.pass_obj
+def add_user(obj: CliContext, username: str, role: str, password_stdin: bool) -> None:
+    """Add a user (the password is asked for twice, or read from stdin; at least 12 characters)."""
+    from fraudguard.alerts.accounts import AccountError
+    from fraudguard.alerts.store import Role
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    with _accounts(obj) as accounts:
+        try:
+            accounts.add_user(username, password, Role(role))
+        except AccountError as error:
+            raise CliError(str(error)) from None
+    console.print(f"user {username} added ({role})")
+
+
+@users.command("list")
+@click.pass_obj
+def list_users(obj: CliContext) -> None:
+    """Every user with their role (password hashes never leave the store)."""
+    from rich.table import Table
+
+    with _accounts(obj) as accounts:
+        table = Table("user", "role", "created")
+        for user in accounts.users():
+            table.add_row(user["username"], user["role"], f"{user['created_at']:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@users.command("remove")
+@click.argument("username")
+@click.pass_obj
+def remove_user(obj: CliContext, username: str) -> None:
+    """Remove a user and their API tokens; their sessions end at their next request."""
+    with _accounts(obj) as accounts:
+        if not accounts.remove_user(username):
+            raise CliError(f"no user {username!r}")
+    console.print(f"user {username} removed")
+
+
+@alerts.group()
+def tokens() -> None:
+    """API tokens for scripts: each acts as its user, with that user's role, until revoked."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--user", "username", required=True, help="The user the token acts as.")
+@click.pass_obj
+def create_token(obj: CliContext, name: str, username: str) -> None:
+    """Create a token and print it once (send it as `Authorization: Bearer <token>`)."""
+    from fraudguard.alerts.accounts import AccountError
+
+    with _accounts(obj) as accounts:
+        try:
+            token, secret = accounts.create_token(username, name)
+        except AccountError as error:
+            raise CliError(str(error)) from None
+    click.echo(secret)
+    click.echo(f"token {token.id} ({name}) for {username}; shown only now", err=True)
+
+
+@tokens.command("list")
+@click.pass_obj
+def list_tokens(obj: CliContext) -> None:
+    """Every token: id, user, name, when created and revoked (never the token itself)."""
+    from rich.table import Table
+
+    with _accounts(obj) as accounts:
+        table = Table("id", "user", "name", "created", "revoked")
+        for token in accounts.tokens():
+            revoked = f"{token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "-"
+            table.add_row(
+                str(token.id), token.username, token.name, f"{token.created_at:%Y-%m-%d %H:%M}", revoked
+            )
+    console.print(table)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_obj
+def revoke_token(obj: CliContext, token_id: int) -> None:
+    """Revoke a token at once."""
+    with _accounts(obj) as accounts:
+        if not accounts.revoke_token(token_id):
+            raise CliError(f"no live token {token_id}")
+    console.print(f"token {token_id} revoked")
+
+
+@contextlib.contextmanager
+def _accounts(obj: CliContext) -> Iterator[Accounts]:
+    from fraudguard.alerts.accounts import Accounts
+    from fraudguard.alerts.store import AlertStore
+
+    store = AlertStore(obj.settings.alerts.database_url)
+    try:
+        yield Accounts(store)
+    finally:
+        store.close()

@@ -340,7 +340,19 @@ class AlertsSettings(Section):
     )
     port: Annotated[int, Field(ge=0, le=65535)] = 8765
     api_token: SecretStr | None = Field(
-        None, description="protects the write endpoints (Bearer token); unset = writes are refused"
+        None,
+        description="a Bearer token for scripts with a reviewer's rights (users' own tokens are revocable)",
+    )
+    admin_user: str = Field("admin", description="the first admin, created on the first start without users")
+    admin_password: SecretStr | None = Field(
+        None, description="the first admin's password (at least 12 characters); unset = no first admin"
+    )
+    session_secret: SecretStr | None = Field(
+        None, description="signs the sign-in cookies; unset = a random key kept in the runtime folder"
+    )
+    secure_cookies: bool = Field(False, description="send cookies over HTTPS only (set it behind TLS)")
+    sign_in_attempts_per_minute: Annotated[int, Field(ge=1)] = Field(
+        5, description="failed sign-ins allowed per user name and per client address, then 429"
     )
     labels_path: Path = Field(
         Path(f"{RUNTIME_DIR}/alerts/confirmed_labels.parquet"),
