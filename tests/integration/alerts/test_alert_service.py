@@ -22,7 +22,8 @@ import schemathesis
 from confluent_kafka import TopicPartition
 from schemathesis.checks import not_a_server_error
 
-from fraudguard.alerts.store import AlertStore
+from fraudguard.alerts.accounts import Accounts
+from fraudguard.alerts.store import AlertStore, Role
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.kafka.clients import bootstrap_servers, make_consumer, make_producer
 from fraudguard.kafka.dead_letter import COMPONENT, REASON, read_headers
@@ -315,23 +316,32 @@ def test_no_request_makes_the_api_fail_or_leak(served):
         answers_safely()
 
 
-def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_path):
+@contextlib.contextmanager
+def chromium(profile: Path):
+    """Debian's headless Chromium through its chromedriver, offline; yields (driver, a 30 s wait)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    service, settings, *_ = served
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000"):  # fmt: skip
+                 f"--user-data-dir={profile}", "--window-size=1400,1000"):  # fmt: skip
         options.add_argument(flag)
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for drivers online
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    wait = WebDriverWait(driver, 30)
     try:
+        yield driver, WebDriverWait(driver, 30)
+    finally:
+        driver.quit()
+
+
+def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    service, settings, *_ = served
+    with chromium(tmp_path / "profile") as (driver, wait):
         driver.get(f"{service.url}/")
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")) == 200)
         resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
@@ -353,8 +363,72 @@ def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_pat
         assert len(rows) == UNIQUE + 1 and keys[0] in {row["transaction_id"] for row in rows}
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
-    finally:
-        driver.quit()
+
+
+def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(served, tmp_path):
+    """Signed in as a reviewer: open an alert, see its context, confirm it, see the audit entry and the
+    confirmed precision change. Signed in as a viewer: no review buttons."""
+    from selenium.webdriver.common.by import By
+
+    service, settings, *_ = served
+    store = AlertStore(settings.alerts.database_url)
+    accounts = Accounts(store)
+    accounts.add_user("rita", "rita-reviews-alerts", Role.REVIEWER)
+    accounts.add_user("vic", "vic-only-watches", Role.VIEWER)
+    store.close()
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def sign_in(driver, wait, name: str, password: str) -> None:
+        driver.get(f"{service.url}/")
+        form = driver.find_element(By.ID, "sign-in")
+        wait.until(lambda d: form.is_displayed())
+        form.find_element(By.NAME, "username").send_keys(name)
+        form.find_element(By.NAME, "password").send_keys(password)
+        form.find_element(By.TAG_NAME, "button").click()
+        wait.until(lambda d: d.find_element(By.ID, "who").text == name)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")) == 200)
+
+    with chromium(tmp_path / "reviewer") as (driver, wait):
+        sign_in(driver, wait, "rita", "rita-reviews-alerts")
+        wait.until(lambda d: d.find_element(By.ID, "total").text[:1].isdigit())  # the figures are in
+        precision_before = driver.find_element(By.ID, "precision").text
+        row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")
+                   if r.find_element(By.CSS_SELECTOR, "td.status").text == "new")  # fmt: skip
+        transaction_id = row.get_attribute("data-transaction-id")
+        row.click()
+        wait.until(lambda d: d.find_element(By.ID, "review-id").text == transaction_id)
+        facts = driver.find_element(By.ID, "review-facts").text
+        assert "threshold" in facts and "model" in facts and "version\n1" in facts
+        assert driver.find_elements(By.CSS_SELECTOR, "#review-reasons li")
+        driver.find_element(By.CSS_SELECTOR, "#review-form textarea").send_keys("cardholder confirmed")
+        driver.find_element(By.CSS_SELECTOR, '#review-form button[value="confirmed_fraud"]').click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#audit tbody tr"))
+        audit = driver.find_element(By.CSS_SELECTOR, "#audit tbody tr").text
+        assert (
+            "rita" in audit
+            and "new" in audit
+            and "confirmed fraud" in audit
+            and "cardholder confirmed" in audit
+        )
+        wait.until(lambda d: d.find_element(By.ID, "precision").text != precision_before)
+        driver.save_screenshot(str(ARTIFACTS / "review-confirmed.png"))
+    reviewed = httpx.get(f"{service.url}/api/alerts/{transaction_id}", timeout=10).json()
+    assert reviewed["status"] == "confirmed_fraud" and reviewed["reviewed_by"] == "rita"
+
+    with chromium(tmp_path / "viewer") as (driver, wait):
+        sign_in(driver, wait, "vic", "vic-only-watches")
+        driver.find_element(By.CSS_SELECTOR, f'tr[data-transaction-id="{transaction_id}"]').click()
+        wait.until(lambda d: d.find_element(By.ID, "review-id").text == transaction_id)
+        assert not driver.find_element(By.ID, "review-form").is_displayed()
+        assert "rita" in driver.find_element(By.CSS_SELECTOR, "#audit tbody").text
+        driver.save_screenshot(str(ARTIFACTS / "review-viewer.png"))
+        rows = [
+            r.get_attribute("data-transaction-id")
+            for r in driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")
+        ]
+        driver.find_element(By.TAG_NAME, "body").send_keys("j")  # the keyboard moves to the next alert
+        following = rows[rows.index(transaction_id) + 1]
+        wait.until(lambda d: d.find_element(By.ID, "review-id").text == following)
 
 
 def test_kill_9_between_store_and_commit_loses_and_duplicates_nothing(published, tmp_path):

@@ -1,5 +1,6 @@
 // fraudguard alerts dashboard: plain JavaScript, no external assets, so it works offline.
 // The table polls the API for alerts stored after the newest one shown; charts refresh from /api/stats.
+// Signed in as a reviewer, the selected alert can be reviewed; writes carry the CSRF cookie's value.
 "use strict";
 
 const LIVE_POLL_MS = 2000;
@@ -9,6 +10,10 @@ const SVG = "http://www.w3.org/2000/svg";
 
 let newestId = null;
 let filterQuery = "";
+let me = null;  // {username, role} once signed in
+let selected = null;  // the alert open in the review panel
+
+const REVIEWER_ROLES = new Set(["reviewer", "admin"]);
 
 function currentFilters() {
   const params = new URLSearchParams();
@@ -33,10 +38,28 @@ function cell(row, text, className) {
   return td;
 }
 
+function csrfHeader() {
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("fraudguard_csrf="));
+  return cookie ? { "X-CSRF-Token": cookie.slice("fraudguard_csrf=".length) } : {};
+}
+
+async function send(method, path, body) {
+  return fetch(path, {
+    method,
+    headers: { "Content-Type": "application/json", ...csrfHeader() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+async function detail(response) {
+  try { return (await response.json()).detail ?? `HTTP ${response.status}`; } catch { return `HTTP ${response.status}`; }
+}
+
 function alertRow(alert, fresh) {
   const row = document.createElement("tr");
   row.dataset.transactionId = alert.transaction_id;
   if (fresh) row.className = "fresh";
+  if (selected && selected.transaction_id === alert.transaction_id) row.classList.add("selected");
   cell(row, alert.scored_at.replace("T", " ").slice(0, 19));
   cell(row, alert.score.toFixed(3), "score");
   cell(row, alert.transaction_id);
@@ -47,7 +70,7 @@ function alertRow(alert, fresh) {
   cell(row, alert.country ?? "");
   cell(row, alert.reasons.join("; "), "why");
   cell(row, `${alert.model_name} v${alert.model_version}`);
-  cell(row, alert.status.replace("_", " "));
+  cell(row, alert.status.replace("_", " "), "status");
   return row;
 }
 
@@ -165,6 +188,125 @@ async function refreshHealth() {
   }
 }
 
+async function refreshAccount() {
+  const response = await fetch("/api/me", { cache: "no-store" });
+  me = response.ok ? await response.json() : null;
+  document.getElementById("sign-in").hidden = me !== null;
+  document.getElementById("signed-in").hidden = me === null;
+  if (me) {
+    document.getElementById("who").textContent = me.username;
+    document.getElementById("role").textContent = me.role;
+  }
+  if (selected) showReview(selected);
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const response = await send("POST", "/api/sign-in", { username: form.get("username"), password: form.get("password") });
+  document.getElementById("account-message").textContent = response.ok ? "" : await detail(response);
+  if (response.ok) {
+    event.target.reset();
+    await refreshAccount();
+    await loadTable();
+  }
+}
+
+async function signOut() {
+  await send("POST", "/api/sign-out");
+  await refreshAccount();
+}
+
+function fact(list, name, value) {
+  const term = document.createElement("dt"), description = document.createElement("dd");
+  term.textContent = name;
+  description.textContent = value ?? "–";
+  list.append(term, description);
+}
+
+function showReview(alert) {
+  selected = alert;
+  document.getElementById("review").hidden = false;
+  document.getElementById("review-id").textContent = alert.transaction_id;
+  const facts = document.getElementById("review-facts");
+  facts.replaceChildren();
+  fact(facts, "score", `${alert.score.toFixed(3)} (threshold ${alert.threshold.toFixed(3)})`);
+  fact(facts, "model", `${alert.model_name} v${alert.model_version}`);
+  fact(facts, "amount", alert.amount == null ? null : `${alert.amount.toFixed(2)} ${alert.currency ?? ""}`);
+  fact(facts, "event time", alert.event_time?.replace("T", " ").slice(0, 19));
+  fact(facts, "user", alert.user_id);
+  fact(facts, "merchant", `${alert.merchant_id ?? "–"} (${alert.merchant_category ?? "?"}, ${alert.country ?? "?"})`);
+  fact(facts, "status", alert.status.replace("_", " "));
+  fact(facts, "reviewed", alert.reviewed_by ? `by ${alert.reviewed_by} at ${alert.reviewed_at.replace("T", " ").slice(0, 19)}` : null);
+  fact(facts, "note", alert.note);
+  fact(facts, "version", String(alert.version));
+  document.getElementById("review-reasons").replaceChildren(...alert.reasons.map((reason) => {
+    const item = document.createElement("li");
+    item.textContent = reason;
+    return item;
+  }));
+  document.getElementById("review-form").hidden = !(me && REVIEWER_ROLES.has(me.role));
+  for (const row of document.querySelectorAll("#alerts tbody tr")) {
+    row.classList.toggle("selected", row.dataset.transactionId === alert.transaction_id);
+  }
+}
+
+async function select(transactionId) {
+  const id = encodeURIComponent(transactionId);
+  const [alert, audit] = await Promise.all([getJson(`/api/alerts/${id}`), getJson(`/api/alerts/${id}/audit`)]);
+  showReview(alert);
+  document.querySelector("#audit tbody").replaceChildren(...audit.map((entry) => {
+    const row = document.createElement("tr");
+    cell(row, entry.at.replace("T", " ").slice(0, 19));
+    cell(row, entry.actor);
+    cell(row, entry.from_status.replace("_", " "));
+    cell(row, entry.to_status.replace("_", " "));
+    cell(row, entry.note ?? "");
+    return row;
+  }));
+}
+
+async function review(event) {
+  event.preventDefault();
+  const note = new FormData(event.target).get("note");
+  const change = { status: event.submitter.value, version: selected.version, note: note === "" ? null : note };
+  const response = await send("PATCH", `/api/alerts/${encodeURIComponent(selected.transaction_id)}`, change);
+  const message = document.getElementById("review-message");
+  message.textContent = response.ok ? `saved: ${change.status.replace("_", " ")}` : await detail(response);
+  message.className = response.ok ? "" : "bad";
+  if (response.ok) event.target.reset();
+  await select(selected.transaction_id);  // after a conflict too: show what the other reviewer did
+  const row = document.querySelector(`#alerts tbody tr[data-transaction-id="${CSS.escape(selected.transaction_id)}"]`);
+  if (row) row.querySelector("td.status").textContent = selected.status.replace("_", " ");
+  await refreshStats();
+}
+
+function moveSelection(step) {
+  const rows = [...document.querySelectorAll("#alerts tbody tr")];
+  if (!rows.length) return;
+  const at = selected ? rows.findIndex((row) => row.dataset.transactionId === selected.transaction_id) : -1;
+  const next = rows[Math.min(rows.length - 1, Math.max(0, at + step))];
+  next.scrollIntoView({ block: "nearest" });
+  select(next.dataset.transactionId).catch((error) => console.warn(error));
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.target.closest("input, textarea, select")) return;
+  if (event.key === "j") moveSelection(1);
+  else if (event.key === "k") moveSelection(-1);
+  else if (event.key === "Escape") {
+    selected = null;
+    document.getElementById("review").hidden = true;
+  }
+});
+document.querySelector("#alerts tbody").addEventListener("click", (event) => {
+  const row = event.target.closest("tr");
+  if (row) select(row.dataset.transactionId).catch((error) => console.warn(error));
+});
+document.getElementById("sign-in").addEventListener("submit", (event) => signIn(event).catch(console.warn));
+document.getElementById("sign-out").addEventListener("click", () => signOut().catch(console.warn));
+document.getElementById("review-form").addEventListener("submit", (event) => review(event).catch(console.warn));
+
 function every(ms, task) {
   const run = () => task().catch((error) => console.warn(error)).finally(() => setTimeout(run, ms));
   run();
@@ -179,3 +321,4 @@ loadTable().catch((error) => console.warn(error)).finally(() => {
 });
 every(STATS_POLL_MS, refreshStats);
 every(STATS_POLL_MS, refreshHealth);
+refreshAccount().catch((error) => console.warn(error));
