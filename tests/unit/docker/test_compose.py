@@ -20,7 +20,8 @@ from tests.conftest import CONFIG_FILE, PROJECT_ROOT
 
 DOCKER = PROJECT_ROOT / "docker"
 VARIABLE = re.compile(r"\$\{(\w+)(?::\?[^}]*)?\}")
-SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "ALERTS_API_TOKEN"}
+SECRETS = {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "ALERTS_API_TOKEN",
+           "ALERTS_ADMIN_PASSWORD", "ALERTS_SESSION_SECRET"}  # fmt: skip
 
 
 def example_env() -> dict[str, str]:
