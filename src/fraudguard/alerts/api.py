@@ -218,9 +218,11 @@ def create_app(
     access: Access,
     health: Callable[[], dict[str, Any]],
     allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+    training_uses_reviews: bool = True,
 ) -> FastAPI:
     """`allowed_hosts`: the names the service is reached by (a page on another site that points its
-    own name at this address, DNS rebinding, gets 400)."""
+    own name at this address, DNS rebinding, gets 400). `training_uses_reviews`:
+    `training.include_confirmed_labels`, shown with the feedback figures."""
     app = FastAPI(
         title="fraudguard alerts",
         summary="Fraud alerts from the streaming job: list, filter, review, audit, export, statistics.",
@@ -355,6 +357,18 @@ def create_app(
     def stats(minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 60) -> dict[str, Any]:
         """Alerts per minute (by scored_at), by merchant category, country and place, review precision."""
         return store.stats(minutes)
+
+    @app.get("/api/feedback", dependencies=READING)
+    def feedback(days: Annotated[int, Query(ge=1, le=366)] = 30) -> dict[str, Any]:
+        """Verdicts per day of review and per model version (confirmed, false positives, precision),
+        and how many the next nightly training reads from the labels topic."""
+        figures = store.feedback(days)
+        next_training = figures["labels_published"] if training_uses_reviews else 0
+        return {
+            **figures,
+            "training_uses_reviews": training_uses_reviews,
+            "next_training_labels": next_training,
+        }
 
     @app.get("/api/health")
     def service_health() -> dict[str, Any]:

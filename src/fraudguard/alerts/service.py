@@ -47,7 +47,8 @@ class AlertService:
             sign_in_attempts_per_minute=alerts.sign_in_attempts_per_minute,
             service_token=alerts.api_token.get_secret_value() if alerts.api_token else None,
         )
-        self.app = create_app(self.store, accounts, access, self.health, alerts.allowed_hosts)
+        self.app = create_app(self.store, accounts, access, self.health, alerts.allowed_hosts,
+                              settings.training.include_confirmed_labels)  # fmt: skip
         self.stop = threading.Event()
 
     @property

@@ -430,6 +430,42 @@ class AlertStore:
             else None,
         }
 
+    def feedback(self, days: int = 30, now: datetime | None = None) -> dict[str, Any]:
+        """How verdicts come back: per day of review over the last `days` and per model version, the
+        confirmed frauds, false positives and their precision; and the verdicts already published to
+        the labels topic (what the next training reads) or still queued."""
+        now = now or datetime.now(UTC)
+        c = alerts.c
+        confirmed = sa.func.sum(sa.case((c.status == ReviewStatus.CONFIRMED_FRAUD.value, 1), else_=0))
+        cleared = sa.func.sum(sa.case((c.status == ReviewStatus.FALSE_POSITIVE.value, 1), else_=0))
+        verdict = c.status.in_([status.value for status in VERDICTS])
+        day = _day_of(c.reviewed_at)
+        with self.engine.connect() as connection:
+            by_day = connection.execute(
+                sa.select(day, confirmed, cleared)
+                .where(verdict, c.reviewed_at >= now - timedelta(days=days))
+                .group_by(day)
+                .order_by(day)
+            ).all()
+            by_version = connection.execute(
+                sa.select(c.model_version, confirmed, cleared)
+                .where(verdict)
+                .group_by(c.model_version)
+                .order_by(c.model_version)
+            ).all()
+            verdicts = connection.scalar(sa.select(sa.func.count()).where(verdict)) or 0
+        queued = self.pending(LABELS_CHANNEL)
+
+        def figures(yes: int, no: int) -> dict[str, Any]:
+            return {"confirmed": yes, "false_positives": no, "precision": yes / (yes + no)}
+
+        return {
+            "by_day": [{"day": f"{d:%Y-%m-%d}", **figures(yes, no)} for d, yes, no in by_day],
+            "by_model_version": [{"model_version": v, **figures(yes, no)} for v, yes, no in by_version],
+            "labels_published": verdicts - queued,
+            "labels_queued": queued,
+        }
+
     # -- the notification outbox -----------------------------------------------------------------------
 
     def due(self, channel: str, limit: int, now: datetime | None = None) -> list[Pending]:
@@ -511,6 +547,23 @@ class _minute_of(sa.sql.functions.GenericFunction[datetime]):
 
     type = UtcDateTime()
     inherit_cache = True
+
+
+class _day_of(sa.sql.functions.GenericFunction[datetime]):
+    """The day a timestamp falls in (UTC), truncated by the database."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+
+
+@compiles(_day_of, "sqlite")
+def _day_of_sqlite(element: _day_of, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%d 00:00:00', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_day_of, "postgresql")
+def _day_of_postgresql(element: _day_of, compiler: Any, **kw: Any) -> str:
+    return f"date_trunc('day', {compiler.process(element.clauses, **kw)})"
 
 
 @compiles(_minute_of, "sqlite")

@@ -395,6 +395,9 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
         row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")
                    if r.find_element(By.CSS_SELECTOR, "td.status").text == "new")  # fmt: skip
         transaction_id = row.get_attribute("data-transaction-id")
+        row_version = httpx.get(f"{service.url}/api/alerts/{transaction_id}", timeout=10).json()[
+            "model_version"
+        ]
         row.click()
         wait.until(lambda d: d.find_element(By.ID, "review-id").text == transaction_id)
         facts = driver.find_element(By.ID, "review-facts").text
@@ -411,6 +414,16 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
             and "cardholder confirmed" in audit
         )
         wait.until(lambda d: d.find_element(By.ID, "precision").text != precision_before)
+        version = driver.find_element(
+            By.CSS_SELECTOR, f'#by-model-version tr[data-model-version="{row_version}"]'
+        )
+        assert int(version.find_elements(By.TAG_NAME, "td")[1].text) >= 1
+        wait.until(
+            lambda d: (
+                "the next nightly training learns from them" in d.find_element(By.ID, "next-training").text
+            )
+        )
+        assert driver.find_elements(By.CSS_SELECTOR, "#precision-by-day rect")
         driver.save_screenshot(str(ARTIFACTS / "review-confirmed.png"))
     reviewed = httpx.get(f"{service.url}/api/alerts/{transaction_id}", timeout=10).json()
     assert reviewed["status"] == "confirmed_fraud" and reviewed["reviewed_by"] == "rita"

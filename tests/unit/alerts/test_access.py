@@ -115,6 +115,11 @@ def test_a_reviewer_confirms_an_alert_and_the_audit_trail_and_precision_follow(s
         ("rita", "new", "confirmed_fraud", "card blocked")
     ]
     assert client.get("/api/stats").json()["confirmed_precision"] == 1.0
+    feedback = client.get("/api/feedback").json()
+    assert feedback["by_model_version"] == [
+        {"model_version": alert["model_version"], "confirmed": 1, "false_positives": 0, "precision": 1.0}
+    ]
+    assert feedback["labels_queued"] == 1 and feedback["next_training_labels"] == 0, "not published yet"
     exported = client.get("/api/audit.csv").text.splitlines()
     assert exported[0] == "transaction_id,actor,at,from_status,to_status,note,version"
     assert exported[1].startswith(f"{alert['transaction_id']},rita,") and len(exported) == 2

@@ -101,6 +101,36 @@ def test_reviews_give_precision_and_the_labels_retraining_reads(store, tmp_path)
     }  # fmt: skip
 
 
+def test_feedback_gives_precision_per_review_day_and_model_version_and_the_labels_published(store):
+    alerts = decoded(6)
+    for alert, version in zip(alerts, ["1", "1", "1", "2", "2", "2"], strict=True):
+        alert["model_version"] = version
+    store.add(alerts)
+    ids = [a["transaction_id"] for a in alerts]
+    fraud, cleared = ReviewStatus.CONFIRMED_FRAUD, ReviewStatus.FALSE_POSITIVE
+    verdicts = [fraud, cleared, fraud, fraud, ReviewStatus.REVIEWING, cleared]
+    for key, status in zip(ids, verdicts, strict=True):
+        store.review(key, status, None, "rita")
+    now = datetime.now(UTC)
+    with store.engine.begin() as connection:  # the first three were reviewed two days ago
+        connection.execute(
+            alerts_table.update().where(alerts_table.c.transaction_id.in_(ids[:3]))
+            .values(reviewed_at=now - timedelta(days=2))
+        )  # fmt: skip
+    figures = store.feedback(days=30, now=now)
+    assert figures["by_day"] == [
+        {"day": f"{now - timedelta(days=2):%Y-%m-%d}", "confirmed": 2, "false_positives": 1,
+         "precision": pytest.approx(2 / 3)},
+        {"day": f"{now:%Y-%m-%d}", "confirmed": 1, "false_positives": 1, "precision": 0.5},
+    ]  # fmt: skip
+    by_version = figures["by_model_version"]
+    assert [(v["model_version"], v["confirmed"], v["false_positives"]) for v in by_version] == [
+        ("1", 2, 1), ("2", 1, 1)
+    ]  # fmt: skip
+    assert figures["labels_queued"] == 5 and figures["labels_published"] == 0  # the outbox holds them
+    assert store.feedback(days=1, now=now)["by_day"] == figures["by_day"][1:]
+
+
 def test_stats_count_alerts_per_minute_and_per_place(store):
     now = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
     alerts = decoded(180, start=now - timedelta(minutes=3))  # 3 minutes of one alert per second

@@ -175,6 +175,37 @@ async function refreshStats() {
   drawMap(stats.places);
 }
 
+function drawPrecisionByDay(days) {
+  const svg = document.getElementById("precision-by-day");
+  const width = 600, height = 120, bottom = 14;
+  const step = Math.min(48, width / Math.max(days.length, 1));
+  svg.replaceChildren(...days.flatMap((day, i) => {
+    const barHeight = (height - bottom - 12) * day.precision;
+    const bar = svgElement("rect", { x: i * step + 2, y: height - bottom - barHeight, width: Math.min(40, Math.max(1, step - 4)), height: barHeight });
+    bar.appendChild(svgElement("title", {}, `${day.day}: ${(100 * day.precision).toFixed(0)}% of ${day.confirmed + day.false_positives}`));
+    return [bar, svgElement("text", { x: i * step + 2, y: height - 2 }, day.day.slice(5)),
+            svgElement("text", { x: i * step + 2, y: height - bottom - barHeight - 2 }, `${(100 * day.precision).toFixed(0)}%`)];
+  }));
+}
+
+async function refreshFeedback() {
+  const feedback = await getJson("/api/feedback?days=30");
+  document.getElementById("next-training").textContent = feedback.training_uses_reviews
+    ? `${feedback.next_training_labels.toLocaleString()} verdicts on the labels topic: the next nightly training learns from them`
+      + (feedback.labels_queued ? ` (${feedback.labels_queued} still being published)` : "")
+    : "the nightly training does not use analysts' verdicts (training.include_confirmed_labels is false)";
+  drawPrecisionByDay(feedback.by_day);
+  document.querySelector("#by-model-version tbody").replaceChildren(...feedback.by_model_version.map((version) => {
+    const row = document.createElement("tr");
+    row.dataset.modelVersion = version.model_version;
+    cell(row, version.model_version);
+    cell(row, version.confirmed.toLocaleString());
+    cell(row, version.false_positives.toLocaleString());
+    cell(row, `${(100 * version.precision).toFixed(0)}%`);
+    return row;
+  }));
+}
+
 async function refreshHealth() {
   const badge = document.getElementById("health");
   try {
@@ -278,7 +309,7 @@ async function review(event) {
   await select(selected.transaction_id);  // after a conflict too: show what the other reviewer did
   const row = document.querySelector(`#alerts tbody tr[data-transaction-id="${CSS.escape(selected.transaction_id)}"]`);
   if (row) row.querySelector("td.status").textContent = selected.status.replace("_", " ");
-  await refreshStats();
+  await Promise.all([refreshStats(), refreshFeedback()]);
 }
 
 function moveSelection(step) {
@@ -320,5 +351,6 @@ loadTable().catch((error) => console.warn(error)).finally(() => {
   every(LIVE_POLL_MS, pollNewAlerts);
 });
 every(STATS_POLL_MS, refreshStats);
+every(STATS_POLL_MS, refreshFeedback);
 every(STATS_POLL_MS, refreshHealth);
 refreshAccount().catch((error) => console.warn(error));
