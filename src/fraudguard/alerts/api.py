@@ -34,6 +34,7 @@ from fraudguard.schemas import ALERT
 DASHBOARD = files("fraudguard.alerts") / "dashboard"
 MAX_NOTE = 2_000
 MAX_EXPORT = 100_000
+MAX_BULK = 500
 MAX_ROW_ID = 2**63 - 1  # the largest row id a database integer holds (SQLite, PostgreSQL bigint)
 SESSION_COOKIE = "fraudguard_session"
 SESSION_HOURS = 8
@@ -100,6 +101,23 @@ class Review(BaseModel):
         None,
         description="the alert's version the reviewer saw: a later change gives 409 instead of an overwrite",
     )
+
+
+class Seen(BaseModel):
+    transaction_id: str = Field(max_length=200)
+    version: int | None = None
+
+
+class BulkReview(BaseModel):
+    alerts: list[Seen] = Field(min_length=1, max_length=MAX_BULK)
+    status: ReviewStatus
+    note: str | None = Field(None, max_length=MAX_NOTE)
+
+
+class BulkOutcome(BaseModel):
+    reviewed: list[str]
+    conflicts: list[str] = Field(description="changed since the version given: reload and review again")
+    missing: list[str]
 
 
 class AuditEntry(BaseModel):
@@ -305,9 +323,13 @@ def create_app(
             int | None,
             Query(ge=0, le=MAX_ROW_ID, description="only alerts stored after this id, oldest first"),
         ] = None,
+        unreviewed_first: Annotated[
+            bool, Query(description="new (unreviewed) alerts before the others")
+        ] = False,
     ) -> dict[str, Any]:
         """Newest first, or with `after_id` the ones stored since (how the dashboard updates live)."""
-        return {"alerts": store.find(where, limit=limit, after_id=after_id), "total": store.count(where)}
+        found = store.find(where, limit=limit, after_id=after_id, unreviewed_first=unreviewed_first)
+        return {"alerts": found, "total": store.count(where)}
 
     @app.get("/api/alerts.csv", response_class=StreamingResponse, dependencies=READING)
     def export_csv(
@@ -352,6 +374,20 @@ def create_app(
         except ReviewConflict as conflict:
             raise HTTPException(409, str(conflict)) from None
         return _found(reviewed, transaction_id)
+
+    @app.post("/api/alerts/review", response_model=BulkOutcome)
+    def review_alerts(bulk: BulkReview, user: Reviewer) -> dict[str, list[str]]:
+        """Set one status (and note) on several alerts, each recorded in the audit trail; an alert given
+        with the version seen is left alone when it changed since."""
+        outcome: dict[str, list[str]] = {"reviewed": [], "conflicts": [], "missing": []}
+        for seen in bulk.alerts:
+            try:
+                done = store.review(seen.transaction_id, bulk.status, bulk.note, user.username, seen.version)
+            except ReviewConflict:
+                outcome["conflicts"].append(seen.transaction_id)
+                continue
+            outcome["reviewed" if done else "missing"].append(seen.transaction_id)
+        return outcome
 
     @app.get("/api/stats", dependencies=READING)
     def stats(minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 60) -> dict[str, Any]:

@@ -349,16 +349,31 @@ class AlertStore:
             return connection.scalar(query) or 0
 
     def find(
-        self, where: AlertFilter | None = None, limit: int = 100, after_id: int | None = None
+        self,
+        where: AlertFilter | None = None,
+        limit: int = 100,
+        after_id: int | None = None,
+        unreviewed_first: bool = False,
     ) -> list[dict[str, Any]]:
-        """Newest first; with `after_id`, the alerts stored after that one, oldest first (live views)."""
+        """Newest first (with `unreviewed_first`, the new ones before the rest); with `after_id`, the
+        alerts stored after that one, oldest first (live views)."""
         query = alerts.select().where(*(where or AlertFilter()).clauses())
         if after_id is not None:
             query = query.where(alerts.c.id > after_id).order_by(alerts.c.id)
         else:
             query = query.order_by(alerts.c.id.desc())
         with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(query.limit(limit))]
+            if not unreviewed_first or after_id is not None:
+                return [dict(row._mapping) for row in connection.execute(query.limit(limit))]
+            new = ReviewStatus.NEW.value  # two indexed queries instead of sorting every match
+            found = [
+                dict(row._mapping)
+                for row in connection.execute(query.where(alerts.c.status == new).limit(limit))
+            ]
+            if len(found) < limit:
+                rest = query.where(alerts.c.status != new).limit(limit - len(found))
+                found += [dict(row._mapping) for row in connection.execute(rest)]
+            return found
 
     def iterate(self, where: AlertFilter | None = None, chunk: int = 5000) -> Iterator[dict[str, Any]]:
         """Every matching alert in arrival order, fetched in chunks (exports of any size)."""

@@ -425,6 +425,24 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
         )
         assert driver.find_elements(By.CSS_SELECTOR, "#precision-by-day rect")
         driver.save_screenshot(str(ARTIFACTS / "review-confirmed.png"))
+
+        fresh = [r for r in driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")
+                 if r.find_element(By.CSS_SELECTOR, "td.status").text == "new"][:2]  # fmt: skip
+        bulk_ids = [r.get_attribute("data-transaction-id") for r in fresh]
+        for r in fresh:
+            r.find_element(By.CSS_SELECTOR, "input.pick").click()
+        driver.find_element(By.CSS_SELECTOR, '#bulk button[value="false_positive"]').click()
+        wait.until(lambda d: d.find_element(By.ID, "bulk-message").text == "2 reviewed")
+        driver.find_element(By.NAME, "unreviewed_first").click()
+        driver.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+        # the three reviewed alerts were among the newest 200 shown; unreviewed first, all 200 are new
+        statuses = "return [...document.querySelectorAll('#alerts tbody td.status')].map(c => c.textContent)"
+        wait.until(lambda d: set(d.execute_script(statuses)) == {"new"})
+        driver.save_screenshot(str(ARTIFACTS / "review-bulk.png"))
+    for bulk_id in bulk_ids:
+        assert (
+            httpx.get(f"{service.url}/api/alerts/{bulk_id}", timeout=10).json()["status"] == "false_positive"
+        )
     reviewed = httpx.get(f"{service.url}/api/alerts/{transaction_id}", timeout=10).json()
     assert reviewed["status"] == "confirmed_fraud" and reviewed["reviewed_by"] == "rita"
 

@@ -292,3 +292,29 @@ def test_the_generated_session_key_is_private_and_kept(tmp_path):
         environ={"FRAUDGUARD__RUNTIME_DIR": str(tmp_path), "FRAUDGUARD__ALERTS__SESSION_SECRET": "s3"},
     )
     assert _session_secret(configured) == "s3"
+
+
+def test_a_reviewer_reviews_several_alerts_at_once_and_unreviewed_ones_come_first(store, api):
+    rita, vic = signed_in(api, "rita"), signed_in(api, "vic")
+    newest_first = [a["transaction_id"] for a in rita.get("/api/alerts").json()["alerts"]]
+    store.review(newest_first[2], ReviewStatus.REVIEWING, None, "ada")  # now at version 2
+    bulk = {
+        "alerts": [{"transaction_id": newest_first[0], "version": 1}, {"transaction_id": newest_first[1]},
+                   {"transaction_id": newest_first[2], "version": 1}, {"transaction_id": "no-such-alert"}],
+        "status": "false_positive",
+        "note": "merchant's test payments",
+    }  # fmt: skip
+    assert vic.post("/api/alerts/review", json=bulk, headers=csrf(vic)).status_code == 403
+    outcome = rita.post("/api/alerts/review", json=bulk, headers=csrf(rita)).json()
+    assert outcome == {
+        "reviewed": newest_first[:2],
+        "conflicts": [newest_first[2]],
+        "missing": ["no-such-alert"],
+    }
+    assert [(a["transaction_id"], a["actor"]) for a in store.audit() if a["actor"] == "rita"] == [
+        (newest_first[0], "rita"), (newest_first[1], "rita")
+    ]  # fmt: skip
+    ordered = rita.get("/api/alerts", params={"unreviewed_first": True}).json()["alerts"]
+    assert [a["transaction_id"] for a in ordered] == newest_first[3:] + newest_first[:3]
+    two = rita.get("/api/alerts", params={"unreviewed_first": True, "limit": 2}).json()["alerts"]
+    assert [a["status"] for a in two] == ["new", "new"]

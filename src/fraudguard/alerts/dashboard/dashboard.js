@@ -60,6 +60,12 @@ function alertRow(alert, fresh) {
   row.dataset.transactionId = alert.transaction_id;
   if (fresh) row.className = "fresh";
   if (selected && selected.transaction_id === alert.transaction_id) row.classList.add("selected");
+  const pick = document.createElement("input");
+  pick.type = "checkbox";
+  pick.className = "pick";
+  pick.dataset.version = alert.version;
+  pick.setAttribute("aria-label", `select ${alert.transaction_id}`);
+  row.insertCell().appendChild(pick);
   cell(row, alert.scored_at.replace("T", " ").slice(0, 19));
   cell(row, alert.score.toFixed(3), "score");
   cell(row, alert.transaction_id);
@@ -331,9 +337,42 @@ document.addEventListener("keydown", (event) => {
   }
 });
 document.querySelector("#alerts tbody").addEventListener("click", (event) => {
+  if (event.target.classList.contains("pick")) {
+    showPicked();
+    return;
+  }
   const row = event.target.closest("tr");
   if (row) select(row.dataset.transactionId).catch((error) => console.warn(error));
 });
+
+function picked() {
+  return [...document.querySelectorAll("#alerts tbody input.pick:checked")].map((box) => ({
+    transaction_id: box.closest("tr").dataset.transactionId, version: Number(box.dataset.version),
+  }));
+}
+
+function showPicked() {
+  const count = picked().length;
+  document.getElementById("bulk").hidden = !(count && me && REVIEWER_ROLES.has(me.role));
+  document.getElementById("picked").textContent = `${count} selected`;
+}
+
+async function reviewPicked(event) {
+  event.preventDefault();
+  const response = await send("POST", "/api/alerts/review", { alerts: picked(), status: event.submitter.value });
+  const message = document.getElementById("bulk-message");
+  if (!response.ok) {
+    message.textContent = await detail(response);
+    return;
+  }
+  const outcome = await response.json();
+  message.textContent = `${outcome.reviewed.length} reviewed`
+    + (outcome.conflicts.length ? `, ${outcome.conflicts.length} changed meanwhile (reloaded, not changed)` : "");
+  await loadTable();
+  showPicked();
+  await Promise.all([refreshStats(), refreshFeedback()]);
+}
+document.getElementById("bulk").addEventListener("submit", (event) => reviewPicked(event).catch(console.warn));
 document.getElementById("sign-in").addEventListener("submit", (event) => signIn(event).catch(console.warn));
 document.getElementById("sign-out").addEventListener("click", () => signOut().catch(console.warn));
 document.getElementById("review-form").addEventListener("submit", (event) => review(event).catch(console.warn));
