@@ -1,5 +1,6 @@
 """Alert service figures: alerts stored per second from a backlog, list-endpoint latency with the backlog
-stored, service RSS. Targets (#6): >= 5,000 alerts/s stored; the list endpoint's p99 reported.
+stored, a reviewer's actions (detail view, review, bulk review, review queue, feedback) with it, service
+RSS. Targets (#6): >= 5,000 alerts/s stored; the list endpoint's and review actions' p99 reported.
 
 .venv/bin/python benchmarks/alert_service.py [--alerts 100000] [--requests 400]   -> one JSON object
 
@@ -33,6 +34,8 @@ from fraudguard.ports import free_ports
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its tests' samples
 from tests.samples.alerts import sample_alerts
+
+ADMIN_PASSWORD = "benchmark-admin-password"
 
 
 def publish(settings, count: int) -> tuple[float, int]:
@@ -75,6 +78,7 @@ def main() -> None:
         environ = {
             "FRAUDGUARD__RUNTIME_DIR": runtime,
             "FRAUDGUARD__ALERTS__PORT": str(port),
+            "FRAUDGUARD__ALERTS__ADMIN_PASSWORD": ADMIN_PASSWORD,
             **FREE_PORTS,
         }
         config = default_config_path()
@@ -133,6 +137,7 @@ def measure_service(settings, config: Path, environ: dict, port: int, backlog: i
             datetime.fromisoformat(health["last_batch_at"]) - datetime.fromisoformat(health["started_at"])
         ).total_seconds()
         latencies = api_latencies(api, requests)
+        reviewing = review_latencies(api, requests)
         peak_rss = max(peak_rss, process.memory_info().rss)
     finally:
         service.terminate()
@@ -143,6 +148,7 @@ def measure_service(settings, config: Path, environ: dict, port: int, backlog: i
         "store_rate_from_service_start_per_s": round(stored / storing_s, 0),
         "service_start_to_all_stored_s": round(done - started, 1),
         "list_endpoint": latencies,
+        "review_actions": reviewing,
         "service_peak_rss_mb": round(peak_rss / 2**20, 1),
     }
 
@@ -172,6 +178,51 @@ def api_latencies(api: httpx.Client, requests: int) -> dict:
         **percentiles(every),
         "by_query": {k: percentiles(v) for k, v in timings.items()},
     }
+
+
+def review_latencies(api: httpx.Client, requests: int) -> dict:
+    """A reviewer's actions, signed in as the first admin (session cookie and CSRF header): open an
+    alert (the alert and its audit trail), review it naming its version, review 50 at once, load the
+    queue unreviewed first, read the feedback figures."""
+    api.get("/")  # the CSRF cookie
+    csrf = {"X-CSRF-Token": api.cookies["fraudguard_csrf"]}
+    signing_in = {"username": "admin", "password": ADMIN_PASSWORD}
+    api.post("/api/sign-in", json=signing_in, headers=csrf).raise_for_status()
+    ids = [a["transaction_id"] for a in api.get("/api/alerts", params={"limit": 1000}).json()["alerts"]]
+    statuses = ("reviewing", "confirmed_fraud", "false_positive")
+    timings: dict[str, list[float]] = {}
+
+    def timed(action: str, *calls: tuple[str, str, dict]) -> httpx.Response:
+        """The requests (method, path, options) one after another, timed together as one action."""
+        started = time.perf_counter()
+        responses = [api.request(method, path, **options) for method, path, options in calls]
+        timings.setdefault(action, []).append((time.perf_counter() - started) * 1000)
+        for response in responses:
+            response.raise_for_status()
+        return responses[0]
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("reviewing", total=requests)
+        for number in range(requests):
+            path = f"/api/alerts/{ids[number % len(ids)]}"
+            alert = timed("detail", ("GET", path, {}), ("GET", f"{path}/audit", {})).json()
+            change = {
+                "status": statuses[number % 3],
+                "note": f"benchmark {number}",
+                "version": alert["version"],
+            }
+            timed("review", ("PATCH", path, {"json": change, "headers": csrf}))
+            if number % 10 == 0:
+                bulk = {
+                    "alerts": [{"transaction_id": i} for i in random.sample(ids, 50)],
+                    "status": "reviewing",
+                }
+                timed("bulk_50", ("POST", "/api/alerts/review", {"json": bulk, "headers": csrf}))
+                queue = {"params": {"unreviewed_first": True, "limit": 200}}
+                timed("queue_unreviewed_first", ("GET", "/api/alerts", queue))
+                timed("feedback", ("GET", "/api/feedback", {}))
+            progress.update(task, completed=number + 1)
+    return {"reviews": requests, "by_action": {k: percentiles(v) for k, v in timings.items()}}
 
 
 if __name__ == "__main__":
