@@ -27,6 +27,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette_csrf import CSRFMiddleware
 
 from fraudguard.alerts.accounts import Accounts, User
+from fraudguard.alerts.context import ScoredHistory
 from fraudguard.alerts.export import audit_lines, csv_lines
 from fraudguard.alerts.store import AlertFilter, AlertStore, ReviewConflict, ReviewStatus, Role
 from fraudguard.schemas import ALERT
@@ -237,10 +238,12 @@ def create_app(
     health: Callable[[], dict[str, Any]],
     allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost"),
     training_uses_reviews: bool = True,
+    history: ScoredHistory | None = None,
 ) -> FastAPI:
     """`allowed_hosts`: the names the service is reached by (a page on another site that points its
     own name at this address, DNS rebinding, gets 400). `training_uses_reviews`:
-    `training.include_confirmed_labels`, shown with the feedback figures."""
+    `training.include_confirmed_labels`, shown with the feedback figures. `history`: the streaming
+    job's scored history, for an alert's context."""
     app = FastAPI(
         title="fraudguard alerts",
         summary="Fraud alerts from the streaming job: list, filter, review, audit, export, statistics.",
@@ -361,6 +364,15 @@ def create_app(
         """The alert's review changes, oldest first."""
         _found(store.get(transaction_id), transaction_id)
         return store.audit(transaction_id)
+
+    @app.get("/api/alerts/{transaction_id}/context", dependencies=READING)
+    def alert_context(transaction_id: str) -> dict[str, Any]:
+        """From the scored history: the transaction, the user's and merchant's records in force when it
+        was scored, the feature values the model saw, and the user's transactions of the week before."""
+        alert = _found(store.get(transaction_id), transaction_id)
+        if history is None:
+            return {"transaction": None, "user": None, "merchant": None, "features": None, "recent": []}
+        return history.context(alert)
 
     @app.patch(
         "/api/alerts/{transaction_id}",

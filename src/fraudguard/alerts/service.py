@@ -17,6 +17,7 @@ import uvicorn
 from fraudguard.alerts.accounts import Accounts
 from fraudguard.alerts.api import Access, create_app
 from fraudguard.alerts.consumer import AlertConsumer
+from fraudguard.alerts.context import ScoredHistory
 from fraudguard.alerts.notify.dispatcher import Dispatcher, configured_channels
 from fraudguard.alerts.notify.labels import LabelChannel
 from fraudguard.alerts.store import AlertStore, Role
@@ -48,7 +49,8 @@ class AlertService:
             service_token=alerts.api_token.get_secret_value() if alerts.api_token else None,
         )
         self.app = create_app(self.store, accounts, access, self.health, alerts.allowed_hosts,
-                              settings.training.include_confirmed_labels)  # fmt: skip
+                              settings.training.include_confirmed_labels,
+                              ScoredHistory(settings.stream.scored_history_dir))  # fmt: skip
         self.stop = threading.Event()
 
     @property

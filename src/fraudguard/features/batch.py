@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from fraudguard.config.model import FeatureSettings
+from fraudguard.features.records import MERCHANT_COLUMNS, USER_COLUMNS
 from fraudguard.features.row import (
     ROW_FEATURES,
     ROW_INPUTS,
@@ -45,10 +46,6 @@ MERCHANT_RISK_FEATURES = (
 CATEGORY_RISK_FEATURES = (f"category_fraud_rate_{LONGEST_RISK_DAYS}d",)
 RISK_FEATURES = (*MERCHANT_RISK_FEATURES, *CATEGORY_RISK_FEATURES)
 
-USER_COLUMNS = {"age": "user_age", "gender": "user_gender", "lat": "user_lat", "lon": "user_lon",
-                "signup_date": "user_signup_date"}  # fmt: skip
-MERCHANT_COLUMNS = {"category": "merchant_category", "country": "merchant_country", "lat": "merchant_lat",
-                    "lon": "merchant_lon", "created_at": "merchant_created_at"}  # fmt: skip
 PREVIOUS_STORE_COLUMNS = {"lat": "previous_store_lat", "lon": "previous_store_lon"}
 """Where the previous in-store payment's merchant was (`PREVIOUS_STORE`), for the travel features."""
 

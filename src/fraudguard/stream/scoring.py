@@ -33,10 +33,8 @@ from pyspark.sql import functions as F
 
 from fraudguard.config import Settings, TopicRole
 from fraudguard.features.batch import (
-    MERCHANT_COLUMNS,
     RISK_FEATURES,
     RISK_KEYS,
-    USER_COLUMNS,
     daily_counts,
     day_number,
     fraud_reports,
@@ -47,6 +45,7 @@ from fraudguard.features.batch import (
     with_row_features,
     with_travel,
 )
+from fraudguard.features.records import MERCHANT_COLUMNS, USER_COLUMNS
 from fraudguard.features.row import ROW_FEATURES, TRAVEL_FEATURES
 from fraudguard.features.user_history import PREVIOUS_STORE, feature_names
 from fraudguard.kafka import dead_letter

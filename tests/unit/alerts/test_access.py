@@ -16,6 +16,7 @@ import uvicorn
 
 from fraudguard.alerts.accounts import AccountError, Accounts
 from fraudguard.alerts.api import CSRF_COOKIE, CSRF_HEADER, Access, create_app
+from fraudguard.alerts.context import ScoredHistory
 from fraudguard.alerts.service import _first_admin, _session_secret
 from fraudguard.alerts.store import AlertStore, ReviewConflict, ReviewStatus, Role, users
 from fraudguard.config import load_settings
@@ -39,9 +40,12 @@ def store(tmp_path):
 
 
 @contextlib.contextmanager
-def serving(store: AlertStore, open_reads: bool = True, **access: object) -> Iterator[str]:
+def serving(
+    store: AlertStore, open_reads: bool = True, history: ScoredHistory | None = None, **access: object
+) -> Iterator[str]:
     """The API on a free loopback port, in a thread, until the block ends; yields its URL."""
-    app = create_app(store, Accounts(store), Access("test-secret", open_reads, **access), dict)  # type: ignore[arg-type]
+    permissions = Access("test-secret", open_reads, **access)  # type: ignore[arg-type]
+    app = create_app(store, Accounts(store), permissions, dict, history=history)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -288,10 +288,39 @@ function showReview(alert) {
   }
 }
 
+function shownValue(value) {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(3);
+  return String(value).replace("T", " ").slice(0, 19);
+}
+
+function showContext(context) {
+  for (const part of ["user", "merchant", "features"]) {
+    const list = document.getElementById(`context-${part}`);
+    list.replaceChildren();
+    for (const [name, value] of Object.entries(context[part] ?? {})) fact(list, name, shownValue(value));
+  }
+  document.querySelector("#recent tbody").replaceChildren(...context.recent.map((tx) => {
+    const row = document.createElement("tr");
+    cell(row, shownValue(tx.timestamp));
+    cell(row, `${tx.amount.toFixed(2)} ${tx.currency ?? ""}`);
+    cell(row, tx.channel ?? "");
+    cell(row, tx.merchant_id ?? "");
+    cell(row, tx.merchant_category ?? "");
+    cell(row, tx.merchant_country ?? "");
+    cell(row, tx.score.toFixed(3), tx.alerted ? "score" : "");
+    cell(row, tx.alerted ? "yes" : "");
+    return row;
+  }));
+}
+
 async function select(transactionId) {
   const id = encodeURIComponent(transactionId);
-  const [alert, audit] = await Promise.all([getJson(`/api/alerts/${id}`), getJson(`/api/alerts/${id}/audit`)]);
+  const [alert, audit, context] = await Promise.all([
+    getJson(`/api/alerts/${id}`), getJson(`/api/alerts/${id}/audit`), getJson(`/api/alerts/${id}/context`),
+  ]);
   showReview(alert);
+  showContext(context);
   document.querySelector("#audit tbody").replaceChildren(...audit.map((entry) => {
     const row = document.createElement("tr");
     cell(row, entry.at.replace("T", " ").slice(0, 19));
