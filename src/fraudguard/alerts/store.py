@@ -39,6 +39,8 @@ class Role(StrEnum):
 
 
 VERDICTS = (ReviewStatus.CONFIRMED_FRAUD, ReviewStatus.FALSE_POSITIVE)
+LIVE_WINDOWS = 30
+"""The live chart's 10-second windows (the last five minutes)."""
 PLACE_DEGREES = 1.0
 """The map's cell size: alerts are counted per cell (bubbles by count), at the cell's mean position."""
 LABELS_CHANNEL = "labels"
@@ -396,15 +398,26 @@ class AlertStore:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def stats(self, minutes: int = 60, now: datetime | None = None) -> dict[str, Any]:
-        """Alerts per minute over the last `minutes`, and totals by category, country, place and status."""
+        """Alerts per minute over the last `minutes` (in all and per category), per 10 seconds over the
+        last `LIVE_WINDOWS` of them, and totals by category, country, place and status."""
         now = now or datetime.now(UTC)
         since = now - timedelta(minutes=minutes)
+        live_since = now - timedelta(seconds=10 * LIVE_WINDOWS)
         c = alerts.c
-        minute = _minute_of(c.scored_at)
+        minute, ten_seconds = _minute_of(c.scored_at), _ten_seconds_of(c.scored_at)
         cell_lat, cell_lon = sa.func.round(c.lat / PLACE_DEGREES), sa.func.round(c.lon / PLACE_DEGREES)
         with self.engine.connect() as connection:
             recent = connection.execute(
                 sa.select(minute, sa.func.count()).where(c.scored_at >= since).group_by(minute)
+            ).all()
+            live = connection.execute(
+                sa.select(ten_seconds, sa.func.count()).where(c.scored_at >= live_since).group_by(ten_seconds)
+            ).all()
+            category_minutes = connection.execute(
+                sa.select(minute, c.merchant_category, sa.func.count())
+                .where(c.scored_at >= since)
+                .group_by(minute, c.merchant_category)
+                .order_by(minute)
             ).all()
             by = {
                 name: connection.execute(
@@ -426,12 +439,22 @@ class AlertStore:
         for bucket, count in recent:
             if bucket in per_minute:
                 per_minute[bucket] = count
+        live_start = live_since.replace(second=live_since.second // 10 * 10, microsecond=0)
+        per_10s = {live_start + timedelta(seconds=10 * step): 0 for step in range(LIVE_WINDOWS + 1)}
+        for bucket, count in live:
+            if bucket in per_10s:
+                per_10s[bucket] = count
         statuses = {status: count for status, count in by["status"]}
         confirmed = statuses.get(ReviewStatus.CONFIRMED_FRAUD.value, 0)
         false_positives = statuses.get(ReviewStatus.FALSE_POSITIVE.value, 0)
         return {
             "total": sum(statuses.values()),
             "per_minute": [{"minute": minute, "alerts": n} for minute, n in per_minute.items()],
+            "per_10s": [{"start": start, "alerts": n} for start, n in per_10s.items()],
+            "by_category_per_minute": [
+                {"minute": minute, "category": category, "alerts": n}
+                for minute, category, n in category_minutes
+            ],
             "by_category": [{"category": k, "alerts": n} for k, n in by["category"]],
             "by_country": [{"country": k, "alerts": n} for k, n in by["country"]],
             "by_status": [{"status": k, "alerts": n} for k, n in by["status"]],
@@ -562,6 +585,25 @@ class _minute_of(sa.sql.functions.GenericFunction[datetime]):
 
     type = UtcDateTime()
     inherit_cache = True
+
+
+class _ten_seconds_of(sa.sql.functions.GenericFunction[datetime]):
+    """The 10-second window a timestamp falls in, truncated by the database."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+
+
+@compiles(_ten_seconds_of, "sqlite")
+def _ten_seconds_of_sqlite(element: _ten_seconds_of, compiler: Any, **kw: Any) -> str:
+    moment = compiler.process(element.clauses, **kw)
+    return f"datetime(CAST(strftime('%s', {moment}) AS INTEGER) / 10 * 10, 'unixepoch')"
+
+
+@compiles(_ten_seconds_of, "postgresql")
+def _ten_seconds_of_postgresql(element: _ten_seconds_of, compiler: Any, **kw: Any) -> str:
+    moment = compiler.process(element.clauses, **kw)
+    return f"to_timestamp(floor(extract(epoch from {moment}) / 10) * 10) AT TIME ZONE 'UTC'"
 
 
 class _day_of(sa.sql.functions.GenericFunction[datetime]):

@@ -348,6 +348,12 @@ def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_pat
         assert resources and all(name.startswith(service.url) for name in resources)  # nothing from a CDN
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#per-minute rect"))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#map circle"))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#per-10s rect"))
+        lines = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#by-category polyline"))
+        categories = {line.get_attribute("data-category") for line in lines}
+        assert categories == {
+            row["category"] for row in httpx.get(f"{service.url}/api/stats").json()["by_category"]
+        }
 
         keys, values = sample_alerts(1, seed=99, start=datetime.now(UTC))
         publish(settings, values, [keys[0].encode()])

@@ -141,6 +141,13 @@ def test_stats_count_alerts_per_minute_and_per_place(store):
     assert sum(per_minute.values()) == 180
     assert sum(place["alerts"] for place in stats["places"]) == 180
     assert sum(row["alerts"] for row in stats["by_country"]) == 180
+    per_10s = {w["start"]: w["alerts"] for w in stats["per_10s"]}
+    assert len(per_10s) == 31 and min(per_10s) == datetime(2026, 3, 1, 11, 55, 30, tzinfo=UTC)
+    assert per_10s[datetime(2026, 3, 1, 11, 58, 10, tzinfo=UTC)] == 10 and sum(per_10s.values()) == 180
+    per_category: dict[str, int] = {}
+    for row in stats["by_category_per_minute"]:
+        per_category[row["category"]] = per_category.get(row["category"], 0) + row["alerts"]
+    assert per_category == {row["category"]: row["alerts"] for row in stats["by_category"]}
 
 
 def test_stats_are_aggregated_by_the_database_not_in_python(store):
@@ -157,7 +164,9 @@ def test_stats_are_aggregated_by_the_database_not_in_python(store):
     assert sum(m["alerts"] for m in stats["per_minute"]) == 30 * 60
     with store.engine.connect() as connection:
         rows_read = sum(len(connection.exec_driver_sql(sql, params).all()) for sql, params in statements)
-    assert rows_read < 500  # a row per minute, category, country, status and map cell; not one per alert
+    # a row per minute (and per minute and category), 10-second window, category, country, status and map
+    # cell: far fewer than one per alert (3,000)
+    assert rows_read < 1000
 
 
 def test_csv_export_has_every_alert_and_readable_reasons(store):

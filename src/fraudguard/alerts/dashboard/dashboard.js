@@ -137,6 +137,57 @@ function drawPerMinute(perMinute) {
   svg.replaceChildren(...children);
 }
 
+const CATEGORY_COLOURS = ["#c8102e", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457", "#455a64", "#9e9d24"];
+
+function drawPer10s(windows) {
+  const svg = document.getElementById("per-10s");
+  const width = 600, height = 180, left = 30, bottom = 16;
+  const peak = Math.max(1, ...windows.map((w) => w.alerts));
+  const step = (width - left) / Math.max(windows.length, 1);
+  const children = [svgElement("text", { x: 0, y: 10 }, String(peak)), svgElement("text", { x: 0, y: height - bottom }, "0")];
+  windows.forEach((window, i) => {
+    const barHeight = ((height - bottom - 4) * window.alerts) / peak;
+    const bar = svgElement("rect", { x: left + i * step + 1, y: height - bottom - barHeight, width: Math.max(1, step - 2), height: barHeight });
+    bar.appendChild(svgElement("title", {}, `${window.start.slice(11, 19)} UTC: ${window.alerts} alerts`));
+    children.push(bar);
+    if (i % 6 === 0) children.push(svgElement("text", { x: left + i * step, y: height - 3 }, window.start.slice(11, 19)));
+  });
+  svg.replaceChildren(...children);
+}
+
+function drawByCategory(rows, minutes) {
+  // One line per category over the same minutes as the per-minute chart.
+  const svg = document.getElementById("by-category");
+  const width = 600, height = 180, left = 30, bottom = 16;
+  const index = new Map(minutes.map((m, i) => [m.minute, i]));
+  const series = new Map();
+  for (const row of rows) {
+    const category = row.category ?? "unknown";
+    if (!series.has(category)) series.set(category, new Array(minutes.length).fill(0));
+    const at = index.get(row.minute);
+    if (at !== undefined) series.get(category)[at] = row.alerts;
+  }
+  const peak = Math.max(1, ...[...series.values()].flat());
+  const step = (width - left) / Math.max(minutes.length - 1, 1);
+  const y = (count) => height - bottom - ((height - bottom - 4) * count) / peak;
+  const children = [svgElement("text", { x: 0, y: 10 }, String(peak)), svgElement("text", { x: 0, y: height - bottom }, "0")];
+  const legend = [];
+  [...series.entries()].sort((a, b) => b[1].reduce((s, n) => s + n, 0) - a[1].reduce((s, n) => s + n, 0))
+    .forEach(([category, counts], i) => {
+      const colour = CATEGORY_COLOURS[i % CATEGORY_COLOURS.length];
+      const line = svgElement("polyline", { stroke: colour, points: counts.map((n, at) => `${left + at * step},${y(n)}`).join(" ") });
+      line.dataset.category = category;
+      line.appendChild(svgElement("title", {}, category));
+      children.push(line);
+      const key = document.createElement("span");
+      key.style.setProperty("--swatch", colour);
+      key.textContent = category;
+      legend.push(key);
+    });
+  svg.replaceChildren(...children);
+  document.getElementById("category-legend").replaceChildren(...legend);
+}
+
 function drawMap(places) {
   // Equirectangular projection fitted to where the alerts are, with a 10-degree graticule.
   const svg = document.getElementById("map");
@@ -178,6 +229,8 @@ async function refreshStats() {
   document.getElementById("precision").textContent =
     stats.confirmed_precision === null ? "–" : `${(100 * stats.confirmed_precision).toFixed(0)}% of ${stats.reviewed}`;
   drawPerMinute(perMinute);
+  drawPer10s(stats.per_10s);
+  drawByCategory(stats.by_category_per_minute, perMinute);
   drawMap(stats.places);
 }
 
