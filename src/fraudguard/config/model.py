@@ -345,7 +345,9 @@ class AlertsSettings(Section):
     )
     admin_user: str = Field("admin", description="the first admin, created on the first start without users")
     admin_password: SecretStr | None = Field(
-        None, description="the first admin's password (at least 12 characters); unset = no first admin"
+        None,
+        min_length=12,
+        description="the first admin's password (at least 12 characters); unset = no first admin",
     )
     session_secret: SecretStr | None = Field(
         None, description="signs the sign-in cookies; unset = a random key kept in the runtime folder"

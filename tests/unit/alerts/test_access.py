@@ -19,7 +19,7 @@ from fraudguard.alerts.api import CSRF_COOKIE, CSRF_HEADER, Access, create_app
 from fraudguard.alerts.context import ScoredHistory
 from fraudguard.alerts.service import _first_admin, _session_secret
 from fraudguard.alerts.store import AlertStore, ReviewConflict, ReviewStatus, Role, users
-from fraudguard.config import load_settings
+from fraudguard.config import ConfigError, load_settings
 from fraudguard.schemas import ALERT
 from tests.conftest import CONFIG_FILE, free_port
 from tests.samples.alerts import sample_alerts
@@ -279,6 +279,8 @@ def test_the_first_admin_comes_from_the_environment_once(tmp_path, caplog):
         assert accounts.user(1).role is Role.ADMIN
         _first_admin(with_password, accounts)  # a second start changes nothing
         assert len(accounts.users()) == 1
+        with pytest.raises(ConfigError, match=r"alerts\.admin_password"):
+            load_settings(CONFIG_FILE, environ={**environ, "FRAUDGUARD__ALERTS__ADMIN_PASSWORD": "too-short"})
         with pytest.raises(AccountError, match="at least 12"):
             accounts.add_user("short", "too-short", Role.VIEWER)
     finally:
