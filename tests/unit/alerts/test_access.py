@@ -77,10 +77,12 @@ def csrf(client: httpx.Client) -> dict[str, str]:
 
 
 def signed_in(url: str, name: str) -> httpx.Client:
+    return signed_in_as(url, name, PASSWORDS[name])
+
+
+def signed_in_as(url: str, name: str, password: str) -> httpx.Client:
     client = client_for(url)
-    answer = client.post(
-        "/api/sign-in", json={"username": name, "password": PASSWORDS[name]}, headers=csrf(client)
-    )
+    answer = client.post("/api/sign-in", json={"username": name, "password": password}, headers=csrf(client))
     assert answer.status_code == 200, answer.text
     return client
 
@@ -207,6 +209,27 @@ def test_a_removed_users_session_and_tokens_end(store, api):
     assert client.get("/api/me").status_code == 401
     script = client_for(api, token)
     assert script.get("/api/me").status_code == 401
+
+
+def test_an_admin_manages_users_through_the_api_and_others_cannot(store, api):
+    ada = signed_in(api, "ada")
+    new = {"username": "nora", "password": "nora-is-new-here", "role": "reviewer"}
+    for name in ("rita", "vic"):
+        other = signed_in(api, name)
+        assert other.get("/api/users").status_code == 403
+        assert other.post("/api/users", json=new, headers=csrf(other)).status_code == 403
+    assert ada.post("/api/users", json=new).status_code == 403, "the session's write needs the CSRF header"
+    added = ada.post("/api/users", json=new, headers=csrf(ada))
+    assert added.status_code == 201 and added.json()["role"] == "reviewer" and "password" not in added.text
+    assert ada.post("/api/users", json=new, headers=csrf(ada)).status_code == 422, "exists already"
+    short = {**new, "username": "sam", "password": "short"}
+    assert "at least 12 characters" in ada.post("/api/users", json=short, headers=csrf(ada)).text
+    assert {u["username"] for u in ada.get("/api/users").json()} == {*PASSWORDS, "nora"}
+    assert signed_in_as(api, "nora", new["password"]).get("/api/me").json()["role"] == "reviewer"
+    assert ada.delete("/api/users/ada", headers=csrf(ada)).status_code == 409, "no admin locks themselves out"
+    assert ada.delete("/api/users/nora", headers=csrf(ada)).status_code == 204
+    assert ada.delete("/api/users/nora", headers=csrf(ada)).status_code == 404
+    assert "nora" not in {u["username"] for u in Accounts(store).users()}
 
 
 def test_beyond_loopback_reading_needs_a_signed_in_user(store):

@@ -188,22 +188,71 @@ function drawByCategory(rows, minutes) {
   document.getElementById("category-legend").replaceChildren(...legend);
 }
 
+// The map: an equirectangular projection of land, lakes and borders (GET /api/map/world, once), with
+// bubbles by alert count. It fits the alerts until the analyst picks a region, scrolls to zoom or drags.
+const MAP_WIDTH = 600, MAP_HEIGHT = 300;
+const REGIONS = {  // [west, south, east, north]
+  world: [-180, -58, 180, 84],
+  europe: [-25, 34, 45, 72],
+  "north-america": [-170, 8, -50, 75],
+  "south-america": [-95, -57, -30, 14],
+  africa: [-20, -36, 55, 38],
+  asia: [25, -12, 150, 60],
+  oceania: [110, -48, 180, 0],
+};
+let worldShapes = null;  // path strings in degrees (x = lon, y = -lat), scaled by one transform
+let mapView = null;  // [west, south, east, north] the analyst chose; null: fit the alerts
+let mapPlaces = [];
+
+function ringsPath(rings, close) {
+  return rings.map((ring) => ring.map(([lon, lat], at) => `${at ? "L" : "M"}${lon} ${-lat}`).join("") + (close ? "Z" : "")).join("");
+}
+
+async function loadWorld() {
+  const response = await fetch("/api/map/world");
+  if (!response.ok) throw new Error(`/api/map/world: HTTP ${response.status}`);
+  const geometry = Object.fromEntries((await response.json()).features.map((f) => [f.id, f.geometry.coordinates]));
+  worldShapes = {
+    land: ringsPath(geometry.land.flat(), true),
+    lakes: ringsPath(geometry.lakes.flat(), true),
+    borders: ringsPath(geometry.borders, false),
+  };
+  drawMap(mapPlaces);
+}
+
+function fittedView(places) {
+  if (!places.length) return REGIONS.world;
+  const lats = places.map((p) => p.lat), lons = places.map((p) => p.lon), pad = 4;
+  return [Math.min(...lons) - pad, Math.min(...lats) - pad, Math.max(...lons) + pad, Math.max(...lats) + pad];
+}
+
+function projection(view) {
+  // Scale to fit the view, centred: x = (lon - west) * scale, y = (north - lat) * scale.
+  let [west, south, east, north] = view;
+  const scale = Math.min(MAP_WIDTH / (east - west), MAP_HEIGHT / (north - south));
+  west -= (MAP_WIDTH / scale - (east - west)) / 2;
+  north += (MAP_HEIGHT / scale - (north - south)) / 2;
+  return { west, north, scale, east: west + MAP_WIDTH / scale, south: north - MAP_HEIGHT / scale };
+}
+
 function drawMap(places) {
-  // Equirectangular projection fitted to where the alerts are, with a 10-degree graticule.
+  mapPlaces = places;
   const svg = document.getElementById("map");
-  const width = 600, height = 300, pad = 4;
-  const lats = places.map((p) => p.lat), lons = places.map((p) => p.lon);
-  let [south, north] = places.length ? [Math.min(...lats) - pad, Math.max(...lats) + pad] : [-60, 75];
-  let [west, east] = places.length ? [Math.min(...lons) - pad, Math.max(...lons) + pad] : [-180, 180];
-  const scale = Math.min(width / (east - west), height / (north - south));
-  west -= ((width / scale) - (east - west)) / 2; north += ((height / scale) - (north - south)) / 2;
+  const { west, north, scale, east, south } = projection(mapView ?? fittedView(places));
+  svg.dataset.view = [west, south, east, north].map((v) => v.toFixed(1)).join(",");
   const x = (lon) => (lon - west) * scale, y = (lat) => (north - lat) * scale;
   const children = [];
-  for (let lon = Math.ceil(west / 10) * 10; lon <= west + width / scale; lon += 10) {
-    children.push(svgElement("line", { class: "grid", x1: x(lon), y1: 0, x2: x(lon), y2: height }));
+  if (worldShapes) {
+    const shapes = svgElement("g", { transform: `matrix(${scale} 0 0 ${scale} ${-west * scale} ${north * scale})` });
+    for (const [name, d] of Object.entries(worldShapes)) shapes.appendChild(svgElement("path", { class: name, d }));
+    children.push(shapes);
   }
-  for (let lat = Math.floor(north / 10) * 10; lat >= north - height / scale; lat -= 10) {
-    children.push(svgElement("line", { class: "grid", x1: 0, y1: y(lat), x2: width, y2: y(lat) }));
+  const step = east - west > 120 ? 30 : 10;
+  for (let lon = Math.ceil(west / step) * step; lon <= east; lon += step) {
+    children.push(svgElement("line", { class: "grid", x1: x(lon), y1: 0, x2: x(lon), y2: MAP_HEIGHT }));
+  }
+  for (let lat = Math.floor(north / step) * step; lat >= south; lat -= step) {
+    children.push(svgElement("line", { class: "grid", x1: 0, y1: y(lat), x2: MAP_WIDTH, y2: y(lat) }));
     children.push(svgElement("text", { x: 2, y: y(lat) - 2 }, `${lat}°`));
   }
   const peak = Math.max(1, ...places.map((p) => p.alerts));
@@ -219,6 +268,43 @@ function drawMap(places) {
     children.push(svgElement("text", { x: x(place.lon) + 6, y: y(place.lat) - 6 }, place.country));
   }
   svg.replaceChildren(...children);
+}
+
+function mapPoint(svg, event) {
+  // Where the pointer is, in map units (the SVG is drawn at any size; its viewBox is 600 x 300).
+  const box = svg.getBoundingClientRect();
+  return [(event.clientX - box.left) * MAP_WIDTH / box.width, (event.clientY - box.top) * MAP_HEIGHT / box.height];
+}
+
+function setMapView(view) {
+  mapView = view;
+  document.getElementById("map-region").value = view === null ? "alerts" : "";
+  drawMap(mapPlaces);
+}
+
+function zoomMap(event) {
+  event.preventDefault();
+  const svg = event.currentTarget;
+  const { west, north, scale } = projection(mapView ?? fittedView(mapPlaces));
+  const [px, py] = mapPoint(svg, event);
+  const lon = west + px / scale, lat = north - py / scale;
+  const zoomed = scale * (event.deltaY < 0 ? 1.25 : 0.8);
+  const newWest = lon - px / zoomed, newNorth = lat + py / zoomed;
+  setMapView([newWest, newNorth - MAP_HEIGHT / zoomed, newWest + MAP_WIDTH / zoomed, newNorth]);
+}
+
+function panMap(start) {
+  const svg = start.currentTarget;
+  const { west, north, scale } = projection(mapView ?? fittedView(mapPlaces));
+  const [x0, y0] = mapPoint(svg, start);
+  const move = (event) => {
+    const [x1, y1] = mapPoint(svg, event);
+    const newWest = west - (x1 - x0) / scale, newNorth = north + (y1 - y0) / scale;
+    setMapView([newWest, newNorth - MAP_HEIGHT / scale, newWest + MAP_WIDTH / scale, newNorth]);
+  };
+  const stop = () => { svg.removeEventListener("pointermove", move); svg.removeEventListener("pointerup", stop); };
+  svg.addEventListener("pointermove", move);
+  svg.addEventListener("pointerup", stop);
 }
 
 async function refreshStats() {
@@ -463,6 +549,17 @@ function every(ms, task) {
   const run = () => task().catch((error) => console.warn(error)).finally(() => setTimeout(run, ms));
   run();
 }
+
+const map = document.getElementById("map");
+map.addEventListener("wheel", zoomMap, { passive: false });
+map.addEventListener("pointerdown", panMap);
+map.addEventListener("dblclick", () => setMapView(null));
+document.getElementById("map-region").addEventListener("change", (event) => {
+  const region = event.target.value;
+  setMapView(region in REGIONS ? REGIONS[region] : null);
+  event.target.value = region;
+});
+loadWorld().catch((error) => console.warn(error));
 
 document.getElementById("filters").addEventListener("submit", (event) => {
   event.preventDefault();
