@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -33,6 +33,7 @@ from fraudguard.schemas import ALERT, LABEL, REVIEW
 from tests.conftest import CONFIG_FILE, FRAUDGUARD, PROJECT_ROOT, consume_all, free_port, run_cli
 from tests.notification_peers import smtp_server, webhook_server
 from tests.samples.alerts import sample_alerts
+from tests.samples.history import history_row, write_history
 
 pytestmark = pytest.mark.integration
 UNIQUE = 1000
@@ -329,6 +330,7 @@ def chromium(profile: Path):
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  f"--user-data-dir={profile}", "--window-size=1400,1000"):  # fmt: skip
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # the network log, for requested()
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for drivers online
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
@@ -337,8 +339,16 @@ def chromium(profile: Path):
         driver.quit()
 
 
+def requested(driver) -> set[str]:
+    """Every URL the browser asked for since the last call, from its DevTools network log."""
+    events = (json.loads(entry["message"])["message"] for entry in driver.get_log("performance"))
+    return {e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"}
+
+
 def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     service, settings, *_ = served
     with chromium(tmp_path / "profile") as (driver, wait):
@@ -348,6 +358,43 @@ def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_pat
         assert resources and all(name.startswith(service.url) for name in resources)  # nothing from a CDN
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#per-minute rect"))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#map circle"))
+        land = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#map path.land"))
+        assert land[0].get_attribute("d").count("Z") > 100 and land[0].rect["width"] > 50
+        assert driver.find_element(By.CSS_SELECTOR, "#map path.borders").get_attribute("d").count("M") > 100
+        the_map = driver.find_element(By.ID, "map")
+        fitted = the_map.get_attribute("data-view")
+        Select(driver.find_element(By.ID, "map-region")).select_by_value("europe")
+        wait.until(lambda d: the_map.get_attribute("data-view") != fitted)
+        west, south, east, north = map(float, the_map.get_attribute("data-view").split(","))
+        assert west <= -25 and south <= 34 and east >= 45 and north >= 72, "the region is in view"
+        # a wheel turn over the map zooms in by a quarter, keeping the place under the pointer in place
+        after = driver.execute_script(
+            """const map = arguments[0], box = map.getBoundingClientRect();
+            map.dispatchEvent(new WheelEvent("wheel", {deltaY: -100, bubbles: true, cancelable: true,
+              clientX: box.left + box.width / 4, clientY: box.top + box.height / 3}));
+            return map.dataset.view;""",
+            the_map,
+        )
+        zoomed_west, zoomed_south, zoomed_east, zoomed_north = map(float, after.split(","))
+        assert (east - west) / (zoomed_east - zoomed_west) == pytest.approx(1.25, abs=0.01)
+        assert west + (east - west) / 4 == pytest.approx(
+            zoomed_west + (zoomed_east - zoomed_west) / 4, abs=0.1
+        )
+        assert north - (north - south) / 3 == pytest.approx(
+            zoomed_north - (zoomed_north - zoomed_south) / 3, abs=0.1
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "map-europe.png"))
+        ActionChains(driver).double_click(the_map).perform()  # back to fitting the alerts
+        wait.until(lambda d: the_map.get_attribute("data-view") == fitted)
+        assert Select(driver.find_element(By.ID, "map-region")).first_selected_option.text == "fit the alerts"
+        urls = requested(driver)
+        assert f"{service.url}/api/map/world" in urls
+        network = {url for url in urls if url.startswith(("http:", "https:", "ws:", "wss:"))}
+        elsewhere = {
+            url for url in network if not url.startswith(service.url)
+        }  # chrome:// is the browser's own
+        assert not elsewhere, f"nothing from the internet: {elsewhere}"
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#per-10s rect"))
         lines = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#by-category polyline"))
         categories = {line.get_attribute("data-category") for line in lines}
@@ -381,6 +428,9 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
     accounts = Accounts(store)
     accounts.add_user("rita", "rita-reviews-alerts", Role.REVIEWER)
     accounts.add_user("vic", "vic-only-watches", Role.VIEWER)
+    max_token = accounts.create_token(
+        accounts.add_user("max", "max-reviews-too", Role.REVIEWER).username, "t"
+    )[1]
     store.close()
     ARTIFACTS.mkdir(exist_ok=True)
 
@@ -401,14 +451,22 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
         row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")
                    if r.find_element(By.CSS_SELECTOR, "td.status").text == "new")  # fmt: skip
         transaction_id = row.get_attribute("data-transaction-id")
-        row_version = httpx.get(f"{service.url}/api/alerts/{transaction_id}", timeout=10).json()[
-            "model_version"
-        ]
+        alert = httpx.get(f"{service.url}/api/alerts/{transaction_id}", timeout=10).json()
+        scored = datetime.fromisoformat(alert["event_time"]).astimezone(UTC).replace(tzinfo=None)
+        write_history(settings.stream.scored_history_dir, [
+            history_row(transaction_id, alert["user_id"], scored, user_age=47.0, alerted=True),
+            history_row("the-day-before", alert["user_id"], scored - timedelta(days=1), amount=12.5),
+        ])  # fmt: skip
         row.click()
         wait.until(lambda d: d.find_element(By.ID, "review-id").text == transaction_id)
         facts = driver.find_element(By.ID, "review-facts").text
         assert "threshold" in facts and "model" in facts and "version\n1" in facts
         assert driver.find_elements(By.CSS_SELECTOR, "#review-reasons li")
+        recent = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#recent tbody tr"))
+        assert len(recent) == 1 and "12.50" in recent[0].text
+        assert "47" in driver.find_element(By.ID, "context-user").text
+        assert "tx_count_1h" in driver.find_element(By.ID, "context-features").text
+        assert "fraud_scenario" not in driver.find_element(By.ID, "review").text
         driver.find_element(By.CSS_SELECTOR, "#review-form textarea").send_keys("cardholder confirmed")
         driver.find_element(By.CSS_SELECTOR, '#review-form button[value="confirmed_fraud"]').click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#audit tbody tr"))
@@ -421,7 +479,7 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
         )
         wait.until(lambda d: d.find_element(By.ID, "precision").text != precision_before)
         version = driver.find_element(
-            By.CSS_SELECTOR, f'#by-model-version tr[data-model-version="{row_version}"]'
+            By.CSS_SELECTOR, f'#by-model-version tr[data-model-version="{alert["model_version"]}"]'
         )
         assert int(version.find_elements(By.TAG_NAME, "td")[1].text) >= 1
         wait.until(
@@ -431,6 +489,20 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
         )
         assert driver.find_elements(By.CSS_SELECTOR, "#precision-by-day rect")
         driver.save_screenshot(str(ARTIFACTS / "review-confirmed.png"))
+
+        # another reviewer changes the alert while rita's panel still shows the version she confirmed
+        seen = httpx.get(f"{service.url}/api/alerts/{transaction_id}", timeout=10).json()["version"]
+        change = {"status": "false_positive", "note": "known customer", "version": seen}
+        headers = {"Authorization": f"Bearer {max_token}"}
+        url = f"{service.url}/api/alerts/{transaction_id}"
+        assert httpx.patch(url, json=change, headers=headers, timeout=10).status_code == 200
+        driver.find_element(By.CSS_SELECTOR, '#review-form button[value="reviewing"]').click()
+        message = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#review-message.bad"))
+        assert "changed" in message.text, message.text
+        wait.until(lambda d: "max" in d.find_elements(By.CSS_SELECTOR, "#audit tbody tr")[-1].text)
+        assert "false positive" in driver.find_element(By.ID, "review-facts").text
+        assert httpx.get(url, timeout=10).json()["status"] == "false_positive", "no silent overwrite"
+        driver.save_screenshot(str(ARTIFACTS / "review-conflict.png"))
 
         fresh = [r for r in driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")
                  if r.find_element(By.CSS_SELECTOR, "td.status").text == "new"][:2]  # fmt: skip
@@ -450,7 +522,7 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
             httpx.get(f"{service.url}/api/alerts/{bulk_id}", timeout=10).json()["status"] == "false_positive"
         )
     reviewed = httpx.get(f"{service.url}/api/alerts/{transaction_id}", timeout=10).json()
-    assert reviewed["status"] == "confirmed_fraud" and reviewed["reviewed_by"] == "rita"
+    assert reviewed["status"] == "false_positive" and reviewed["reviewed_by"] == "max"
 
     with chromium(tmp_path / "viewer") as (driver, wait):
         sign_in(driver, wait, "vic", "vic-only-watches")
