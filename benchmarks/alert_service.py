@@ -1,11 +1,15 @@
 """Alert service figures: alerts stored per second from a backlog, list-endpoint latency with the backlog
-stored, a reviewer's actions (detail view, review, bulk review, review queue, feedback) with it, service
-RSS. Targets (#6): >= 5,000 alerts/s stored; the list endpoint's and review actions' p99 reported.
+stored, a reviewer's actions (detail view with its context, review, bulk review, review queue, feedback)
+with it, service RSS. Targets (#6): >= 5,000 alerts/s stored; the list endpoint's and review actions'
+p99 reported.
 
-.venv/bin/python benchmarks/alert_service.py [--alerts 100000] [--requests 400]   -> one JSON object
+.venv/bin/python benchmarks/alert_service.py [--alerts 100000] [--requests 400] [--history-rows 1000000]
+  -> one JSON object
 
-A fresh runtime folder and local Kafka; the backlog is published first, then `fraudguard alerts serve`
-starts as its own process with SQLite (the default store) and consumes it.
+A fresh runtime folder and local Kafka; the backlog is published first and a scored history written
+as the streaming job lays it out (every alert's transaction and `--history-rows` other transactions of
+the same users, over the alerts' period and the week before, in micro-batches of 10,000 rows); then
+`fraudguard alerts serve` starts as its own process with SQLite (the default store) and consumes it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psutil
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from local_kafka import FREE_PORTS, local_kafka
 from rich.progress import Progress
 
@@ -31,15 +39,71 @@ from fraudguard.config import TopicRole, default_config_path, load_settings
 from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.topics import describe_topics
 from fraudguard.ports import free_ports
+from fraudguard.schemas import ALERT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its tests' samples
 from tests.samples.alerts import sample_alerts
+from tests.samples.history import history_row
 
 ADMIN_PASSWORD = "benchmark-admin-password"
+HISTORY_BATCH_ROWS = 10_000
 
 
-def publish(settings, count: int) -> tuple[float, int]:
-    keys, values = sample_alerts(count, seed=1)
+def write_history(folder: Path, values: list[bytes], other_rows: int) -> dict:
+    """The scored history behind the published alerts, partitioned by day and micro-batch, each batch
+    sorted by time as the stream writes it."""
+    started = time.perf_counter()
+    alerted = [ALERT.decode(value) for value in values]
+    alerts = len(alerted)
+    rng = np.random.default_rng(1)
+    first = min(a["event_time"] for a in alerted).timestamp() - 7 * 86_400
+    last = max(a["event_time"] for a in alerted).timestamp()
+    columns = {
+        "transaction_id": [a["transaction_id"] for a in alerted] + [f"T{n:09d}" for n in range(other_rows)],
+        "user_id": [a["user_id"] for a in alerted] + [f"U{u:06d}" for u in rng.integers(0, 5000, other_rows)],
+        "merchant_id": [a["merchant_id"] for a in alerted]
+        + [f"M{m:05d}" for m in rng.integers(0, 1000, other_rows)],
+        "epoch_s": np.concatenate(
+            [[a["event_time"].timestamp() for a in alerted], rng.uniform(first, last, other_rows)]
+        ),
+        "amount": np.concatenate(
+            [[a["amount"] for a in alerted], rng.lognormal(3.5, 1.0, other_rows).round(2)]
+        ),
+        "score": np.concatenate([[a["score"] for a in alerted], rng.uniform(0, 0.5, other_rows)]),
+        "alerted": np.concatenate([np.ones(alerts, bool), np.zeros(other_rows, bool)]),
+    }
+    order = np.argsort(columns["epoch_s"], kind="stable")
+    table = pa.table({name: pa.array(np.asarray(values)[order]) for name, values in columns.items()})
+    when = naive_utc(table["epoch_s"])
+    table = table.drop_columns("epoch_s").append_column("timestamp", when)
+    template = history_row("template", "template", datetime(2026, 1, 1))
+    days = np.asarray(pc.strftime(when, "%Y-%m-%d"))
+    files = 0
+    with Progress(transient=True) as progress:
+        task = progress.add_task("writing the scored history", total=table.num_rows)
+        for start in range(0, table.num_rows, HISTORY_BATCH_ROWS):
+            batch = table.slice(start, HISTORY_BATCH_ROWS)
+            for day in np.unique(days[start : start + batch.num_rows]):
+                part = batch.filter(pa.array(days[start : start + batch.num_rows] == day))
+                for name, value in template.items():
+                    if name not in part.column_names:
+                        part = part.append_column(name, pa.array([value] * part.num_rows))
+                target = folder / f"day={day}" / f"batch=bench-{start // HISTORY_BATCH_ROWS:06d}"
+                target.mkdir(parents=True)
+                pq.write_table(part, target / "part-0.parquet")
+                files += 1
+            progress.update(task, completed=start + batch.num_rows)
+    return {"rows": table.num_rows, "files": files, "days": len(np.unique(days)),
+            "written_s": round(time.perf_counter() - started, 1)}  # fmt: skip
+
+
+def naive_utc(epoch_s: pa.ChunkedArray) -> pa.Array:
+    """Seconds since the epoch as naive UTC microsecond timestamps, as Spark writes them."""
+    return pa.array((np.asarray(epoch_s) * 1e6).astype("int64")).cast(pa.timestamp("us"))
+
+
+def publish(settings, keys: list[str], values: list[bytes]) -> tuple[float, int]:
+    count = len(keys)
     producer = make_producer(settings, **{"linger.ms": 20, "batch.num.messages": 10_000})
     topic = settings.topics.get(TopicRole.ALERTS).name
     started = time.perf_counter()
@@ -72,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--history-rows", type=int, default=1_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as runtime:
         port = free_ports(1)[0]
@@ -84,8 +149,10 @@ def main() -> None:
         config = default_config_path()
         settings = load_settings(config, environ=environ)
         with local_kafka(settings):
-            publish_s, payload_bytes = publish(settings, args.alerts)
+            keys, values = sample_alerts(args.alerts, seed=1)
+            publish_s, payload_bytes = publish(settings, keys, values)
             kept = kept_on_topic(settings)
+            history = write_history(settings.stream.scored_history_dir, values, args.history_rows)
             report = measure_service(settings, config, environ, port, kept, args.requests)
     report = {
         "benchmark": "alert_service",
@@ -93,6 +160,7 @@ def main() -> None:
         "alerts_kept_by_broker": kept,
         "mean_alert_bytes": round(payload_bytes / args.alerts),
         "publish_s": round(publish_s, 1),
+        "scored_history": history,
         **report,
     }
     print(json.dumps(report, indent=2))
@@ -182,7 +250,8 @@ def api_latencies(api: httpx.Client, requests: int) -> dict:
 
 def review_latencies(api: httpx.Client, requests: int) -> dict:
     """A reviewer's actions, signed in as the first admin (session cookie and CSRF header): open an
-    alert (the alert and its audit trail), review it naming its version, review 50 at once, load the
+    alert (the alert, its audit trail and its context from the scored history, one after another;
+    the dashboard asks for the three at once), review it naming its version, review 50 at once, load the
     queue unreviewed first, read the feedback figures."""
     api.get("/")  # the CSRF cookie
     csrf = {"X-CSRF-Token": api.cookies["fraudguard_csrf"]}
@@ -191,21 +260,28 @@ def review_latencies(api: httpx.Client, requests: int) -> dict:
     ids = [a["transaction_id"] for a in api.get("/api/alerts", params={"limit": 1000}).json()["alerts"]]
     statuses = ("reviewing", "confirmed_fraud", "false_positive")
     timings: dict[str, list[float]] = {}
+    contexts: list[int] = []  # recent transactions shown per context found
 
-    def timed(action: str, *calls: tuple[str, str, dict]) -> httpx.Response:
+    def timed(action: str, *calls: tuple[str, str, dict]) -> list[httpx.Response]:
         """The requests (method, path, options) one after another, timed together as one action."""
         started = time.perf_counter()
         responses = [api.request(method, path, **options) for method, path, options in calls]
         timings.setdefault(action, []).append((time.perf_counter() - started) * 1000)
         for response in responses:
             response.raise_for_status()
-        return responses[0]
+        return responses
 
     with Progress(transient=True) as progress:
         task = progress.add_task("reviewing", total=requests)
         for number in range(requests):
             path = f"/api/alerts/{ids[number % len(ids)]}"
-            alert = timed("detail", ("GET", path, {}), ("GET", f"{path}/audit", {})).json()
+            shown, _, context = timed(
+                "detail", ("GET", path, {}), ("GET", f"{path}/audit", {}), ("GET", f"{path}/context", {})
+            )
+            alert = shown.json()
+            recent = context.json()["recent"] if context.json()["transaction"] else None
+            if recent is not None:
+                contexts.append(len(recent))
             change = {
                 "status": statuses[number % 3],
                 "note": f"benchmark {number}",
@@ -222,7 +298,12 @@ def review_latencies(api: httpx.Client, requests: int) -> dict:
                 timed("queue_unreviewed_first", ("GET", "/api/alerts", queue))
                 timed("feedback", ("GET", "/api/feedback", {}))
             progress.update(task, completed=number + 1)
-    return {"reviews": requests, "by_action": {k: percentiles(v) for k, v in timings.items()}}
+    return {
+        "reviews": requests,
+        "contexts_found": len(contexts),
+        "mean_recent_transactions_shown": round(statistics.fmean(contexts), 1) if contexts else None,
+        "by_action": {k: percentiles(v) for k, v in timings.items()},
+    }
 
 
 if __name__ == "__main__":

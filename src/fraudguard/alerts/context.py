@@ -5,7 +5,7 @@ in force when it was scored, the feature values the model saw, and the user's re
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from fraudguard.features.records import MERCHANT_COLUMNS, USER_COLUMNS
 
 RECENT_DAYS = 7
 RECENT_LIMIT = 20
+LOOKUP_SLACK = timedelta(seconds=1)  # the alert's event time has milliseconds, the history microseconds
 RECENT_COLUMNS = ("transaction_id", "timestamp", "amount", "currency", "channel", "merchant_id",
                   "merchant_category", "merchant_country", "score", "alerted")  # fmt: skip
 NOT_SHOWN = frozenset(
@@ -47,7 +48,14 @@ class ScoredHistory:
         dataset = self._days([when.date() + timedelta(days=step) for step in (-1, 0, 1)])
         if dataset is None:
             return empty
-        rows = dataset.to_table(filter=pc.field("transaction_id") == alert["transaction_id"]).to_pylist()
+        match = pc.field("transaction_id") == alert["transaction_id"]
+        if alert.get("event_time") and "timestamp" in dataset.schema.names:
+            # the history's event times are naive UTC; a window lets Parquet statistics skip other batches
+            at = alert["event_time"].astimezone(UTC).replace(tzinfo=None)
+            match &= (pc.field("timestamp") >= at - LOOKUP_SLACK) & (
+                pc.field("timestamp") <= at + LOOKUP_SLACK
+            )
+        rows = dataset.to_table(filter=match).to_pylist()
         if not rows:
             return empty
         row = rows[-1]  # a replayed micro-batch rewrote the same row
@@ -65,21 +73,26 @@ class ScoredHistory:
         }
 
     def _recent(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """Day by day from the newest, so that a busy user's read stops after a day or two."""
         if not row.get("user_id") or row.get("timestamp") is None:
             return []
         at: datetime = row["timestamp"]
-        dataset = self._days([at.date() - timedelta(days=step) for step in range(RECENT_DAYS + 1)])
-        if dataset is None:
-            return []
         earlier = (
             (pc.field("user_id") == row["user_id"])
             & (pc.field("timestamp") < at)
             & (pc.field("timestamp") >= at - timedelta(days=RECENT_DAYS))
         )
-        columns = [name for name in RECENT_COLUMNS if name in dataset.schema.names]
-        found = dataset.to_table(columns=columns, filter=earlier).to_pylist()
-        unique = {r["transaction_id"]: r for r in found}.values()
-        return sorted(unique, key=lambda r: r["timestamp"], reverse=True)[:RECENT_LIMIT]
+        found: dict[str, dict[str, Any]] = {}
+        for step in range(RECENT_DAYS + 1):
+            dataset = self._days([at.date() - timedelta(days=step)])
+            if dataset is None:
+                continue
+            columns = [name for name in RECENT_COLUMNS if name in dataset.schema.names]
+            for record in dataset.to_table(columns=columns, filter=earlier).to_pylist():
+                found[record["transaction_id"]] = record  # a replayed micro-batch rewrote the same row
+            if len(found) >= RECENT_LIMIT:
+                break
+        return sorted(found.values(), key=lambda r: r["timestamp"], reverse=True)[:RECENT_LIMIT]
 
     def _days(self, days: list[date]) -> ds.Dataset | None:
         """The history's partitions of those days (only those: a request reads a few files)."""

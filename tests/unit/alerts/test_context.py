@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from fraudguard.alerts.context import ScoredHistory
+from fraudguard.alerts.context import RECENT_LIMIT, ScoredHistory
 from fraudguard.alerts.store import AlertStore
 from fraudguard.schemas import ALERT
 from tests.samples.alerts import sample_alerts
@@ -45,12 +45,22 @@ def test_the_context_shows_records_features_and_the_users_week_without_ground_tr
     assert ScoredHistory(tmp_path).context({**alert, "transaction_id": "unknown"})["recent"] == []
 
 
+def test_a_busy_users_recent_transactions_are_the_newest_ones(tmp_path):
+    same_day = [history_row(f"minute-{m:02d}", "u1", AT - timedelta(minutes=m)) for m in range(1, 26)]
+    last_week = history_row("last-week", "u1", AT - timedelta(days=5))
+    write_history(tmp_path, [history_row("alerted", "u1", AT), last_week, *same_day])
+    alert = {"transaction_id": "alerted", "event_time": AT.replace(tzinfo=UTC)}
+    recent = ScoredHistory(tmp_path).context(alert)["recent"]
+    assert [tx["transaction_id"] for tx in recent] == [f"minute-{m:02d}" for m in range(1, RECENT_LIMIT + 1)]
+
+
 def test_the_api_serves_an_alerts_context_to_readers(tmp_path):
     store = AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}")
     try:
         alert = ALERT.decode(sample_alerts(1, seed=4, start=AT.replace(tzinfo=UTC))[1][0])
         store.add([alert])
-        write_history(tmp_path / "scored", [history_row(alert["transaction_id"], "u9", AT)])
+        at = alert["event_time"].replace(tzinfo=None)
+        write_history(tmp_path / "scored", [history_row(alert["transaction_id"], "u9", at)])
         with serving(store, history=ScoredHistory(tmp_path / "scored")) as url:
             answer = httpx.get(f"{url}/api/alerts/{alert['transaction_id']}/context").json()
             assert answer["user"]["gender"] == "F" and answer["features"]["tx_count_1h"] == 7.0

@@ -303,6 +303,7 @@ function panMap(start) {
     setMapView([newWest, newNorth - MAP_HEIGHT / scale, newWest + MAP_WIDTH / scale, newNorth]);
   };
   const stop = () => { svg.removeEventListener("pointermove", move); svg.removeEventListener("pointerup", stop); };
+  svg.setPointerCapture(start.pointerId);  // keep following the pointer when it leaves the map
   svg.addEventListener("pointermove", move);
   svg.addEventListener("pointerup", stop);
 }
