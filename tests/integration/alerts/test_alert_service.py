@@ -448,8 +448,8 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
         sign_in(driver, wait, "rita", "rita-reviews-alerts")
         wait.until(lambda d: d.find_element(By.ID, "total").text[:1].isdigit())  # the figures are in
         precision_before = driver.find_element(By.ID, "precision").text
-        row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr")
-                   if r.find_element(By.CSS_SELECTOR, "td.status").text == "new")  # fmt: skip
+        row = driver.find_element(By.CSS_SELECTOR, "#alerts tbody tr")  # the newest alert
+        assert row.find_element(By.CSS_SELECTOR, "td.status").text == "new"
         transaction_id = row.get_attribute("data-transaction-id")
         alert = httpx.get(f"{service.url}/api/alerts/{transaction_id}", timeout=10).json()
         scored = datetime.fromisoformat(alert["event_time"]).astimezone(UTC).replace(tzinfo=None)
@@ -516,6 +516,10 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
         # the three reviewed alerts were among the newest 200 shown; unreviewed first, all 200 are new
         statuses = "return [...document.querySelectorAll('#alerts tbody td.status')].map(c => c.textContent)"
         wait.until(lambda d: set(d.execute_script(statuses)) == {"new"})
+        newest = httpx.get(f"{service.url}/api/alerts", params={"limit": 1}, timeout=10).json()["alerts"][0]
+        assert newest["transaction_id"] == transaction_id, "the newest alert is a reviewed one"
+        driver.execute_async_script("pollNewAlerts().then(arguments[0])")  # the live poll leaves it below
+        assert set(driver.execute_script(statuses)) == {"new"}
         driver.save_screenshot(str(ARTIFACTS / "review-bulk.png"))
     for bulk_id in bulk_ids:
         assert (

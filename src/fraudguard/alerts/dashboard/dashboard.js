@@ -90,7 +90,7 @@ async function loadTable() {
   const page = await getJson(`/api/alerts?limit=${TABLE_ROWS}&${filterQuery}`);
   const body = document.querySelector("#alerts tbody");
   body.replaceChildren(...page.alerts.map((alert) => alertRow(alert, false)));
-  newestId = page.alerts.length ? page.alerts[0].id : 0;
+  newestId = Math.max(0, ...page.alerts.map((alert) => alert.id));  // unreviewed first, the newest may be further down
   showCount(page.total);
   document.getElementById("download-csv").href = `/api/alerts.csv?${filterQuery}`;
 }
@@ -100,9 +100,12 @@ async function pollNewAlerts() {
   const page = await getJson(`/api/alerts?limit=1000&after_id=${newestId}&${filterQuery}`);
   if (!page.alerts.length) return;
   const body = document.querySelector("#alerts tbody");
+  const unreviewedFirst = new URLSearchParams(filterQuery).has("unreviewed_first");
   for (const alert of page.alerts) {  // oldest first: each goes on top
-    body.insertBefore(alertRow(alert, true), body.firstChild);
     newestId = Math.max(newestId, alert.id);
+    // unreviewed first, a reviewed alert newer than the page belongs below the unreviewed ones, not on top
+    if (unreviewedFirst && alert.status !== "new") continue;
+    body.insertBefore(alertRow(alert, true), body.firstChild);
   }
   while (body.rows.length > TABLE_ROWS) body.deleteRow(-1);
   showCount(page.total);
