@@ -279,9 +279,9 @@ def review_latencies(api: httpx.Client, requests: int) -> dict:
                 "detail", ("GET", path, {}), ("GET", f"{path}/audit", {}), ("GET", f"{path}/context", {})
             )
             alert = shown.json()
-            recent = context.json()["recent"] if context.json()["transaction"] else None
-            if recent is not None:
-                contexts.append(len(recent))
+            found = context.json()
+            if found["transaction"]:
+                contexts.append(len(found["recent"]))
             change = {
                 "status": statuses[number % 3],
                 "note": f"benchmark {number}",
