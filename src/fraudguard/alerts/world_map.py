@@ -8,6 +8,7 @@ them pins older numpy and matplotlib than the platform, so this module reads the
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -68,3 +69,9 @@ def world() -> dict[str, Any]:
             },
         ],
     }
+
+
+@cache
+def world_json() -> bytes:
+    """`world()` encoded once: the dashboard asks for it on every load."""
+    return json.dumps(world(), separators=(",", ":")).encode()
