@@ -279,9 +279,9 @@ function mapPoint(svg, event) {
   return [(event.clientX - box.left) * MAP_WIDTH / box.width, (event.clientY - box.top) * MAP_HEIGHT / box.height];
 }
 
-function setMapView(view) {
+function setMapView(view, region = view === null ? "alerts" : "") {
   mapView = view;
-  document.getElementById("map-region").value = view === null ? "alerts" : "";
+  document.getElementById("map-region").value = region;  // "": zoomed or moved by hand
   drawMap(mapPlaces);
 }
 
@@ -559,9 +559,7 @@ map.addEventListener("wheel", zoomMap, { passive: false });
 map.addEventListener("pointerdown", panMap);
 map.addEventListener("dblclick", () => setMapView(null));
 document.getElementById("map-region").addEventListener("change", (event) => {
-  const region = event.target.value;
-  setMapView(region in REGIONS ? REGIONS[region] : null);
-  event.target.value = region;
+  setMapView(REGIONS[event.target.value] ?? null, event.target.value);
 });
 loadWorld().catch((error) => console.warn(error));
 
