@@ -58,26 +58,25 @@ def book_features(dataset: Path) -> pd.DataFrame:
     frame["TX_DURING_NIGHT"] = (frame["TX_DATETIME"].dt.hour <= 6).astype(int)
     frame["DAY"] = frame["TX_DATETIME"].dt.date
     for w in WINDOWS_DAYS:
-        total = _rolling(frame, "CUSTOMER_ID", "TX_AMOUNT", f"{w}d", "sum")
-        count = _rolling(frame, "CUSTOMER_ID", "TX_AMOUNT", f"{w}d", "count")
+        total, count = _rolling(frame, "CUSTOMER_ID", "TX_AMOUNT", f"{w}d")
         frame[f"CUSTOMER_ID_NB_TX_{w}DAY_WINDOW"] = count
         frame[f"CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"] = total / count
-    frauds_in_delay = _rolling(frame, "TERMINAL_ID", "TX_FRAUD", f"{DELAY_DAYS}d", "sum")
-    count_in_delay = _rolling(frame, "TERMINAL_ID", "TX_FRAUD", f"{DELAY_DAYS}d", "count")
+    frauds_in_delay, count_in_delay = _rolling(frame, "TERMINAL_ID", "TX_FRAUD", f"{DELAY_DAYS}d")
     for w in WINDOWS_DAYS:
-        frauds = _rolling(frame, "TERMINAL_ID", "TX_FRAUD", f"{DELAY_DAYS + w}d", "sum") - frauds_in_delay
-        count = _rolling(frame, "TERMINAL_ID", "TX_FRAUD", f"{DELAY_DAYS + w}d", "count") - count_in_delay
+        frauds, count = _rolling(frame, "TERMINAL_ID", "TX_FRAUD", f"{DELAY_DAYS + w}d")
+        frauds, count = frauds - frauds_in_delay, count - count_in_delay
         frame[f"TERMINAL_ID_NB_TX_{w}DAY_WINDOW"] = count
         with np.errstate(invalid="ignore"):
             frame[f"TERMINAL_ID_RISK_{w}DAY_WINDOW"] = np.nan_to_num(frauds / count)  # the book's fillna(0)
     return frame
 
 
-def _rolling(frame: pd.DataFrame, key: str, column: str, window: str, how: str) -> np.ndarray:
-    """`column` aggregated per `key` over the time window ending at (and including) each row, as the
-    book's `Series.rolling('Nd')` on a TX_DATETIME index; aligned to `frame`'s rows."""
-    rolled = getattr(frame.groupby(key, sort=False).rolling(window, on="TX_DATETIME")[column], how)()
-    return rolled.reset_index(level=0, drop=True).sort_index().to_numpy()
+def _rolling(frame: pd.DataFrame, key: str, column: str, window: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of `column` per `key` over the time window ending at (and including) each row, as
+    the book's `Series.rolling('Nd')` on a TX_DATETIME index; aligned to `frame`'s rows."""
+    rolled = frame.groupby(key, sort=False).rolling(window, on="TX_DATETIME")[column].agg(["sum", "count"])
+    rolled = rolled.reset_index(level=0, drop=True).sort_index()
+    return rolled["sum"].to_numpy(), rolled["count"].to_numpy()
 
 
 def train_and_score(
