@@ -2,11 +2,12 @@
 
 Every service the platform runs (the Kafka nodes, the streaming job, the alert service, the MLflow UI,
 Airflow's components, a standalone Spark cluster) is started, checked and stopped through `Background`.
-The pid file holds the pid, the process's start time and its host, so a pid reused by another process
-after a crash or reboot, or a process of another machine or container sharing the folder, is never taken
-for the service. `start` returns once the service answers its readiness check (or raises naming the
-log); `stop` sends SIGTERM (to the process group, or to the leader only for a service that winds down
-its own children) and SIGKILL to what remains after a grace period, so nothing is left behind.
+The pid file holds the pid, the process's start time (seconds after boot, which a change of the system
+clock leaves alone), the boot and the host, so a pid reused by another process after a crash or reboot,
+or a process of another machine or container sharing the folder, is never taken for the service.
+`start` returns once the service answers its readiness check (or raises naming the log); `stop` sends
+SIGTERM (to the process group, or to the leader only for a service that winds down its own children)
+and SIGKILL to what remains after a grace period, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -39,9 +40,28 @@ def alive(pid: object) -> bool:
 
 
 def identity(pid: int | None = None) -> dict[str, Any]:
-    """A process (this one by default) as a pid file records it: pid, start time and host."""
-    process = psutil.Process(pid)
-    return {"pid": process.pid, "started": process.create_time(), "host": socket.gethostname()}
+    """A process (this one by default) as a pid file records it: pid, start time, boot and host."""
+    return {
+        "pid": psutil.Process(pid).pid,
+        "started": _since_boot(pid),
+        "boot": _boot(),
+        "host": socket.gethostname(),
+    }
+
+
+def _since_boot(pid: int | None) -> float:
+    """When the process started, in seconds after boot. psutil adds the boot time (whole seconds, as
+    the kernel reports it) to the start time, and that boot time moves with every step of the system
+    clock; the difference does not."""
+    return round(psutil.Process(pid).create_time() - psutil.boot_time(), 2)
+
+
+def _boot() -> str:
+    """This boot of this machine: Linux's boot id; elsewhere the boot time to the minute."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return str(round(psutil.boot_time() / 60))
 
 
 def recorded_elsewhere(record: object) -> str | None:
@@ -52,14 +72,14 @@ def recorded_elsewhere(record: object) -> str | None:
 
 
 def is_running(record: object) -> bool:
-    """Whether the process a pid file `record` ({"pid", "started", "host"}) names still runs here: the
-    same pid with the same start time, so a pid reused after a crash or reboot is not taken for it."""
+    """Whether the process a pid file `record` (see `identity`) names still runs here: the same pid,
+    started at the same time in the same boot, so a pid reused after a crash or reboot is not taken for it."""
     if recorded_elsewhere(record):
         return False
     try:
         pid, started = int(record["pid"]), float(record["started"])  # type: ignore[index]
-        process = psutil.Process(pid)
-        return abs(process.create_time() - started) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
+        same = record["boot"] == _boot() and abs(_since_boot(pid) - started) < 0.05  # type: ignore[index]
+        return same and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except (psutil.Error, TypeError, ValueError, KeyError):
         return False
 

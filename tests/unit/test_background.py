@@ -36,6 +36,7 @@ def test_a_reused_pid_is_not_the_stream_and_gets_no_signal(tmp_path):
     dead_job = {**me, "started": me["started"] - 3600}
     running_job(settings, dead_job)
     assert not is_running(dead_job)
+    assert not is_running({**me, "boot": "a boot before the last reboot"})
     assert stream_control.status(settings).alive is False and stream_control.running(settings) is None
     assert stream_control.stop(settings) is None  # a SIGTERM here would end this test
 

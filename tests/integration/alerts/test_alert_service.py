@@ -319,8 +319,10 @@ def test_no_request_makes_the_api_fail_or_leak(served):
 
 @contextlib.contextmanager
 def chromium(profile: Path):
-    """Debian's headless Chromium through its chromedriver, offline; yields (driver, a 30 s wait)."""
+    """Debian's headless Chromium through its chromedriver, offline; yields (driver, a 30 s wait). The
+    wait retries a condition that met an element the dashboard has just redrawn."""
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -334,7 +336,7 @@ def chromium(profile: Path):
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for drivers online
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
-        yield driver, WebDriverWait(driver, 30)
+        yield driver, WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException])
     finally:
         driver.quit()
 
