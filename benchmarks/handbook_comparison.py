@@ -32,7 +32,7 @@ from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.handbook import HandbookTimeline
 from fraudguard.spark import spark_session
 from fraudguard.train.job import Dataset
-from fraudguard.train.metrics import evaluate
+from fraudguard.train.metrics import card_precision_at_k, evaluate
 from fraudguard.train.pipeline import FEATURE_SETS
 from fraudguard.train.trainer import Split, train
 
@@ -70,8 +70,9 @@ def without_known_compromised(scores: pd.DataFrame, frauds: pd.DataFrame, split:
     return pd.concat(kept)
 
 
-def platform_beats_baselines(results: list[dict]) -> list[dict]:
-    """Per seed and test week: does the platform's pipeline beat the best baseline in AP and CP@100?"""
+def platform_beats_baselines(results: list[dict], ceilings: dict[tuple[int, str], float]) -> list[dict]:
+    """Per seed and test week: does the platform's pipeline beat the best baseline in AP and CP@100? With
+    the CP@100 a perfect ranking would reach there (the compromised cards per day bound it)."""
     verdicts = []
     for seed, week in dict.fromkeys((r["seed"], r["test_week"]) for r in results):
         rows = [r for r in results if (r["seed"], r["test_week"]) == (seed, week)]
@@ -80,6 +81,7 @@ def platform_beats_baselines(results: list[dict]) -> list[dict]:
         best = {m: max(r[m] for r in baselines) for m in ("average_precision", "card_precision_at_100")}
         verdicts.append(
             {"seed": seed, "test_week": week, **{f"best_baseline_{m}": v for m, v in best.items()},
+             "card_precision_at_100_ceiling": ceilings[(seed, week)],
              "beats": all(platform[m] > v for m, v in best.items())}
         )  # fmt: skip
     return verdicts
@@ -91,7 +93,7 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=4)
     args = parser.parse_args()
     settings = load_settings()
-    results = []
+    results, ceilings = [], {}
     for seed in args.seeds:
         # A fresh session per seed: in one session, after seeds 0 and 1 (32 fits, ~150,000 stages),
         # seed 2's features ran the 2 GB driver heap out of memory (building a broadcast).
@@ -113,6 +115,8 @@ def main() -> None:
                 model = settings.model.model_copy(update={"search_budget_s": 0})
                 result = train(features, model, settings.features, FEATURE_SETS["behaviour"], split=split)
                 scored = without_known_compromised(result.test_scores, frauds, split)
+                perfect = scored.assign(score=scored["label"])
+                ceilings[(seed, "{}..{}".format(*split.test))] = round(card_precision_at_k(perfect), 3)
                 runs = {PLATFORM: (scored, time.perf_counter() - started)}
                 for name, (scores, seconds) in train_and_score(book, split.train, split.test).items():
                     # the platform's test rows and labels, the book model's scores
@@ -137,7 +141,7 @@ def main() -> None:
                     print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # progress
             features.unpersist()
         spark.stop()
-    verdicts = platform_beats_baselines(results)
+    verdicts = platform_beats_baselines(results, ceilings)
     print(
         json.dumps(
             {"benchmark": "handbook_comparison", "published": PUBLISHED, "results": results,
@@ -153,9 +157,11 @@ def main() -> None:
         )
     for name, (roc, ap, cp) in PUBLISHED.items():
         print(f"| book | 2018-08-08..14 | published {name} | {roc:.3f} | {ap:.3f} | {cp:.3f} |")
-    print("\n| seed | test week | platform beats the best baseline in AP and CP@100 |\n|---|---|---|")
+    print("\n| seed | test week | platform beats the best baseline in AP and CP@100 | CP@100 ceiling |")
+    print("|---|---|---|---|")
     for v in verdicts:
-        print(f"| {v['seed']} | {v['test_week']} | {'yes' if v['beats'] else 'no'} |")
+        shown = "yes" if v["beats"] else "no"
+        print(f"| {v['seed']} | {v['test_week']} | {shown} | {v['card_precision_at_100_ceiling']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ interval is the day before. Trigger it from the UI to retrain now: the form's ch
 - `window_days`: days of new synthetic data (at least test + label delay + validation + 1 days).
 - `users`: the synthetic world's users (merchants scale with them).
 - `fraud_rate`: share of the synthetic transactions that are fraud.
-- `classifier`: `gbt`, `random_forest`, `logistic_regression` or `isolation_forest` (learns without
+- `classifier`: `xgboost`, `gbt`, `random_forest`, `logistic_regression` or `isolation_forest` (learns without
   labels, which only evaluate it and set its threshold), for an imported dataset too (from the command
   line, `fraudguard train --dataset` uses `datasets.classifier`).
 - `include_scored_history`: add the stream's scored history.

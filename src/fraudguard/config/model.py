@@ -173,7 +173,7 @@ class FeatureSettings(Section):
     )
 
 
-Classifier = Literal["gbt", "logistic_regression", "random_forest", "isolation_forest"]
+Classifier = Literal["gbt", "xgboost", "logistic_regression", "random_forest", "isolation_forest"]
 """The model's last stage; `isolation_forest` learns without labels (they only evaluate it)."""
 
 
@@ -181,7 +181,7 @@ class ModelSettings(Section):
     """The fraud model: which classifier, how it is split, searched and registered."""
 
     classifier: Classifier = Field(
-        "gbt",
+        "xgboost",
         description="the last stage; isolation_forest is fitted without labels, which only evaluate it "
         "and set its threshold",
     )

@@ -13,6 +13,8 @@ from typing import Any
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
 from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.sql import SparkSession
+from xgboost.spark import SparkXGBClassifier
 
 from fraudguard.config.model import ModelSettings
 from fraudguard.features.batch import RISK_FEATURES
@@ -80,6 +82,16 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
         "minInstancesPerNode": 50,
     },
     "random_forest": {"numTrees": 100, "maxDepth": 10},
+    # XGBoost, the default: with these settings it ranked best of the learners on both worlds
+    # (benchmarks/learners.py, handbook_comparison.py); subsampling and small steps keep it general.
+    "xgboost": {
+        "n_estimators": 300,
+        "max_depth": 6,
+        "learning_rate": 0.05,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "min_child_weight": 5,
+    },
     "logistic_regression": {"maxIter": 100, "regParam": 0.001, "elasticNetParam": 0.0},
     "isolation_forest": {"numTrees": 100, "maxSamples": 256},
 }
@@ -120,6 +132,12 @@ def build_pipeline(
             VectorAssembler(inputCols=[*numeric, *indexed], outputCol=FEATURES, handleInvalid="keep"),
             IsolationForest(featuresCol=FEATURES, seed=seed, **params),
         ]
+    elif model.classifier == "xgboost":
+        stages += [
+            VectorAssembler(inputCols=[*numeric, *indexed], outputCol=FEATURES, handleInvalid="keep"),
+            SparkXGBClassifier(features_col=FEATURES, label_col=LABEL, weight_col=WEIGHT, random_state=seed,
+                               num_workers=_spark_task_slots(), tree_method="hist", verbose=False, **params),
+        ]  # fmt: skip
     else:
         stages.append(
             VectorAssembler(inputCols=[*numeric, *indexed], outputCol=FEATURES, handleInvalid="keep")
@@ -131,3 +149,9 @@ def build_pipeline(
             )
         )
     return Pipeline(stages=stages)
+
+
+def _spark_task_slots() -> int:
+    """XGBoost trains one worker per Spark task, all at once: as many as the cluster runs together."""
+    session = SparkSession.getActiveSession()
+    return session.sparkContext.defaultParallelism if session is not None else 1

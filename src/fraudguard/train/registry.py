@@ -302,12 +302,18 @@ def load_export(settings: Settings) -> tuple[PipelineModel, dict[str, Any]]:
 
 
 def feature_importances(model: PipelineModel) -> dict[str, float]:
-    classifier = model.stages[-1]
-    if not hasattr(classifier, "featureImportances"):
+    """Each input's share of the trees' splits (MLlib's), or of their total gain (XGBoost's); empty for a
+    model without trees."""
+    classifier, names = model.stages[-1], _assembled_inputs(model)
+    if hasattr(classifier, "featureImportances"):
+        values = [float(value) for value in classifier.featureImportances.toArray()]
+    elif hasattr(classifier, "get_booster"):
+        gains = classifier.get_booster().get_score(importance_type="total_gain")
+        total = sum(gains.values()) or 1.0
+        values = [gains.get(f"f{index}", 0.0) / total for index in range(len(names))]
+    else:
         return {}
-    names = _assembled_inputs(model)
-    values = classifier.featureImportances.toArray()
-    return dict(sorted(zip(names, map(float, values), strict=True), key=lambda item: -item[1]))
+    return dict(sorted(zip(names, values, strict=True), key=lambda item: -item[1]))
 
 
 def _assembled_inputs(model: PipelineModel) -> list[str]:

@@ -37,6 +37,7 @@ from fraudguard.train.pipeline import (
 SEARCH_GRID: dict[str, dict[str, list[Any]]] = {
     "gbt": {"maxDepth": [5, 4, 6], "stepSize": [0.05, 0.1]},
     "random_forest": {"maxDepth": [10, 8, 12], "numTrees": [100, 60]},
+    "xgboost": {"max_depth": [6, 4, 8], "learning_rate": [0.05, 0.1]},
     "logistic_regression": {"regParam": [0.001, 0.01, 0.1]},
     "isolation_forest": {},  # nothing to choose by labels: the defaults only
 }

@@ -76,12 +76,13 @@ def test_the_training_dag_runs_nightly_once_at_a_time_in_order(dagbag):
     assert dag.get_task("validate_training_set").retries == 0, "retrying bad data cannot help"
     params = {name: dag.params[name] for name in dag.params}
     assert params == {
-        "window_days": 30, "users": 5000, "fraud_rate": 0.01, "classifier": "gbt",
+        "window_days": 30, "users": 5000, "fraud_rate": 0.01, "classifier": "xgboost",
         "include_scored_history": True, "include_confirmed_labels": True, "dataset": "faker",
         "anomaly_feature": False,
     }  # fmt: skip
     assert dag.params.get_param("classifier").schema["enum"] == [
         "gbt",
+        "xgboost",
         "logistic_regression",
         "random_forest",
         "isolation_forest",

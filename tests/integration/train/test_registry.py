@@ -15,7 +15,7 @@ from fraudguard.train import registry
 from fraudguard.train.trainer import score, train
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-FAST = {"maxIter": 15}
+FAST = {"n_estimators": 15}
 
 
 @pytest.fixture(scope="module")
