@@ -302,7 +302,7 @@ def load_export(settings: Settings) -> tuple[PipelineModel, dict[str, Any]]:
 
 
 def feature_importances(model: PipelineModel) -> dict[str, float]:
-    """Each input's share of the trees' splits (MLlib's), or of their total gain (XGBoost's); empty for a
+    """Each input's share of the trees' gain (MLlib's importances, XGBoost's total gain); empty for a
     model without trees."""
     classifier, names = model.stages[-1], _assembled_inputs(model)
     if hasattr(classifier, "featureImportances"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -33,7 +34,7 @@ def setup(make_runtime, small_features, tmp_path_factory):
     return settings, good, bad, test_rows
 
 
-def test_training_registers_a_challenger_with_metrics_and_artifacts(setup, small_features):
+def test_training_registers_a_challenger_with_metrics_and_artifacts(setup, small_features, tmp_path):
     settings, good, _, _ = setup
     version = registry.register(
         good, settings, small_features, data_key="2026-01-01..2026-01-20", data_info={"days": 20}
@@ -49,6 +50,11 @@ def test_training_registers_a_challenger_with_metrics_and_artifacts(setup, small
     assert run.data.params["split_test"] == "{}..{}".format(*good.split.test)
     artifacts = {a.path for a in client.list_artifacts(version.run_id)}
     assert {"model", "pr_curve.png", "feature_importances.json", "search.json"} <= artifacts
+    importances = json.loads(
+        Path(client.download_artifacts(version.run_id, "feature_importances.json", str(tmp_path))).read_text()
+    )
+    assert set(importances) == {*good.inputs.numeric, *(f"{c}_index" for c in good.inputs.categorical)}
+    assert sum(importances.values()) == pytest.approx(1.0) and max(importances.values()) < 1.0
     assert float(version.tags["threshold"]) == pytest.approx(good.threshold)
     again = registry.register(good, settings, small_features, data_key="2026-01-01..2026-01-20", data_info={})
     assert str(again.version) == "1"
