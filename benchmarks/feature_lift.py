@@ -1,7 +1,9 @@
 """Does each step of the platform's work add lift? The default pipeline trained on the Faker world with
-(a) transaction fields only, (b) + user and merchant attributes, (c) + behavioural features.
+(a) transaction fields only, (b) + user and merchant attributes, (c) + behavioural features. Then which
+learner should end the pipeline: the other supervised classifiers on (c), with the same split and
+threshold rule; every model on its defaults, without the search.
 
-    .venv/bin/python benchmarks/feature_lift.py [--days 30]   -> JSON, then a markdown table
+    .venv/bin/python benchmarks/feature_lift.py [--days 30]   -> JSON, then two markdown tables
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from fraudguard.train.pipeline import FEATURE_SETS
 from fraudguard.train.trainer import train
 
 LIFT_SETS = ("transaction", "entities", "behaviour")  # each adds to the one before
+LEARNERS = ("xgboost", "gbt", "random_forest")
 
 
 def model_figures(metrics: dict, seconds: float) -> dict:
@@ -40,6 +43,24 @@ def model_figures(metrics: dict, seconds: float) -> dict:
     }
 
 
+def print_table(heading: str, rows: dict[str, dict]) -> None:
+    """`model_figures` rows as a markdown table, one row per model."""
+    scenarios = list(next(iter(rows.values()))["recall_per_scenario"])
+    print(
+        f"\n| {heading} | AUC-PR | CP@100 | precision | recall | "
+        + " | ".join(scenarios)
+        + " | fit and score, s |"
+    )
+    print("|---" * (6 + len(scenarios)) + "|")
+    for name, row in rows.items():
+        recalls = " | ".join(f"{row['recall_per_scenario'][s]:.2f}" for s in scenarios)
+        print(
+            f"| {name} | {row['auc_pr']:.3f} | {row['card_precision_at_100']:.3f} | "
+            f"{row['precision_at_threshold']:.3f} | {row['recall_at_threshold']:.3f} | {recalls} | "
+            f"{row['fit_and_score_s']:.0f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=30)
@@ -47,7 +68,7 @@ def main() -> None:
     settings = load_settings()
     world = settings.simulator.model_copy(update={"days": args.days})
     model = settings.model.model_copy(update={"search_budget_s": 0})
-    rows = {}
+    sets, learners = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / "data"
         write_batch(FakerWorldTimeline(world), data, settings_json={})
@@ -56,22 +77,21 @@ def main() -> None:
         for name in LIFT_SETS:
             started = time.perf_counter()
             result = train(features, model, settings.features, FEATURE_SETS[name])
-            rows[name] = model_figures(result.test_metrics, time.perf_counter() - started)
+            sets[name] = model_figures(result.test_metrics, time.perf_counter() - started)
         test_days = "{}..{}".format(*result.split.test)
-    print(
-        json.dumps(
-            {"benchmark": "feature_lift", "days": args.days, "test_days": test_days, "sets": rows}, indent=2
-        )
-    )
-    scenarios = list(next(iter(rows.values()))["recall_per_scenario"])
-    print("\n| features | AUC-PR | CP@100 | precision | recall | " + " | ".join(scenarios) + " |")
-    print("|---" * (5 + len(scenarios)) + "|")
-    for name, row in rows.items():
-        recalls = " | ".join(f"{row['recall_per_scenario'][s]:.2f}" for s in scenarios)
-        print(
-            f"| {name} | {row['auc_pr']:.3f} | {row['card_precision_at_100']:.3f} | "
-            f"{row['precision_at_threshold']:.3f} | {row['recall_at_threshold']:.3f} | {recalls} |"
-        )
+        for classifier in LEARNERS:
+            if classifier == model.classifier:  # the default learner's model is the last one above
+                learners[classifier] = sets[LIFT_SETS[-1]]
+                continue
+            started = time.perf_counter()
+            other = model.model_copy(update={"classifier": classifier})
+            result = train(features, other, settings.features, FEATURE_SETS[LIFT_SETS[-1]])
+            learners[classifier] = model_figures(result.test_metrics, time.perf_counter() - started)
+    report = {"benchmark": "feature_lift", "days": args.days, "test_days": test_days, "sets": sets,
+              "learners": learners}  # fmt: skip
+    print(json.dumps(report, indent=2))
+    print_table("features", sets)
+    print_table(f"learner, on {LIFT_SETS[-1]}", learners)
 
 
 if __name__ == "__main__":

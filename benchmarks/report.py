@@ -26,7 +26,7 @@ import psutil
 from rich.console import Console
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("kafka_broker", "simulator", "simulator_signals", "feature_lift", "learners", "train_1m",
+BENCHMARKS = ("kafka_broker", "simulator", "simulator_signals", "feature_lift", "train_1m",
               "handbook_comparison", "anomaly_detection", "data_import", "stream_throughput", "alert_service",
               "airflow")  # fmt: skip
 DOCS = HERE.parent / "docs" / "benchmarks.md"

@@ -83,7 +83,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     },
     "random_forest": {"numTrees": 100, "maxDepth": 10},
     # XGBoost, the default: with these settings it ranked best of the learners on both worlds
-    # (benchmarks/learners.py, handbook_comparison.py).
+    # (benchmarks/feature_lift.py, handbook_comparison.py).
     "xgboost": {
         "n_estimators": 300,
         "max_depth": 6,
