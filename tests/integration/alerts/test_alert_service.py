@@ -422,7 +422,8 @@ def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_pat
 
 def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(served, tmp_path):
     """Signed in as a reviewer: open an alert, see its context, confirm it, see the audit entry and the
-    confirmed precision change. Signed in as a viewer: no review buttons."""
+    confirmed precision change; a concurrent change is a conflict. Signed in as a viewer: no review
+    buttons, and the page's own requests get 403, 401 once signed out, and 403 without the CSRF header."""
     from selenium.webdriver.common.by import By
 
     service, settings, *_ = served
@@ -544,6 +545,32 @@ def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(serve
         driver.find_element(By.TAG_NAME, "body").send_keys("j")  # the keyboard moves to the next alert
         following = rows[rows.index(transaction_id) + 1]
         wait.until(lambda d: d.find_element(By.ID, "review-id").text == following)
+
+        # the API behind the page refuses, from this browser's own session, what the buttons do not offer
+        path = f"/api/alerts/{following}"
+        before = httpx.get(f"{service.url}{path}", timeout=10).json()
+        change = {"status": "confirmed_fraud", "version": before["version"]}
+        assert browser_status(driver, "PATCH", path, change) == 403, "a viewer cannot review"
+        driver.find_element(By.ID, "sign-out").click()
+        wait.until(lambda d: d.find_element(By.ID, "sign-in").is_displayed())
+        assert browser_status(driver, "PATCH", path, change) == 401, "signed out"
+    with chromium(tmp_path / "no-csrf") as (driver, wait):
+        sign_in(driver, wait, "rita", "rita-reviews-alerts")
+        assert browser_status(driver, "PATCH", path, change, csrf=False) == 403, "a write without CSRF"
+        stale = {**change, "version": before["version"] - 1}
+        assert browser_status(driver, "PATCH", path, stale) == 409, "a stale version"
+    after = httpx.get(f"{service.url}{path}", timeout=10).json()
+    assert (after["status"], after["version"]) == (before["status"], before["version"])
+
+
+def browser_status(driver, method: str, path: str, body: dict, csrf: bool = True) -> int:
+    """The HTTP status of a write sent by the page itself: its cookies, and its CSRF header if asked."""
+    return driver.execute_async_script(
+        """const [method, path, body, csrf, done] = arguments;
+        const headers = {"Content-Type": "application/json", ...(csrf ? csrfHeader() : {})};
+        fetch(path, {method, headers, body: JSON.stringify(body)}).then((r) => done(r.status));""",
+        method, path, body, csrf,
+    )  # fmt: skip
 
 
 def test_kill_9_between_store_and_commit_loses_and_duplicates_nothing(published, tmp_path):
