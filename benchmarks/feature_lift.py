@@ -1,7 +1,9 @@
 """Does each step of the platform's work add lift? The default pipeline trained on the Faker world with
 (a) transaction fields only, (b) + user and merchant attributes, (c) + behavioural features. Then which
 learner should end the pipeline: the other supervised classifiers on (c), with the same split and
-threshold rule; every model on its defaults, without the search.
+threshold rule, and the default one without its calibration; every model on its defaults, without the
+search. The Brier score, the expected calibration error (ECE, ten equal-width bins) and the alerts' mean
+score minus their precision say how far a score is from the share of frauds among scores like it.
 
     .venv/bin/python benchmarks/feature_lift.py [--days 30]   -> JSON, then two markdown tables
 """
@@ -24,7 +26,7 @@ from fraudguard.train.pipeline import FEATURE_SETS
 from fraudguard.train.trainer import train
 
 LIFT_SETS = ("transaction", "entities", "behaviour")  # each adds to the one before
-LEARNERS = ("xgboost", "gbt", "random_forest")
+LEARNERS = (("xgboost", "platt"), ("xgboost", "none"), ("gbt", "platt"), ("random_forest", "platt"))
 
 
 def model_figures(metrics: dict, seconds: float) -> dict:
@@ -34,6 +36,11 @@ def model_figures(metrics: dict, seconds: float) -> dict:
         "card_precision_at_100": round(metrics["card_precision_at_100"], 4),
         "precision_at_threshold": round(metrics["precision_at_threshold"], 4),
         "recall_at_threshold": round(metrics["recall_at_threshold"], 4),
+        "brier_score": round(metrics["brier_score"], 5),
+        "calibration_error": round(metrics["calibration_error"], 5),
+        "alert_score_gap": round(metrics["alert_score_gap"], 4),
+        "alerts_per_day": round(metrics["alerts_per_day"], 1),
+        "frauds_per_day": round(metrics["frauds_per_day"], 1),
         "recall_per_scenario": {
             k.removeprefix("recall_"): round(v, 4)
             for k, v in metrics.items()
@@ -49,14 +56,15 @@ def print_table(heading: str, rows: dict[str, dict]) -> None:
     print(
         f"\n| {heading} | AUC-PR | CP@100 | precision | recall | "
         + " | ".join(scenarios)
-        + " | fit and score, s |"
+        + " | Brier | ECE | alerts' score - precision | fit and score, s |"
     )
-    print("|---" * (6 + len(scenarios)) + "|")
+    print("|---" * (9 + len(scenarios)) + "|")
     for name, row in rows.items():
         recalls = " | ".join(f"{row['recall_per_scenario'][s]:.2f}" for s in scenarios)
         print(
             f"| {name} | {row['auc_pr']:.3f} | {row['card_precision_at_100']:.3f} | "
             f"{row['precision_at_threshold']:.3f} | {row['recall_at_threshold']:.3f} | {recalls} | "
+            f"{row['brier_score']:.4f} | {row['calibration_error']:.4f} | {row['alert_score_gap']:+.3f} | "
             f"{row['fit_and_score_s']:.0f} |"
         )
 
@@ -79,19 +87,27 @@ def main() -> None:
             result = train(features, model, settings.features, FEATURE_SETS[name])
             sets[name] = model_figures(result.test_metrics, time.perf_counter() - started)
         test_days = "{}..{}".format(*result.split.test)
-        for classifier in LEARNERS:
-            if classifier == model.classifier:  # the default learner's model is the last one above
-                learners[classifier] = sets[LIFT_SETS[-1]]
+        for classifier, calibration in LEARNERS:
+            name = (
+                classifier if calibration == model.calibration else f"{classifier}, {calibration} calibration"
+            )
+            if (classifier, calibration) == (model.classifier, model.calibration):  # the last one above
+                learners[name] = sets[LIFT_SETS[-1]]
                 continue
             started = time.perf_counter()
-            other = model.model_copy(update={"classifier": classifier})
+            other = model.model_copy(update={"classifier": classifier, "calibration": calibration})
             result = train(features, other, settings.features, FEATURE_SETS[LIFT_SETS[-1]])
-            learners[classifier] = model_figures(result.test_metrics, time.perf_counter() - started)
+            learners[name] = model_figures(result.test_metrics, time.perf_counter() - started)
     report = {"benchmark": "feature_lift", "days": args.days, "test_days": test_days, "sets": sets,
               "learners": learners}  # fmt: skip
     print(json.dumps(report, indent=2))
     print_table("features", sets)
     print_table(f"learner, on {LIFT_SETS[-1]}", learners)
+    frauds, alerts = sets[LIFT_SETS[-1]]["frauds_per_day"], sets[LIFT_SETS[-1]]["alerts_per_day"]
+    print(
+        f"\nTest days, default model: {frauds:.0f} frauds and {alerts:.0f} alerts a day: recall can reach "
+        f"{alerts / frauds:.2f} at most."
+    )
 
 
 if __name__ == "__main__":

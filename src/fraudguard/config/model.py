@@ -200,6 +200,11 @@ class ModelSettings(Section):
     search_budget_s: Annotated[float, Field(ge=0)] = Field(
         300, description="time allowed for the hyperparameter search (0: defaults only)"
     )
+    calibration: Literal["platt", "none"] = Field(
+        "platt",
+        description="platt: a supervised model's score is mapped, on the validation days, to the share of "
+        "frauds among scores like it (same ranking and alerts); none: the classifier's own probability",
+    )
     threshold_objective: Literal["daily_alert_budget", "min_precision"] = "daily_alert_budget"
     daily_alert_budget: Annotated[int, Field(ge=1)] = Field(
         100, description="alerts per day at the threshold"

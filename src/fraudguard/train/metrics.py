@@ -50,6 +50,15 @@ def threshold_for_precision(scored: pd.DataFrame, min_precision: float) -> float
     return float(scores[good[-1]] if len(good) else scores[0])
 
 
+def calibration_error(label: np.ndarray, score: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: over `bins` equal-width score bins, the row-weighted gap between
+    the bin's mean score and its share of frauds (0 when a score is the frauds' share among its like)."""
+    which = np.minimum((score * bins).astype(int), bins - 1)
+    rows = np.bincount(which, minlength=bins)
+    gaps = np.abs(np.bincount(which, score, bins) - np.bincount(which, label, bins))
+    return float(gaps.sum() / max(rows.sum(), 1))
+
+
 def evaluate(scored: pd.DataFrame, threshold: float, k: int = 100) -> dict[str, float]:
     label, score = scored["label"].to_numpy(), scored["score"].to_numpy()
     flagged = score >= threshold
@@ -57,15 +66,23 @@ def evaluate(scored: pd.DataFrame, threshold: float, k: int = 100) -> dict[str, 
     metrics = {
         "auc_pr": float(average_precision_score(label, score)) if label.any() else 0.0,
         "auc_roc": float(roc_auc_score(label, score)) if 0 < label.sum() < len(label) else 0.5,
+        "brier_score": float(np.mean((score - label) ** 2)) if len(label) else 0.0,
+        "calibration_error": calibration_error(label, score),
         f"card_precision_at_{k}": card_precision_at_k(scored, k),
         "threshold": float(threshold),
         "precision_at_threshold": float(true_positives / flagged.sum()) if flagged.any() else 0.0,
+        # what an analyst reads: the alerts' mean score against the share of them that are fraud
+        "alert_score_gap": float(score[flagged].mean() - true_positives / flagged.sum())
+        if flagged.any()
+        else 0.0,
         "recall_at_threshold": float(true_positives / label.sum()) if label.any() else 0.0,
         "transactions": float(len(scored)),
         "frauds": float(label.sum()),
     }
     if "timestamp" in scored:
-        metrics["alerts_per_day"] = float(flagged.sum() / max(scored["timestamp"].dt.floor("D").nunique(), 1))
+        days = max(scored["timestamp"].dt.floor("D").nunique(), 1)
+        metrics["alerts_per_day"] = float(flagged.sum() / days)
+        metrics["frauds_per_day"] = float(label.sum() / days)
     if "fraud_scenario" in scored:
         for scenario, rows in scored[label > 0].groupby("fraud_scenario"):
             metrics[f"recall_{scenario}"] = float((rows["score"] >= threshold).mean())

@@ -27,6 +27,7 @@ from sklearn.metrics import precision_recall_curve
 
 from fraudguard.config import Settings
 from fraudguard.folders import replacing
+from fraudguard.train.calibration import classifier_stage
 from fraudguard.train.isolation_forest import IsolationForestModel
 from fraudguard.train.metrics import evaluate
 from fraudguard.train.pipeline import Inputs
@@ -304,7 +305,7 @@ def load_export(settings: Settings) -> tuple[PipelineModel, dict[str, Any]]:
 def feature_importances(model: PipelineModel) -> dict[str, float]:
     """Each input's share of the trees' gain (MLlib's importances, XGBoost's total gain); empty for a
     model without trees."""
-    classifier, names = model.stages[-1], _assembled_inputs(model)
+    classifier, names = classifier_stage(model), _assembled_inputs(model)
     if hasattr(classifier, "featureImportances"):
         values = [float(value) for value in classifier.featureImportances.toArray()]
     elif hasattr(classifier, "get_booster"):
@@ -324,7 +325,7 @@ def _assembled_inputs(model: PipelineModel) -> list[str]:
 def anomaly_population(model: PipelineModel) -> dict[str, tuple[float, ...]]:
     """An isolation forest champion's numeric inputs, each with its quantiles over the rows the forest
     was fitted on (what its alerts' reasons compare with); empty for any other model."""
-    forest = model.stages[-1]
+    forest = classifier_stage(model)
     if not isinstance(forest, IsolationForestModel) or forest.quantiles is None:
         return {}
     indexed = {stage.getOutputCol() for stage in model.stages if isinstance(stage, StringIndexerModel)}

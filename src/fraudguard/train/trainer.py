@@ -1,8 +1,9 @@
 """Fit the fraud model on a feature table, the way time works: the past trains, the future tests.
 
 Days are split in order into [train | validation | label delay | test]: validation picks the
-hyperparameters and the operating threshold, the delay days are left out because their labels are not
-known yet when the model would be trained, and the test days are only ever scored.
+hyperparameters, calibrates the scores (`train.calibration`) and sets the operating threshold, the
+delay days are left out because their labels are not known yet when the model would be trained, and
+the test days are only ever scored.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from fraudguard.config.model import FeatureSettings, ModelSettings
+from fraudguard.train.calibration import fit_platt
 from fraudguard.train.metrics import evaluate, threshold_for_daily_budget, threshold_for_precision
 from fraudguard.train.pipeline import (
     DEFAULT_FEATURE_SET,
@@ -177,6 +179,10 @@ def train(
             best = (ap, params, model, validation_scores)
     assert best is not None, "the search fits one candidate at least"
     _, params, model, validation_scores = best
+    if _calibrates(model_settings, validation_scores):
+        on_step("calibrating the scores on the validation days")
+        model = PipelineModel([*model.stages, fit_platt(validation_scores)])
+        validation_scores = score(model, validation_rows)
 
     threshold = (
         threshold_for_daily_budget(validation_scores, model_settings.daily_alert_budget)
@@ -205,6 +211,16 @@ def train(
     train_rows.unpersist()
     validation_rows.unpersist()
     return result
+
+
+def _calibrates(model_settings: ModelSettings, validation_scores: pd.DataFrame) -> bool:
+    """Platt scaling needs labels of both kinds on the validation days, and a model trained on labels."""
+    labels = validation_scores["label"]
+    return (
+        model_settings.calibration == "platt"
+        and model_settings.classifier != "isolation_forest"
+        and 0 < labels.sum() < len(labels)
+    )
 
 
 def _candidates(classifier: str) -> list[dict[str, Any]]:

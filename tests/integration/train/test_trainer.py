@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
+from pyspark.ml import PipelineModel
 
 from fraudguard.config.model import FeatureSettings, ModelSettings, SimulatorSettings
-from fraudguard.train.trainer import Split, train
+from fraudguard.train.calibration import PlattCalibration
+from fraudguard.train.metrics import evaluate
+from fraudguard.train.trainer import Split, labelled, score, train
 
 pytestmark = pytest.mark.integration
 FAST = ModelSettings(search_budget_s=0, daily_alert_budget=20)
@@ -33,3 +37,27 @@ def test_the_model_learns_fraud_and_the_threshold_meets_the_alert_budget(small_f
     assert result.rows["test"] == len(result.test_scores) > 0
     assert result.test_scores["timestamp"].min().date() == result.split.test[0]
     assert {f"recall_{name}" for name in SimulatorSettings().scenario_mix.model_dump()} <= set(metrics)
+
+
+def test_calibrated_scores_keep_the_ranking_and_read_as_fraud_shares(small_features, tmp_path):
+    """The classifier is trained with frauds weighted up, so its own probabilities overstate fraud; the
+    calibration stage, fitted on the validation days, brings the test days' scores to the frauds' share
+    without reordering them, and is saved and loaded with the pipeline."""
+    result = train(small_features, FAST, FeatureSettings(), params_override={"n_estimators": 15})
+    assert isinstance(result.model.stages[-1], PlattCalibration)
+    test_rows = labelled(result.split.rows(small_features, "test"), 1.0)
+    raw = score(PipelineModel(result.model.stages[:-1]), test_rows)
+    calibrated = result.test_scores
+    assert (raw["transaction_id"] == calibrated["transaction_id"]).all()
+    assert (np.argsort(-raw["score"].to_numpy(), kind="stable")
+            == np.argsort(-calibrated["score"].to_numpy(), kind="stable")).all()  # fmt: skip
+    before, after = evaluate(raw, 1.0), result.test_metrics
+    assert after["auc_pr"] == pytest.approx(before["auc_pr"], abs=1e-9)
+    assert after["calibration_error"] < before["calibration_error"] / 2
+    assert after["brier_score"] < before["brier_score"]
+    share = after["frauds"] / after["transactions"]
+    assert calibrated["score"].mean() == pytest.approx(share, rel=0.5)
+
+    result.model.write().save(str(tmp_path / "pipeline"))
+    again = score(PipelineModel.load(str(tmp_path / "pipeline")), test_rows)
+    assert np.abs(again["score"].to_numpy() - calibrated["score"].to_numpy()).max() < 1e-12

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from fraudguard.train.metrics import (
+    calibration_error,
     card_precision_at_k,
     evaluate,
     threshold_for_daily_budget,
@@ -70,3 +71,20 @@ def test_evaluate_reports_ranking_threshold_and_per_scenario_recall():
     assert metrics["precision_at_threshold"] == 0.5 and metrics["recall_at_threshold"] == 0.5
     assert metrics["recall_card_testing"] == 1.0 and metrics["recall_account_takeover"] == 0.0
     assert metrics["card_precision_at_2"] == 0.5
+
+
+def test_the_calibration_error_is_the_weighted_gap_between_score_and_fraud_share_per_bin():
+    import numpy as np
+
+    labels = np.array([1, 0, 0, 0, 1, 1, 0, 0, 0, 0])
+    assert calibration_error(labels[:4], np.full(4, 0.25)) == pytest.approx(0.0)
+    # bin 0.2-0.3: 4 rows at 0.25 with 1 fraud (gap 0); bin 0.9-1: 6 rows at 0.95 with 2 frauds
+    scores = np.array([0.25] * 4 + [0.95] * 6)
+    assert calibration_error(labels, scores) == pytest.approx(6 / 10 * abs(0.95 - 2 / 6))
+    assert calibration_error(labels, np.ones(10)) == pytest.approx(1 - labels.mean())
+
+
+def test_the_alert_score_gap_is_the_alerts_mean_score_minus_their_precision():
+    data = scored([("2026-01-01", u, label, score) for u, label, score in
+                   [("a", 1, 0.9), ("b", 0, 0.8), ("c", 1, 0.7), ("d", 0, 0.1)]])  # fmt: skip
+    assert evaluate(data, threshold=0.7)["alert_score_gap"] == pytest.approx(0.8 - 2 / 3)
