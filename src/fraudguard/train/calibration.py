@@ -1,8 +1,8 @@
 """Scores an analyst can read as probabilities: Platt scaling of the classifier's fraud probability, as
 the pipeline's last stage.
 
-Training weights frauds up (`model.fraud_weight`), so the classifier's probability overstates the odds
-of fraud by about that weight, and boosted trees are over-confident besides. A logistic fit of the
+Training weights frauds up (`model.fraud_weight`), and the classifier's probability overstates fraud
+where the alerts are (`benchmarks/feature_lift.py` measures the gap). A logistic fit of the
 label on the log-odds of the score, on the validation days (later than the training days, never the
 test days), maps the score back to the frauds' share among scores like it. The map is increasing, so
 the ranking, AUC-PR, card precision and the alerts at the daily budget stay the same; only the numbers

@@ -423,7 +423,8 @@ def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_pat
 def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(served, tmp_path):
     """Signed in as a reviewer: open an alert, see its context, confirm it, see the audit entry and the
     confirmed precision change; a concurrent change is a conflict. Signed in as a viewer: no review
-    buttons, and the page's own requests get 403, 401 once signed out, and 403 without the CSRF header."""
+    buttons, and the page's own writes get 403, then 401 once signed out. A reviewer's write without the
+    CSRF header gets 403, with a stale version 409."""
     from selenium.webdriver.common.by import By
 
     service, settings, *_ = served
