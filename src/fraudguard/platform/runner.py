@@ -31,7 +31,7 @@ from fraudguard.simulate.timeline import FakerWorldTimeline
 from fraudguard.stream import control as stream
 from fraudguard.stream.progress import QueryProgress, Totals
 
-DRAIN_STALL_S = 60.0  # at the end, the stream scores what was published unless it stalls this long
+DRAIN_STALL_S = 60.0  # at the end, the stream scores what was published unless idle this long
 FIRST_ALERT_WAIT_S = 180.0  # the rest starts once the first alert is stored, or after this long
 
 
@@ -159,17 +159,19 @@ class PlatformRun:
         return stopped
 
     def _drain(self, target: int) -> None:
-        """Let the stream score what was published, for a complete summary; give up when it made no
-        progress for DRAIN_STALL_S."""
+        """Let the stream score what was published, for a complete summary; give up when it neither
+        finished nor ran a micro-batch for DRAIN_STALL_S (a busy machine makes batches long, not
+        the job stalled)."""
         scored, deadline = -1, 0.0
-        with self.console.status("letting the stream score the last transactions ..."):
-            while stream.running(self.settings) is not None:
+        with self.console.status("letting the stream score the last transactions ...") as shown:
+            while (current := stream.running(self.settings)) is not None:
                 self._note_first_alert()
-                now, before = stream.scored_total(self.settings), scored
-                scored = now
+                progress = current.progress
+                before, scored = scored, progress.totals.transactions
                 if scored >= target:
                     break
-                if scored > before:
+                shown.update(f"letting the stream score the last transactions ({scored:,} of {target:,}) ...")
+                if scored > before or (progress.query is not None and progress.query.batch_running):
                     deadline = time.monotonic() + DRAIN_STALL_S
                 elif time.monotonic() > deadline:
                     break

@@ -157,14 +157,16 @@ class StreamJob:
                 ServedModel(name=model.name, version=model.version, source=model.source) if model else None
             )
         try:
-            if query is not None and query.lastProgress:
-                progress.query = query_progress(query.lastProgress)
+            if query is not None:
+                last, running = query.lastProgress, bool(query.status.get("isTriggerActive"))
+                if last or running:
+                    progress.query = query_progress(last or {}, running)
         except Exception as error:  # a report must never stop the job
             log.warning("cannot read the query's progress", extra={"error": repr(error)})
         progress.write(RuntimePaths(self.settings.runtime_dir).stream_progress(self.settings.stream.dataset))
 
 
-def query_progress(last: dict[str, Any]) -> QueryProgress:
+def query_progress(last: dict[str, Any], batch_running: bool = False) -> QueryProgress:
     """The figures `stream status` shows, from Spark's last progress report."""
     end, latest = {}, {}
     for source in last.get("sources") or []:
@@ -177,6 +179,7 @@ def query_progress(last: dict[str, Any]) -> QueryProgress:
         input_rows_per_s=round(last.get("inputRowsPerSecond") or 0.0, 1),
         processed_rows_per_s=round(last.get("processedRowsPerSecond") or 0.0, 1),
         batch_duration_ms=(last.get("durationMs") or {}).get("triggerExecution"),
+        batch_running=batch_running,
         lag={key: max(latest[key] - end.get(key, 0), 0) for key in sorted(latest)},
     )
 

@@ -71,6 +71,8 @@ class QueryProgress(BaseModel):
     input_rows_per_s: float = 0.0
     processed_rows_per_s: float = 0.0
     batch_duration_ms: int | None = None
+    batch_running: bool = False
+    """A micro-batch is being processed now (a long one is not a stalled job)."""
     lag: dict[str, int] = {}
     """Per `topic:partition`, offsets not read yet."""
 

@@ -1,5 +1,6 @@
 """Parts started together: each is reported; when one fails, or on Ctrl-C, the ones this run started
-are stopped (newest first), and a failure names the part and its log."""
+are stopped (newest first), and a failure names the part and its log. At the end the run waits for the
+stream to score its traffic while the stream works, and no longer."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ import pytest
 from rich.console import Console
 
 from fraudguard.config import load_settings
+from fraudguard.paths import RuntimePaths
+from fraudguard.platform import runner
 from fraudguard.platform.components import Part, Started
 from fraudguard.platform.runner import PlatformRun, StartFailed
+from fraudguard.stream import control as stream_control
+from fraudguard.stream.progress import QueryProgress, StreamProgress, Totals
 from tests.conftest import CONFIG_FILE
 
 
@@ -78,3 +83,31 @@ def test_ctrl_c_while_parts_start_stops_what_they_started(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run._start([Part("slow", start_slowly, tmp_path, stop=lambda: stopped.append("slow"))])
     assert stopped == ["slow"] and run.started == []
+
+
+def report_progress(run: PlatformRun, scored: int, batch_running: bool) -> None:
+    """The progress file a scoring job (this process, as far as `stream status` can tell) writes."""
+    StreamProgress(
+        state="running", pid=os.getpid(), started_at="2026-12-04T10:00", updated_at="2026-12-04T10:01",
+        totals=Totals(transactions=scored), query=QueryProgress(batch_running=batch_running),
+    ).write(RuntimePaths(run.settings.runtime_dir).stream_progress())  # fmt: skip
+
+
+def test_the_end_of_a_run_waits_for_a_long_micro_batch_but_not_for_an_idle_stream(tmp_path, monkeypatch):
+    run, _ = platform_run(tmp_path)
+    monkeypatch.setattr(runner, "DRAIN_STALL_S", 0.5)
+    batch_s = 2.5  # a micro-batch five times as long as the stall limit
+    stream_control.service(run.settings).claim()
+    report_progress(run, scored=100, batch_running=True)
+    finished = threading.Timer(batch_s, lambda: report_progress(run, scored=250, batch_running=False))
+    finished.start()
+    began = time.monotonic()
+    run._drain(target=250)
+    waited = time.monotonic() - began
+    finished.join()
+    assert batch_s <= waited < batch_s + 3, "returned before the batch ended, or hung"
+
+    report_progress(run, scored=250, batch_running=False)  # idle, with less scored than published
+    began = time.monotonic()
+    run._drain(target=400)
+    assert 0.5 <= time.monotonic() - began < 4
