@@ -26,6 +26,10 @@ from typing import Any
 
 import psutil
 
+YIELDING = 10
+"""The niceness of services that can wait (training, Airflow, the MLflow UI): on a shared machine the
+latency-critical ones (Kafka, the stream, the alert service) keep the CPU they need."""
+
 
 class BackgroundError(RuntimeError):
     pass
@@ -129,6 +133,8 @@ class Background:
     term_group: bool = True
     """False: SIGTERM goes to the leader alone, which stops its children itself (e.g. a Spark driver
     finishing its micro-batch); the group gets SIGKILL after the grace period all the same."""
+    niceness: int = 0
+    """Above 0, the service and the processes it starts yield the CPU to the others (`YIELDING`)."""
 
     def record(self) -> dict[str, Any] | None:
         """What the pid file says (pid, start time, host), whether or not that process still runs."""
@@ -177,6 +183,8 @@ class Background:
                 env=dict(environ),
             )
         with contextlib.suppress(psutil.Error):
+            if self.niceness:  # before its interpreter has started any child: they inherit it
+                psutil.Process(process.pid).nice(self.niceness)
             self.pid_file.write_text(json.dumps(identity(process.pid)))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

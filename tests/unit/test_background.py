@@ -1,13 +1,15 @@
 """A managed process is known by its pid and start time: a pid reused by another process after a crash
-or reboot is never taken for it, and never signalled."""
+or reboot is never taken for it, and never signalled. A service that can wait yields the CPU, with
+everything it starts."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from fraudguard.background import identity, is_running
+from fraudguard.background import YIELDING, Background, identity, is_running
 from fraudguard.config import load_settings
 from fraudguard.orchestration.local_airflow import LocalAirflow
 from fraudguard.orchestration.stream_lifecycle import restart_if_running
@@ -76,3 +78,19 @@ def test_a_stream_on_another_host_is_reported_and_never_signalled(tmp_path):
             action(settings)
     with pytest.raises(stream_control.StreamError, match="runs on host stream"):
         stream_control.start_detached(settings, str(CONFIG_FILE))
+
+
+def test_a_yielding_service_and_what_it_starts_run_at_its_niceness(tmp_path):
+    import psutil
+
+    service = Background("sleeper", tmp_path / "sleeper.pid", tmp_path / "sleeper.log", niceness=YIELDING)
+    marker = tmp_path / "child.pid"
+    command = ["sh", "-c", f"sleep 30 & echo $! > {marker}.tmp && mv {marker}.tmp {marker}; wait"]
+    pid, started = service.start(command, os.environ, marker.exists, timeout_s=10)
+    try:
+        assert started
+        child = int(marker.read_text())
+        own = psutil.Process().nice()
+        assert [psutil.Process(p).nice() for p in (pid, child)] == [own + YIELDING] * 2
+    finally:
+        assert service.stop(timeout_s=5)

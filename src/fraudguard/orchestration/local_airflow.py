@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from fraudguard.background import Background, BackgroundError
+from fraudguard.background import YIELDING, Background, BackgroundError
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.paths import RuntimePaths
 
@@ -56,7 +56,12 @@ class LocalAirflow:
         return RuntimePaths(self.settings.runtime_dir).logs / f"airflow-{component}.log"
 
     def service(self, component: str) -> Background:
-        return Background(f"Airflow's {component}", self.home / f"{component}.pid", self.log_file(component))
+        return Background(
+            f"Airflow's {component}",
+            self.home / f"{component}.pid",
+            self.log_file(component),
+            niceness=YIELDING,
+        )
 
     def components(self) -> dict[str, list[str]]:
         airflow = self.settings.airflow

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudguard.alerts import control as alerts
-from fraudguard.background import Background
+from fraudguard.background import YIELDING, Background
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.config.model import Classifier
 from fraudguard.kafka.local_broker import control as broker
@@ -91,7 +91,10 @@ def ensure_model(settings: Settings) -> Started:
 def first_training(settings: Settings) -> Background:
     paths = RuntimePaths(settings.runtime_dir)
     return Background(
-        "the first model's training", paths.root / "first-model.pid", paths.logs / "first-model.log"
+        "the first model's training",
+        paths.root / "first-model.pid",
+        paths.logs / "first-model.log",
+        niceness=YIELDING,
     )
 
 

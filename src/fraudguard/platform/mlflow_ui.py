@@ -7,14 +7,16 @@ import sys
 
 import httpx
 
-from fraudguard.background import Background
+from fraudguard.background import YIELDING, Background
 from fraudguard.config import Settings
 from fraudguard.paths import RuntimePaths
 
 
 def server(settings: Settings) -> Background:
     logs = RuntimePaths(settings.runtime_dir).logs
-    return Background("the MLflow UI", settings.runtime_dir / "mlflow" / "ui.pid", logs / "mlflow-ui.log")
+    return Background(
+        "the MLflow UI", settings.runtime_dir / "mlflow" / "ui.pid", logs / "mlflow-ui.log", niceness=YIELDING
+    )
 
 
 def url(settings: Settings) -> str:
