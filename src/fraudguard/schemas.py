@@ -225,6 +225,42 @@ TRANSACTION = RecordSchema(
     ),
 )
 
+PRODUCT = RecordSchema(
+    name="product",
+    version=1,
+    key="product_id",
+    fields=(
+        Field("product_id", "string", "stable product id"),
+        Field("name", "string", "what the shop calls it"),
+        Field("category", "string", "the category of the online merchants that sell it"),
+        Field("price", "double", "list price"),
+    ),
+)
+
+SESSION_EVENTS = ("session_start", "signup", "login", "search", "product_view", "add_to_cart",
+                  "address_change", "password_change", "checkout")  # fmt: skip
+
+SESSION_EVENT = RecordSchema(
+    name="session_event",
+    version=1,
+    key="session_id",
+    fields=(
+        Field("event_id", "string", "unique id"),
+        Field("session_id", "string", "the browsing session (an online payment's checkout is in one)"),
+        Field("user_id", "string", "the account browsing (the one a `signup` opens)"),
+        Field("event_type", "string", f"one of {', '.join(SESSION_EVENTS)}"),
+        Field("event_time", "timestamp", "event time"),
+        Field("device_ip", "string", "IP address of the browsing device"),
+        Field("product_id", "string", "the product viewed, put in the cart or bought", nullable=True),
+        Field("category", "string", "the product's category", nullable=True),
+        *(
+            replace(f, doc="the payment a `checkout` made", nullable=True)
+            for f in TRANSACTION.fields_named("transaction_id")
+        ),
+    ),
+)
+"""A customer's browsing before an online payment: a clickstream event."""
+
 CHARGEBACK, REVIEW = "chargeback", "review"
 """The sources of a label: the card holder's bank, or an analyst reviewing an alert."""
 

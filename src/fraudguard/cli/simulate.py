@@ -94,7 +94,9 @@ def batch(obj: CliContext, world: str, out: Path | None, overwrite: bool, **over
     console.print(
         f"wrote {summary.transactions:,} transactions ({summary.frauds:,} fraud, "
         f"{summary.frauds / max(summary.transactions, 1):.2%}), {summary.users:,} users, "
-        f"{summary.merchants:,} merchants to {out} in {elapsed:.1f} s"
+        f"{summary.merchants:,} merchants"
+        + (f", {summary.session_events:,} browsing events" if summary.session_events else "")
+        + f" to {out} in {elapsed:.1f} s"
     )
     for name, count in sorted(summary.per_scenario.items()):
         console.print(f"  {name:<22} {count:>8,}  {count / max(summary.frauds, 1):6.1%} of fraud")

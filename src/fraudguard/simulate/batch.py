@@ -5,6 +5,8 @@
     <out>/labels.parquet             every label, also those reported after the last day (a simulated
                                      world knows its future; features use a label only once reported)
     <out>/transactions/day=YYYY-MM-DD/part-0.parquet
+    <out>/sessions/day=YYYY-MM-DD/part-0.parquet   browsing before the day's online payments, and
+    <out>/products.parquet                          the shops' catalogue (a world with a clickstream)
     <out>/manifest.json              world, settings, schema versions and counts
 
 The folder is written under a temporary name and renamed when complete, so a reader never sees half
@@ -25,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER
+from fraudguard.schemas import LABEL, MERCHANT, PRODUCT, SESSION_EVENT, TRANSACTION, USER
 from fraudguard.simulate.labels import ChargebackQueue
 from fraudguard.simulate.timeline import DayBatch
 
@@ -38,6 +40,8 @@ class Timeline(Protocol):
 
     def days(self, count: int | None = None): ...
 
+    def products(self) -> pa.Table | None: ...
+
 
 @dataclass
 class BatchSummary:
@@ -47,6 +51,7 @@ class BatchSummary:
     transactions: int = 0
     frauds: int = 0
     labels: int = 0
+    session_events: int = 0
     per_scenario: dict[str, int] = field(default_factory=dict)
 
     def add(self, batch: DayBatch) -> None:
@@ -55,6 +60,7 @@ class BatchSummary:
         self.transactions += table.num_rows
         self.frauds += pc.sum(table["is_fraud"]).as_py() or 0
         self.labels += batch.labels.num_rows
+        self.session_events += batch.sessions.num_rows if batch.sessions is not None else 0
         counts = Counter(pc.drop_null(table["fraud_scenario"]).to_pylist())
         for name, count in counts.items():
             self.per_scenario[name] = self.per_scenario.get(name, 0) + count
@@ -80,6 +86,10 @@ def write_batch(
         day_folder = partial / "transactions" / f"day={batch.day.isoformat()}"
         day_folder.mkdir()
         _write(batch.transactions, day_folder / "part-0.parquet")
+        if batch.sessions is not None:
+            sessions = partial / "sessions" / day_folder.name
+            sessions.mkdir(parents=True)
+            _write(batch.sessions, sessions / "part-0.parquet")
         user_parts.append(batch.users)
         merchant_parts.append(batch.merchants)
         label_parts.append(batch.labels)
@@ -92,12 +102,16 @@ def write_batch(
     label_parts.append(timeline.labels.remaining())
     summary.labels += label_parts[-1].num_rows
     _write(pa.concat_tables(label_parts), partial / "labels.parquet")
+    products = timeline.products()
+    if products is not None:
+        _write(products, partial / "products.parquet")
     summary.users = len(set(users["user_id"].to_pylist()))
     summary.merchants = len(set(merchants["merchant_id"].to_pylist()))
     manifest = {
         "world": timeline.name,
         "settings": settings_json,
-        "schemas": [USER.tag, MERCHANT.tag, TRANSACTION.tag, LABEL.tag],
+        "schemas": [USER.tag, MERCHANT.tag, TRANSACTION.tag, LABEL.tag]
+        + ([SESSION_EVENT.tag, PRODUCT.tag] if products is not None else []),
         "summary": asdict(summary),
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

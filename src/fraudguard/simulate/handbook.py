@@ -55,6 +55,10 @@ class HandbookTimeline:
 
     # -- entities ------------------------------------------------------------------------------
 
+    def products(self) -> None:
+        """The book's world has no online shop and no clickstream."""
+        return None
+
     def initial(self) -> tuple[pa.Table, pa.Table]:
         # Accounts and terminals opened 1-10 years before the start, independently of fraud: the same
         # date for all would make "account age" a clock that models overfit.

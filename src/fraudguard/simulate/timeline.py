@@ -17,11 +17,14 @@ from faker import Faker
 
 from fraudguard.config.model import SimulatorSettings
 from fraudguard.schemas import TRANSACTION
+from fraudguard.simulate.catalog import CATEGORIES
 from fraudguard.simulate.columns import Columns
 from fraudguard.simulate.day import Day, MerchantPools
 from fraudguard.simulate.labels import ChargebackQueue
 from fraudguard.simulate.legit import legit_day, plan_trips
+from fraudguard.simulate.products import Catalogue
 from fraudguard.simulate.scenarios import SCENARIOS
+from fraudguard.simulate.sessions import BrowsingSessions, Checkouts
 from fraudguard.simulate.world import DAY_MS, World
 
 PRE_ROLL_DAYS = 28  # the longest incident: compromised merchants stay bad for up to four weeks
@@ -34,6 +37,7 @@ class DayBatch:
     merchants: pa.Table  # merchant records taking effect this day (openings)
     transactions: pa.Table  # the day's transactions in event-time order
     labels: pa.Table  # labels reported this day (chargebacks of earlier frauds), in report order
+    sessions: pa.Table | None = None  # browsing before the day's online payments; None: no clickstream
 
 
 def epoch_ms(day: date) -> int:
@@ -64,6 +68,8 @@ class FakerWorldTimeline:
             settings.chargeback_delay_days,
             settings.unreported_fraud_share,
         )
+        self.catalogue = Catalogue.generate(settings.seed)
+        self.browsing = BrowsingSessions(settings.seed, self.catalogue)
 
     def _populate(self) -> None:
         """The users and merchants that exist before the first day."""
@@ -109,6 +115,9 @@ class FakerWorldTimeline:
             self.world.merchant_records(np.arange(len(self.world.merchants))),
         )
 
+    def products(self) -> pa.Table:
+        return self.catalogue.table()
+
     def days(self, count: int | None = None) -> Iterator[DayBatch]:
         for index in range(self.settings.days if count is None else count):
             yield self._day(index)
@@ -145,6 +154,24 @@ class FakerWorldTimeline:
             merchants=world.merchant_records(changed_merchants),
             transactions=transactions,
             labels=self.labels.release(day.end_ms),
+            sessions=self._sessions(happened, transactions),
+        )
+
+    def _sessions(self, tx: Columns, table: pa.Table) -> pa.Table:
+        online = self.world.merchants.online[tx.merchant]
+        category = np.array([c.name for c in CATEGORIES], dtype=object)[
+            self.world.merchants.category[tx.merchant]
+        ]
+        return self.browsing.day(
+            Checkouts(
+                transaction_id=np.asarray(table["transaction_id"].to_pylist(), dtype=object)[online],
+                user_id=self.world.users.id[tx.user][online],
+                ts_ms=tx.ts_ms[online],
+                category=category[online],
+                ip=tx.ip[online],
+                scenario=tx.scenario[online],
+                signup_ms=self.world.users.signup_ms[tx.user][online],
+            )
         )
 
     def _transaction_table(self, tx: Columns) -> pa.Table:

@@ -56,11 +56,13 @@ def test_same_seed_and_settings_give_byte_identical_datasets(tmp_path):
     second = digest(generate(SMALL, tmp_path / "b"))
     other_seed = digest(generate(SMALL.model_copy(update={"seed": 8}), tmp_path / "c"))
     assert first == second
-    assert len(first) == 6 + 4  # six day partitions, users, merchants, labels, manifest
-    assert (
-        first["transactions/day=2026-01-01/part-0.parquet"]
-        != other_seed["transactions/day=2026-01-01/part-0.parquet"]
-    )
+    # six days of transactions and of sessions, users, merchants, labels, products, manifest
+    assert len(first) == 2 * 6 + 5
+    for kind in ("transactions", "sessions"):
+        assert (
+            first[f"{kind}/day=2026-01-01/part-0.parquet"]
+            != other_seed[f"{kind}/day=2026-01-01/part-0.parquet"]
+        )
 
 
 def test_every_record_fits_its_schema(mixed):
