@@ -72,6 +72,7 @@ class TopicRole(StrEnum):
     USERS = "users"
     MERCHANTS = "merchants"
     LABELS = "labels"
+    SESSIONS = "sessions"
     ALERTS = "alerts"
     DEAD_LETTER = "dead_letter"
 
@@ -109,6 +110,7 @@ class TopicsSettings(Section):
     users: TopicSettings = TopicSettings(name="users", partitions=3, compacted=True)
     merchants: TopicSettings = TopicSettings(name="merchants", partitions=3, compacted=True)
     labels: TopicSettings = TopicSettings(name="labels", partitions=3, retention_hours=720)
+    sessions: TopicSettings = TopicSettings(name="sessions", partitions=6)
     alerts: TopicSettings = TopicSettings(name="fraud-alerts", partitions=3)
     dead_letter: TopicSettings = TopicSettings(name="dead-letter", partitions=1)
 

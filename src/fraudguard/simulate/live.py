@@ -2,7 +2,8 @@
 
 Users and merchants go first (keyed by id; the latest record wins) and are flushed to the broker
 before any transaction that may use them; so are the labels reported that day (chargebacks, keyed by
-transaction_id). Transactions follow, keyed by user_id, paced to the target rate. Event time is the
+transaction_id). Transactions follow, keyed by user_id, paced to the target rate, each after the
+browsing events (keyed by session_id) that happened before it. Event time is the
 simulated clock in each record; the Kafka timestamp is when it was sent, so end-to-end latency can
 be measured from it.
 """
@@ -15,13 +16,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 from confluent_kafka import Producer
 
 from fraudguard.config import Settings, TopicRole
 from fraudguard.config.model import SimulatorSettings
 from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.dead_letter import Headers
-from fraudguard.schemas import LABEL, MERCHANT, SCHEMA_HEADER, TRANSACTION, USER, RecordSchema
+from fraudguard.schemas import (
+    LABEL,
+    MERCHANT,
+    SCHEMA_HEADER,
+    SESSION_EVENT,
+    TRANSACTION,
+    USER,
+    RecordSchema,
+)
 from fraudguard.simulate.batch import Timeline
 
 SLICES_PER_SECOND = 200  # pacing granularity
@@ -82,6 +93,7 @@ class LivePublisher:
             MERCHANT.name: names[TopicRole.MERCHANTS],
             transactions.name: names[TopicRole.TRANSACTIONS],
             LABEL.name: names[TopicRole.LABELS],
+            SESSION_EVENT.name: names[TopicRole.SESSIONS],
         }
         self.report = LiveReport()
         self._stop = False
@@ -96,12 +108,12 @@ class LivePublisher:
         duration_s: float | None,
         on_progress: Callable[[LiveReport], None] | None = None,
     ) -> LiveReport:
-        started = time.perf_counter()
-        deadline = started + duration_s if duration_s else None
         users, merchants = timeline.initial()
         self._send(USER, users)
         self._send(MERCHANT, merchants)
-        self.producer.flush()
+        self.producer.flush()  # also waits for a broker still starting: the traffic's clock starts after
+        started = time.perf_counter()
+        deadline = started + duration_s if duration_s else None
         sent_transactions, next_progress = 0, started
         for batch in timeline.days():
             self._send(USER, batch.users)
@@ -109,10 +121,12 @@ class LivePublisher:
             self._send(LABEL, batch.labels)
             self.producer.flush()  # records a transaction may use are on the broker before it
             keys, values = self.transactions.encode(batch.transactions)
+            browsing = _Browsing(batch.sessions, batch.transactions)
             step = max(1, int(rate / SLICES_PER_SECOND))
             for low in range(0, len(values), step):
                 if self._stop or (deadline and time.perf_counter() >= deadline):
                     return self._finish(started)
+                self._produce(SESSION_EVENT, *browsing.until(low + step))
                 self._produce(self.transactions, keys[low : low + step], values[low : low + step])
                 sent_transactions += len(values[low : low + step])
                 self.report.transactions = sent_transactions
@@ -136,6 +150,8 @@ class LivePublisher:
             self._produce(schema, *schema.encode(table))
 
     def _produce(self, schema: RecordSchema, keys: list[str], values: list[bytes]) -> None:
+        if not values:
+            return
         topic = self.topics[schema.name]
         headers: Headers = [(SCHEMA_HEADER, schema.tag.encode())]
         report = self.report
@@ -156,3 +172,29 @@ class LivePublisher:
         counts[message.topic()] = counts.get(message.topic(), 0) + 1
         if self.on_delivered:
             self.on_delivered(error, message)
+
+
+class _Browsing:
+    """A day's session events, handed out in time order up to each transaction that follows them."""
+
+    def __init__(self, events: pa.Table | None, transactions: pa.Table) -> None:
+        self.keys, self.values = SESSION_EVENT.encode(events) if events is not None else ([], [])
+        self.event_ms = events["event_time"].cast(pa.int64()).to_numpy() if events is not None else None
+        self.transaction_ms = (
+            transactions["timestamp"].cast(pa.int64()).to_numpy() if events is not None else None
+        )
+        self.sent = 0
+
+    def until(self, transactions_sent: int) -> tuple[list[str], list[bytes]]:
+        """The events not sent yet that happened at or before the last of the first
+        `transactions_sent` transactions (all of them once the day's transactions are sent)."""
+        if self.event_ms is None or self.transaction_ms is None:
+            return [], []
+        if transactions_sent >= len(self.transaction_ms):
+            end = len(self.values)
+        else:
+            end = int(
+                np.searchsorted(self.event_ms, self.transaction_ms[transactions_sent - 1], side="right")
+            )
+        low, self.sent = self.sent, max(self.sent, end)
+        return self.keys[low : self.sent], self.values[low : self.sent]

@@ -1,4 +1,5 @@
-"""Live mode against a real Kafka broker of its own: every record arrives, entities before their use."""
+"""Live mode against a real Kafka broker of its own: every record arrives, entities before their use,
+browsing events before the payments they lead to."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def test_live_mode_delivers_every_record_and_publishes_entities_before_their_use
     assert report["failed"] == {}
     assert report["achieved_rate"] == pytest.approx(3000, rel=0.05)
     appended = {info.name: sum(p.high for p in info.partitions) for info in describe_topics(settings)}
-    for role in (TopicRole.USERS, TopicRole.MERCHANTS, TopicRole.TRANSACTIONS):
+    for role in (TopicRole.USERS, TopicRole.MERCHANTS, TopicRole.TRANSACTIONS, TopicRole.SESSIONS):
         topic = settings.topics.get(role).name
         assert appended[topic] == report["generated"][topic] == report["delivered"][topic] > 0
 
@@ -46,6 +47,16 @@ def test_live_mode_delivers_every_record_and_publishes_entities_before_their_use
         or merchant_seen.get(tx["merchant_id"], float("inf")) > sent_ms
     ]
     assert not late, f"{len(late)} transactions arrived before their user or merchant, e.g. {late[0]}"
+
+    checkouts = {
+        event["transaction_id"]: sent_ms
+        for sent_ms, event in _read_all(settings, settings.topics.get(TopicRole.SESSIONS).name)
+        if event["event_type"] == "checkout"
+    }
+    online = [(sent_ms, tx) for sent_ms, tx in transactions if tx["channel"] == "online"]
+    assert online and all(checkouts[tx["transaction_id"]] <= sent_ms for sent_ms, tx in online), (
+        "an online payment arrived before its session's checkout"
+    )
     assert all(headers == b"transaction.v1" for headers in _schema_headers(settings))
 
 

@@ -34,6 +34,7 @@ def test_the_committed_config_loads_with_every_registry_topic():
         TopicRole.USERS: "users",
         TopicRole.MERCHANTS: "merchants",
         TopicRole.LABELS: "labels",
+        TopicRole.SESSIONS: "sessions",
         TopicRole.ALERTS: "fraud-alerts",
         TopicRole.DEAD_LETTER: "dead-letter",
     }
