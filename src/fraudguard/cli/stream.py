@@ -138,7 +138,8 @@ def status_table(current: control.StreamStatus | None) -> Table:
         "state": control.shown_state(current),
         "pid": progress.pid,
         "model": progress.model or "-",
-        "last batch": f"{query.batch_id} at {query.timestamp}" if progress.query else "-",
+        "last batch": (f"{query.batch_id} at {query.timestamp}" if query.batch_id is not None else "-")
+        + ("; a micro-batch is running" if query.batch_running else ""),
         "input rate": f"{query.input_rows_per_s:,.0f} rows/s",
         "processing rate": f"{query.processed_rows_per_s:,.0f} rows/s",
         "batch duration": f"{query.batch_duration_ms} ms",

@@ -69,3 +69,26 @@ def test_a_served_model_reads_as_its_name_version_and_source():
     assert str(ServedModel(name="fraud-detector", version="bootstrap", source="export")) == (
         "fraud-detector bootstrap (export)"
     )
+
+
+def test_status_shows_a_micro_batch_that_is_still_running():
+    from rich.console import Console
+
+    from fraudguard.cli.stream import status_table
+    from fraudguard.stream.progress import QueryProgress
+
+    def shown(query: QueryProgress) -> str:
+        progress = StreamProgress(state="running", pid=1, started_at="2026-12-04T10:00",
+                                  updated_at="2026-12-04T10:01", query=query)  # fmt: skip
+        console = Console(width=200, record=True)
+        console.print(
+            status_table(stream_control.StreamStatus(alive=True, progress=progress, elsewhere=None))
+        )
+        return " ".join(console.export_text().replace("│", " ").split())
+
+    assert "last batch -; a micro-batch is running" in shown(QueryProgress(batch_running=True))
+    finished = shown(QueryProgress(batch_id=7, timestamp="2026-12-04T10:00:59Z"))
+    assert (
+        "last batch 7 at 2026-12-04T10:00:59Z" in finished
+        and "running" not in finished.split("last batch")[1][:40]
+    )
