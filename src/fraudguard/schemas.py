@@ -46,7 +46,7 @@ class RecordSchema:
 
     @property
     def tag(self) -> str:
-        """The value of the `schema` header, e.g. `transaction.v1`."""
+        """The value of the `schema` header, e.g. `transaction.v2`."""
         return f"{self.name}.v{self.version}"
 
     @property
@@ -117,7 +117,8 @@ class RecordSchema:
         return found
 
     def decode(self, payload: bytes) -> dict[str, Any]:
-        """JSON bytes to a record with timestamps as datetimes; ValueError names what is wrong."""
+        """JSON bytes to a record with every field (an absent nullable one as None) and timestamps as
+        datetimes; ValueError names what is wrong."""
         try:
             record = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -125,8 +126,9 @@ class RecordSchema:
         problems = self.problems(record)
         if problems:
             raise ValueError(f"{self.tag}: " + "; ".join(problems))
+        record = {field.name: record.get(field.name) for field in self.fields}
         for field in self.fields:
-            if field.type == "timestamp" and record.get(field.name) is not None:
+            if field.type == "timestamp" and record[field.name] is not None:
                 record[field.name] = parse_timestamp(record[field.name])
         return record
 
@@ -198,7 +200,7 @@ MERCHANT = RecordSchema(
 
 TRANSACTION = RecordSchema(
     name="transaction",
-    version=1,
+    version=2,
     key="user_id",
     fields=(
         Field("transaction_id", "string", "unique id"),
@@ -209,6 +211,12 @@ TRANSACTION = RecordSchema(
         Field("currency", "string", "ISO 4217 code"),
         Field("channel", "string", "`in_store` (card present, at the merchant's location) or `online`"),
         Field("device_ip", "string", "IP address of the paying device"),
+        Field(
+            "session_id",
+            "string",
+            "the browsing session an online payment's checkout ended (`sessions` topic), if known",
+            nullable=True,
+        ),
         Field(
             "is_fraud",
             "bool",

@@ -19,6 +19,7 @@ GOOD = {
     "currency": "EUR",
     "channel": "in_store",
     "device_ip": "81.2.69.160",
+    "session_id": None,
     "is_fraud": False,
     "fraud_scenario": None,
 }
@@ -29,19 +30,24 @@ def test_a_valid_transaction_decodes_with_its_timestamp_as_utc():
     assert record["timestamp"].isoformat() == "2026-01-01T08:15:30.123000+00:00"
 
 
+def test_a_producer_that_does_not_know_sessions_yet_is_understood():
+    without = {name: value for name, value in GOOD.items() if name != "session_id"}
+    assert TRANSACTION.decode(json.dumps(without).encode())["session_id"] is None
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
         (b"{not json", "not valid JSON: Expecting property name enclosed in double quotes"),
-        (b"[1, 2]", "transaction.v1: expected a JSON object, got list"),
+        (b"[1, 2]", "transaction.v2: expected a JSON object, got list"),
         (
             json.dumps({**GOOD, "amount": "12.5"}).encode(),
-            "transaction.v1: amount: expected double, got '12.5'",
+            "transaction.v2: amount: expected double, got '12.5'",
         ),
-        (json.dumps({**GOOD, "user_id": None}).encode(), "transaction.v1: user_id: missing"),
+        (json.dumps({**GOOD, "user_id": None}).encode(), "transaction.v2: user_id: missing"),
         (json.dumps({**GOOD, "timestamp": "2026-01-01 08:15"}).encode(), "timestamp: expected timestamp"),
         (json.dumps({**GOOD, "is_fraud": 0}).encode(), "is_fraud: expected bool, got 0"),
-        (json.dumps({**GOOD, "extra": 1}).encode(), "transaction.v1: unknown fields: extra"),
+        (json.dumps({**GOOD, "extra": 1}).encode(), "transaction.v2: unknown fields: extra"),
     ],
 )
 def test_a_bad_record_is_rejected_with_its_reason(payload, reason):

@@ -161,6 +161,7 @@ class HandbookTimeline:
             device_ip=np.array([f"10.{i // 256}.{i % 256}.1" for i in range(self.n_customers)], dtype=object)[
                 customer
             ],
+            session_id=np.full(len(day), None, dtype=object),
             is_fraud=scenario > 0,
             fraud_scenario=names[scenario],
         )

@@ -65,17 +65,21 @@ class BrowsingSessions:
         self.catalogue = catalogue
         self.opened: set[str] = set()  # accounts whose sign-up session has been made
 
-    def day(self, checkouts: Checkouts) -> pa.Table:
+    def day(self, checkouts: Checkouts) -> tuple[pa.Table, np.ndarray]:
         """The events of the day's sessions in time order (a session started before midnight keeps its
-        earlier events); each checkout names its payment."""
+        earlier events; each checkout names its payment), and each checkout's session id."""
         events = _Events()
+        session_of = np.empty(len(checkouts.transaction_id), dtype=object)
         for rows in self._sessions(checkouts):
-            self._browse(binascii.hexlify(self.rng.bytes(16)).decode(), checkouts, rows, events)
+            session = binascii.hexlify(self.rng.bytes(16)).decode()
+            session_of[rows] = session
+            self._browse(session, checkouts, rows, events)
         columns = {name: np.array([event[i] for event in events], dtype=object)
                    for i, name in enumerate(EVENT_FIELDS)}  # fmt: skip
         order = np.argsort(columns["event_time"].astype(np.int64), kind="stable")
         ids = np.frombuffer(binascii.hexlify(self.rng.bytes(16 * len(order))), dtype="S32").astype(str)
-        return SESSION_EVENT.table(event_id=ids, **{name: column[order] for name, column in columns.items()})
+        table = SESSION_EVENT.table(event_id=ids, **{name: column[order] for name, column in columns.items()})
+        return table, session_of
 
     @staticmethod
     def _sessions(checkouts: Checkouts) -> list[np.ndarray]:

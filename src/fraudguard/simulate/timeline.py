@@ -144,7 +144,9 @@ class FakerWorldTimeline:
         happened = happened[today]
         happened = happened[np.argsort(happened.ts_ms, kind="stable")]
 
-        transactions = self._transaction_table(happened)
+        ids = np.frombuffer(binascii.hexlify(rng.bytes(16 * len(happened))), dtype="S32").astype(str)
+        sessions, session_id = self._sessions(happened, ids)
+        transactions = self._transaction_table(happened, ids, session_id)
         self.labels.add(transactions)
         changed_users = _changed(world.users.updated_ms, start, day.end_ms)
         changed_merchants = _changed(world.merchants.updated_ms, start, day.end_ms)
@@ -154,17 +156,18 @@ class FakerWorldTimeline:
             merchants=world.merchant_records(changed_merchants),
             transactions=transactions,
             labels=self.labels.release(day.end_ms),
-            sessions=self._sessions(happened, transactions),
+            sessions=sessions,
         )
 
-    def _sessions(self, tx: Columns, table: pa.Table) -> pa.Table:
+    def _sessions(self, tx: Columns, ids: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        """The day's browsing events, and each transaction's session id (None in store)."""
         online = self.world.merchants.online[tx.merchant]
         category = np.array([c.name for c in CATEGORIES], dtype=object)[
             self.world.merchants.category[tx.merchant]
         ]
-        return self.browsing.day(
+        events, checkout_session = self.browsing.day(
             Checkouts(
-                transaction_id=np.asarray(table["transaction_id"].to_pylist(), dtype=object)[online],
+                transaction_id=ids[online],
                 user_id=self.world.users.id[tx.user][online],
                 ts_ms=tx.ts_ms[online],
                 category=category[online],
@@ -173,10 +176,12 @@ class FakerWorldTimeline:
                 signup_ms=self.world.users.signup_ms[tx.user][online],
             )
         )
+        session_id = np.full(len(tx), None, dtype=object)
+        session_id[online] = checkout_session
+        return events, session_id
 
-    def _transaction_table(self, tx: Columns) -> pa.Table:
+    def _transaction_table(self, tx: Columns, ids: np.ndarray, session_id: np.ndarray) -> pa.Table:
         world = self.world
-        ids = np.frombuffer(binascii.hexlify(self.rng.bytes(16 * len(tx))), dtype="S32").astype(str)
         currency = world.currency_by_place[world.users.place[tx.user]]
         return TRANSACTION.table(
             transaction_id=ids,
@@ -187,6 +192,7 @@ class FakerWorldTimeline:
             currency=currency,
             channel=np.where(world.merchants.online[tx.merchant], "online", "in_store"),
             device_ip=tx.ip,
+            session_id=session_id,
             is_fraud=tx.fraud,
             fraud_scenario=tx.scenario,
         )

@@ -57,7 +57,7 @@ def test_live_mode_delivers_every_record_and_publishes_entities_before_their_use
     assert online and all(checkouts[tx["transaction_id"]] <= sent_ms for sent_ms, tx in online), (
         "an online payment arrived before its session's checkout"
     )
-    assert all(headers == b"transaction.v1" for headers in _schema_headers(settings))
+    assert all(headers == b"transaction.v2" for headers in _schema_headers(settings))
 
 
 def _read_all(settings, topic: str) -> list[tuple[int, dict]]:

@@ -25,8 +25,8 @@ CASES = [  # (topic, message, expected problem: None or a fragment of it)
     ("tx", variant(), None),
     ("tx", variant(amount=7, timestamp="2026-01-01T11:00:00+01:00"), None),
     ("tx", variant(is_fraud=..., fraud_scenario=...), None),  # a transaction carries no label
-    ("tx", variant(extra_field="x", other=1), "transaction.v1: unknown fields: extra_field, other"),
-    ("tx", b"{not json", "transaction.v1: not valid JSON"),
+    ("tx", variant(extra_field="x", other=1), "transaction.v2: unknown fields: extra_field, other"),
+    ("tx", b"{not json", "transaction.v2: not valid JSON"),
     ("tx", b"", "not valid JSON"),
     ("tx", b'{"user_id": "\xff\xfe"}', "not valid UTF-8"),
     ("tx", b"[1, 2]", "expected a JSON object"),

@@ -3,6 +3,7 @@ scenario's trace in its sessions, while legitimate sessions carry the same event
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -35,7 +36,9 @@ def world() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     transactions, events = simulated(WORLD)
     assert events.schema.equals(SESSION_EVENT.arrow())
     transactions, events = transactions.to_pandas(), events.to_pandas()
-    paid = events[events["event_type"] == "checkout"].merge(transactions, on="transaction_id")
+    paid = events[events["event_type"] == "checkout"].merge(
+        transactions.drop(columns="session_id"), on="transaction_id"
+    )
     scenario = paid.groupby("session_id")["fraud_scenario"].first().fillna("legitimate")
     kinds = events.groupby("session_id")["event_type"].agg(list)
     return transactions, events, pd.DataFrame({"scenario": scenario, "kinds": kinds})
@@ -49,8 +52,12 @@ def test_the_same_seed_gives_the_same_sessions_and_the_world_does_not_depend_on_
     assert not simulated(small.model_copy(update={"seed": 6}))[1].equals(events)
 
     empty = pa.Table.from_pylist([], schema=SESSION_EVENT.arrow())
-    monkeypatch.setattr(sessions.BrowsingSessions, "day", lambda self, checkouts: empty)
-    assert simulated(small)[0].equals(transactions), "the sessions' draws moved the world"
+    no_session = lambda self, checkouts: (empty, np.full(len(checkouts.transaction_id), None))  # noqa: E731
+    monkeypatch.setattr(sessions.BrowsingSessions, "day", no_session)
+    without = simulated(small)[0]
+    assert without.drop_columns(["session_id"]).equals(transactions.drop_columns(["session_id"])), (
+        "the sessions' draws moved the world"
+    )
 
 
 def test_every_online_payment_ends_exactly_one_session_that_leads_up_to_it(world):
@@ -62,6 +69,8 @@ def test_every_online_payment_ends_exactly_one_session_that_leads_up_to_it(world
     assert (checkouts["event_time"] == online["timestamp"].reindex(checkouts.index)).all()
     assert (checkouts["user_id"] == online["user_id"].reindex(checkouts.index)).all()
     assert (checkouts["device_ip"] == online["device_ip"].reindex(checkouts.index)).all()
+    assert (checkouts["session_id"] == online["session_id"].reindex(checkouts.index)).all()
+    assert transactions.loc[transactions["channel"] == "in_store", "session_id"].isna().all()
     assert events["event_id"].is_unique
     for _, session in events.groupby("session_id"):
         assert session["event_time"].is_monotonic_increasing
