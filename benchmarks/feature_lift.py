@@ -1,9 +1,10 @@
 """Does each step of the platform's work add lift? The default pipeline trained on the Faker world with
-(a) transaction fields only, (b) + user and merchant attributes, (c) + behavioural features. Then which
-learner should end the pipeline: the other supervised classifiers on (c), with the same split and
-threshold rule, and the default one without its calibration; every model on its defaults, without the
-search. The Brier score, the expected calibration error (ECE, ten equal-width bins) and the alerts' mean
-score minus their precision say how far a score is from the share of frauds among scores like it.
+(a) transaction fields only, (b) + user and merchant attributes, (c) + behavioural features (the
+default), (d) + the payment's browsing session. Then which learner should end the pipeline: the other
+supervised classifiers on (c), with the same split and threshold rule, and the default one without its
+calibration; every model on its defaults, without the search. The Brier score, the expected
+calibration error (ECE, ten equal-width bins) and the alerts' mean score minus their precision say how
+far a score is from the share of frauds among scores like it.
 
     .venv/bin/python benchmarks/feature_lift.py [--days 30]   -> JSON, then two markdown tables
 """
@@ -22,10 +23,11 @@ from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.timeline import FakerWorldTimeline
 from fraudguard.spark import spark_session
 from fraudguard.train.job import Dataset
-from fraudguard.train.pipeline import FEATURE_SETS
+from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, FEATURE_SETS
 from fraudguard.train.trainer import train
 
-LIFT_SETS = ("transaction", "entities", "behaviour")  # each adds to the one before
+LIFT_SETS = ("transaction", "entities", "behaviour", "sessions")  # each adds to the one before
+LEARNERS_ON = DEFAULT_FEATURE_SET
 LEARNERS = (("xgboost", "platt"), ("xgboost", "none"), ("gbt", "platt"), ("random_forest", "platt"))
 
 
@@ -81,7 +83,8 @@ def main() -> None:
         data = Path(scratch) / "data"
         write_batch(FakerWorldTimeline(world), data, settings_json={})
         spark = spark_session(settings, "feature-lift")
-        features = build_features(*Dataset(data).frames(spark), settings.features).cache()
+        dataset = Dataset(data)
+        features = build_features(*dataset.frames(spark), settings.features, dataset.sessions(spark)).cache()
         for name in LIFT_SETS:
             started = time.perf_counter()
             result = train(features, model, settings.features, FEATURE_SETS[name])
@@ -91,19 +94,19 @@ def main() -> None:
             name = (
                 classifier if calibration == model.calibration else f"{classifier}, {calibration} calibration"
             )
-            if (classifier, calibration) == (model.classifier, model.calibration):  # the last one above
-                learners[name] = sets[LIFT_SETS[-1]]
+            if (classifier, calibration) == (model.classifier, model.calibration):  # trained above
+                learners[name] = sets[LEARNERS_ON]
                 continue
             started = time.perf_counter()
             other = model.model_copy(update={"classifier": classifier, "calibration": calibration})
-            result = train(features, other, settings.features, FEATURE_SETS[LIFT_SETS[-1]])
+            result = train(features, other, settings.features, FEATURE_SETS[LEARNERS_ON])
             learners[name] = model_figures(result.test_metrics, time.perf_counter() - started)
     report = {"benchmark": "feature_lift", "days": args.days, "test_days": test_days, "sets": sets,
               "learners": learners}  # fmt: skip
     print(json.dumps(report, indent=2))
     print_table("features", sets)
-    print_table(f"learner, on {LIFT_SETS[-1]}", learners)
-    frauds, alerts = sets[LIFT_SETS[-1]]["frauds_per_day"], sets[LIFT_SETS[-1]]["alerts_per_day"]
+    print_table(f"learner, on {LEARNERS_ON}", learners)
+    frauds, alerts = sets[LEARNERS_ON]["frauds_per_day"], sets[LEARNERS_ON]["alerts_per_day"]
     print(
         f"\nTest days, default model: {frauds:.0f} frauds and {alerts:.0f} alerts a day: recall can reach "
         f"{alerts / frauds:.2f} at most."

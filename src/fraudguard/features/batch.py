@@ -4,7 +4,8 @@ transactions ─┬─ point-in-time join: the user and merchant record versions
               ├─ merchant and category fraud rates over labels reported in time (`labels` topic)
               ├─ row features (`features.row`, numpy over Arrow batches)
               ├─ per-user behaviour (`features.user_history.advance`, per user via applyInArrow)
-              └─ distance and speed from the previous in-store payment
+              ├─ distance and speed from the previous in-store payment
+              └─ with browsing events: the payment's session (`features.sessions`)
 
 The streaming job calls these same functions on each micro-batch (`stream.scoring`), with the per-user
 features from `features.user_history` advanced in Spark's state store (`stream.user_state`).
@@ -33,6 +34,7 @@ from fraudguard.features.row import (
     row_features,
     travel_features,
 )
+from fraudguard.features.sessions import with_session_features
 from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, advance, feature_names
 
 MERCHANT_RISK_DAYS = (1, 7, 28)
@@ -343,12 +345,15 @@ def build_features(
     merchants: DataFrame,
     labels: DataFrame,
     settings: FeatureSettings,
+    sessions: DataFrame | None = None,
 ) -> DataFrame:
     """One row per transaction: ids, event time, label (`is_fraud`, see `with_labels`), scenario, and
-    every feature; the risk rates from `labels` as they were reported."""
+    every feature; the risk rates from `labels` as they were reported; with `sessions` (browsing
+    events), the session features too."""
     joined = with_entities(transactions, users, merchants)
     joined = with_risk(
         joined, daily_counts(joined), fraud_reports(labels, merchants), settings.label_delay_days
     )
     joined = with_row_features(joined).join(user_history_features(joined), "transaction_id")
-    return with_travel(joined, merchants)
+    joined = with_travel(joined, merchants)
+    return with_session_features(joined, sessions) if sessions is not None else joined

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from fraudguard.config import Settings
 from fraudguard.features.batch import build_features, with_labels
+from fraudguard.features.sessions import SESSION_FEATURES
 from fraudguard.train import registry
 from fraudguard.train.pipeline import DEFAULT_FEATURE_SET, FEATURE_SETS, Inputs
 from fraudguard.train.trainer import RowSplit, Split, TrainResult, train
@@ -69,16 +70,26 @@ class Dataset:
             labels,
         )
 
+    def sessions(self, spark: SparkSession) -> DataFrame:
+        """Its browsing events (`sessions/`); an error names what is missing when it has none."""
+        folder = self.path / "sessions"
+        if not any(folder.rglob("*.parquet")):
+            raise FileNotFoundError(
+                f"{folder}: no browsing events; session features need a dataset with sessions "
+                "(`fraudguard simulate batch` writes them for the Faker world)"
+            )
+        return spark.read.parquet(str(folder)).drop("day")
+
     def model_settings(self, settings: Settings) -> Settings:
         return settings
 
     def prepare(
         self, spark: SparkSession, settings: Settings, feature_set: str = DEFAULT_FEATURE_SET
     ) -> Prepared:
-        features = build_features(*self.frames(spark), settings.features).cache()
-        return Prepared(
-            features, Split.of(features, settings.model, settings.features), FEATURE_SETS[feature_set]
-        )
+        inputs = FEATURE_SETS[feature_set]
+        sessions = self.sessions(spark) if set(inputs.numeric) & set(SESSION_FEATURES) else None
+        features = build_features(*self.frames(spark), settings.features, sessions).cache()
+        return Prepared(features, Split.of(features, settings.model, settings.features), inputs)
 
     def key(self) -> str:
         """Its manifest's digest."""

@@ -1,7 +1,8 @@
 """The MLlib pipeline: categorical encoding, assembling and the configured classifier.
 
 Feature sets grow in the order the platform earns them: what a transaction says on its own, what its
-user and merchant records add (joins), and what behaviour adds (per-user history, delayed risk).
+user and merchant records add (joins), what behaviour adds (per-user history, delayed risk), and what
+the payment's browsing session adds (a dataset with sessions).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fraudguard.config.model import ModelSettings
 from fraudguard.features.batch import RISK_FEATURES
 from fraudguard.features.handbook import BOOK_FEATURES
 from fraudguard.features.row import TRAVEL_FEATURES
+from fraudguard.features.sessions import SESSION_FEATURES
 from fraudguard.features.user_history import FEATURES as BEHAVIOUR
 from fraudguard.train.isolation_forest import IsolationForest
 
@@ -65,6 +67,11 @@ FEATURE_SETS = {
         Inputs(
             "behaviour",
             TRANSACTION + ENTITIES + BEHAVIOUR + TRAVEL_FEATURES + RISK_FEATURES,
+            ENTITY_CATEGORIES,
+        ),
+        Inputs(
+            "sessions",
+            TRANSACTION + ENTITIES + BEHAVIOUR + TRAVEL_FEATURES + RISK_FEATURES + SESSION_FEATURES,
             ENTITY_CATEGORIES,
         ),
         Inputs("handbook", BOOK_FEATURES),  # the book's 15, for reproducing its baselines
