@@ -3,6 +3,7 @@
     synthetic dataset (Faker, the run's window, its labels) ──────────────────────────┐
     scored history (older than the window's end) ─────────────────── ids prefixed ─┼→ dataset
     labels topic (chargebacks, analysts' verdicts, as known now) ──────── ids prefixed ─┘
+    synthetic browsing sessions and product catalogue ──────────────────────────────→ copied
 
 The stream's world is not the synthetic one, so its ids get the `stream:` prefix: a user or merchant
 of one world never borrows the history of the other's namesake. Its user and merchant records are the
@@ -26,11 +27,22 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudguard.features.batch import with_labels
-from fraudguard.schemas import LABEL, MERCHANT, REVIEW, TRANSACTION, USER, RecordSchema
+from fraudguard.schemas import (
+    LABEL,
+    MERCHANT,
+    PRODUCT,
+    REVIEW,
+    SESSION_EVENT,
+    TRANSACTION,
+    USER,
+    RecordSchema,
+)
+from fraudguard.spark import spark_schema
 
 HISTORY_PREFIX = "stream:"
-PREFIXED_IDS = {TRANSACTION.name: ("transaction_id", "user_id", "merchant_id"), USER.name: ("user_id",),
-                MERCHANT.name: ("merchant_id",), LABEL.name: ("transaction_id", "merchant_id")}  # fmt: skip
+PREFIXED_IDS = {TRANSACTION.name: ("transaction_id", "user_id", "merchant_id", "session_id"),
+                USER.name: ("user_id",), MERCHANT.name: ("merchant_id",),
+                LABEL.name: ("transaction_id", "merchant_id")}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,10 @@ def assemble(spark: SparkSession, sources: Sources, until: datetime, out: Path) 
         .parquet(str(partial / "transactions"))
     )
     labels.coalesce(1).write.parquet(str(partial / "labels.parquet"))
+    browsing = [name for name in ("sessions", "products.parquet") if (sources.synthetic / name).exists()]
+    for name in browsing:  # the stream's history keeps no browsing events: the synthetic ones only
+        copy = shutil.copytree if (sources.synthetic / name).is_dir() else shutil.copyfile
+        copy(sources.synthetic / name, partial / name)
     users = _records(USER, sources.synthetic / "users.parquet", sources.history_users)
     merchants = _records(MERCHANT, sources.synthetic / "merchants.parquet", sources.history_merchants)
     pq.write_table(users, partial / "users.parquet")
@@ -106,7 +122,8 @@ def assemble(spark: SparkSession, sources: Sources, until: datetime, out: Path) 
         "world": "training set",
         "until": until.isoformat(),
         "sources": {k: str(getattr(sources, k)) for k in ("synthetic", "history") if getattr(sources, k)},
-        "schemas": [USER.tag, MERCHANT.tag, TRANSACTION.tag, LABEL.tag],
+        "schemas": [USER.tag, MERCHANT.tag, TRANSACTION.tag, LABEL.tag]
+        + ([SESSION_EVENT.tag, PRODUCT.tag] if browsing else []),
         "summary": asdict(summary),
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -119,9 +136,17 @@ def _history(spark: SparkSession, sources: Sources, until: datetime) -> DataFram
     """The scored history's transactions before `until`, ids prefixed."""
     if sources.history is None or not any(sources.history.rglob("*.parquet")):
         return None
+    rows = spark.read.parquet(str(sources.history))
+    older = spark_schema(TRANSACTION)  # a history written before a nullable field was added lacks it
+    rows = rows.withColumns(
+        {
+            f.name: F.lit(None).cast(f.dataType)
+            for f in older.fields
+            if f.nullable and f.name not in rows.columns
+        }
+    )
     rows = (
-        spark.read.parquet(str(sources.history))
-        .select(*TRANSACTION.names)
+        rows.select(*TRANSACTION.names)
         .where(F.col("timestamp") < F.lit(until))
         .dropDuplicates(["transaction_id"])  # a row the stream wrote twice counts once
     )

@@ -68,7 +68,10 @@ def assembled(spark, broker, tmp_path_factory):
     transactions, users, merchants, chargebacks = simulated_world(world)
     history = transactions.assign(score=0.1, alerted=False, model_version="1",
                                   day=transactions["timestamp"].dt.strftime("%Y-%m-%d"), batch=0)  # fmt: skip
-    history.to_parquet(settings.stream.scored_history_dir, partition_cols=["day", "batch"])
+    # written as a stream before transactions had a session id would have
+    history.drop(columns="session_id").to_parquet(
+        settings.stream.scored_history_dir, partition_cols=["day", "batch"]
+    )
     tables = RecordTables(Storage(spark, settings.stream.state_uri))
     for schema, frame in ((USER, users), (MERCHANT, merchants)):
         tables.records[schema.name].add(0, spark.createDataFrame(frame[schema.names], spark_schema(schema)))
@@ -108,6 +111,10 @@ def test_the_set_is_synthetic_data_plus_history_before_the_interval_end(assemble
     ids = set(transactions.select("transaction_id").toPandas()["transaction_id"])
     assert {HISTORY_PREFIX + t for t in before_end["transaction_id"]} <= ids
     assert len(ids) == summary["transactions"] == generated["transactions"] + len(before_end)
+    online = transactions.where(F.col("channel") == "online")
+    assert online.where(F.col("session_id").isNull()).count() == len(before_end.query("channel == 'online'"))
+    sessions = Dataset(run.folder(settings) / "training_set").sessions(spark)
+    assert sessions.count() == pq.read_table(generated["path"] + "/sessions").num_rows > 0
     synthetic_days = pd.date_range(END.date() - timedelta(days=8), periods=8).date
     days = {r[0] for r in transactions.select(F.to_date("timestamp")).distinct().collect()}
     assert set(synthetic_days) <= days
