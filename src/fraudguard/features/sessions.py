@@ -1,10 +1,10 @@
 """Session features: what an online payment's browsing session did before it.
 
-Training and the stream hand `session_features` the same rows: each transaction paired with every
-event of its session that is in reach (`in_reach`: not after the payment, not older than
-`SESSION_LOOKBACK_S`, and not the payment's own checkout), or with nulls when it has none. Training
-pairs them with a batch join (`with_session_features`); the stream with its stream-stream join, whose
-time bound is the same `SESSION_LOOKBACK_S`.
+`session_features` reads rows that pair each transaction with every event of its session in reach
+(`in_reach`: not after the payment, not older than `SESSION_LOOKBACK_S`, and not the payment's own
+checkout), or with nulls when it has none. Training makes them with a batch join
+(`with_session_features`); a stream that pairs the same rows, by a join bounded by the same
+`SESSION_LOOKBACK_S`, gets the same features from the same function.
 
 A payment without a session (in store) or whose session left no event in reach has every session
 feature null: the model's missing-value path, never a zero that would read as "a bot that viewed
@@ -73,11 +73,8 @@ def session_features(pairs: DataFrame) -> DataFrame:
     )
 
 
-def with_session_features(transactions: DataFrame, events: DataFrame | None) -> DataFrame:
-    """The transactions with their session features (all null without `events`, a `SESSION_EVENT`
-    frame)."""
-    if events is None:
-        return transactions.select("*", *(F.lit(None).cast("double").alias(n) for n in SESSION_FEATURES))
+def with_session_features(transactions: DataFrame, events: DataFrame) -> DataFrame:
+    """The transactions with their session features, from `events` (`SESSION_EVENT` rows)."""
     payments = transactions.where(F.col("session_id").isNotNull()).select(
         "transaction_id", "session_id", "timestamp"
     )

@@ -137,13 +137,10 @@ def _history(spark: SparkSession, sources: Sources, until: datetime) -> DataFram
     if sources.history is None or not any(sources.history.rglob("*.parquet")):
         return None
     rows = spark.read.parquet(str(sources.history))
-    older = spark_schema(TRANSACTION)  # a history written before a nullable field was added lacks it
+    # a history written before a nullable field was added lacks it
+    fields = spark_schema(TRANSACTION).fields
     rows = rows.withColumns(
-        {
-            f.name: F.lit(None).cast(f.dataType)
-            for f in older.fields
-            if f.nullable and f.name not in rows.columns
-        }
+        {f.name: F.lit(None).cast(f.dataType) for f in fields if f.nullable and f.name not in rows.columns}
     )
     rows = (
         rows.select(*TRANSACTION.names)
