@@ -265,6 +265,11 @@ class StreamSettings(Section):
         description="checkpoint, per-user state, record tables and batch plans: a location every Spark "
         "node sees (a URI: file:, hdfs:, s3a:, or a local path)",
     )
+    session_wait_s: Annotated[float, Field(ge=0)] = Field(
+        10,
+        description="an online payment whose browsing events have not arrived waits this long for them "
+        "(processing time), then is scored without session features",
+    )
     user_state_ttl_days: Annotated[float, Field(gt=0)] = Field(
         45, description="a user not seen for this long (processing time) is forgotten by the state store"
     )

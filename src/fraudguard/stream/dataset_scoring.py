@@ -100,6 +100,7 @@ class DatasetScorer(MicroBatchScorer):
             user_records=0,
             merchant_records=0,
             labels=0,
+            late_session_events=0,
             model_version=model.version,
             duration_s=laps.total(),
             steps_s=laps.seconds,

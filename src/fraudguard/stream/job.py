@@ -49,6 +49,9 @@ def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScore
     # A processing-time stateful operator would otherwise ask for a batch without data after every
     # batch, forever (AvailableNow never ends); state expiry also happens in batches with data.
     spark.conf.set("spark.sql.streaming.noDataMicroBatches.enabled", "false")
+    # The session join's two arrival-time watermarks: the later one, so that an idle sessions topic
+    # does not hold back the payments waiting for their events (`stream.session_join`).
+    spark.conf.set("spark.sql.streaming.multipleWatermarkPolicy", "max")
     writer = (
         scorer.inputs()
         .writeStream.queryName(suffixed(QUERY_NAME, stream.dataset))

@@ -30,6 +30,8 @@ class BatchReport:
     user_records: int
     merchant_records: int
     labels: int
+    late_session_events: int
+    """Browsing events that arrived after their payment was scored (not in its session features)."""
     model_version: str
     duration_s: float
     steps_s: dict[str, float]
@@ -47,6 +49,7 @@ class Totals(BaseModel):
     user_records: int = 0
     merchant_records: int = 0
     labels: int = 0
+    late_session_events: int = 0
 
 
 COUNTERS = tuple(Totals.model_fields)

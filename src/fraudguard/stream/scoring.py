@@ -1,12 +1,14 @@
 """One micro-batch of the scoring job (Spark's foreachBatch): Spark DataFrame operations that run on
 the executors; the driver only plans them and reads a few counts.
 
-    rows (parsed, with per-user features from the state store)
+    rows (parsed; online payments paired with their session's events (`session_join`); per-user
+          features from the state store)
       ├─ rejects ───────────────────────────────────────────────→ dead-letter topic (Kafka sink)
       ├─ user / merchant records, labels ─→ record tables (every version, every label)
-      └─ transactions ─ as-of user/merchant join ─ label-delayed risk ─ row and travel features
-           (`features.batch`, the functions training uses) ─ champion PipelineModel ─┬→ scored history
-                                                                                     └→ alerts topic
+      └─ transactions ─ session features of their pairs ─ as-of user/merchant join ─ label-delayed
+           risk ─ row and travel features (`features`, the functions training uses) ─ champion
+           PipelineModel ─┬→ scored history
+                          └→ alerts topic
 
 Exactly once, by replay: Spark replays an uncommitted micro-batch with the same id, the same input
 and the per-user state from before it. Everything written here is keyed by that id or by the
@@ -47,6 +49,7 @@ from fraudguard.features.batch import (
 )
 from fraudguard.features.records import MERCHANT_COLUMNS, USER_COLUMNS
 from fraudguard.features.row import ROW_FEATURES, TRAVEL_FEATURES
+from fraudguard.features.sessions import SESSION_FEATURES, session_features
 from fraudguard.features.user_history import PREVIOUS_STORE, feature_names
 from fraudguard.kafka import dead_letter
 from fraudguard.kafka.java_client import spark_kafka_options
@@ -56,9 +59,10 @@ from fraudguard.stream.alerts import AlertMaker
 from fraudguard.stream.champion import ChampionSource, ScoringModel
 from fraudguard.stream.parse import KIND, PROBLEM, parse_inputs, records
 from fraudguard.stream.progress import COUNTERS, BatchReport, Totals
+from fraudguard.stream.session_join import paired_retention_ms, session_rejects, with_session_events
 from fraudguard.stream.sources import kafka_source
 from fraudguard.stream.storage import Storage
-from fraudguard.stream.user_state import with_user_history
+from fraudguard.stream.user_state import LATE, PRIMARY, ROLE, with_user_history
 from fraudguard.train.pipeline import ANOMALY_SCORE
 
 log = logging.getLogger("fraudguard.stream")
@@ -78,6 +82,7 @@ HISTORY_COLUMNS = tuple(
             *ROW_FEATURES,
             *TRAVEL_FEATURES,
             *RISK_FEATURES,
+            *SESSION_FEATURES,
             "user_known",
             "merchant_known",
             ANOMALY_SCORE,
@@ -122,20 +127,28 @@ class MicroBatchScorer:
 
     def inputs(self) -> DataFrame:
         """The query's input: one Kafka source per topic, the transactions capped at
-        `max_rows_per_batch` (admission control), the (small) record and label topics read in full
-        every micro-batch, so that the records come before the transactions that use them; then
-        each user's history from the state store."""
+        `max_rows_per_batch` (admission control), the other topics read in full every micro-batch,
+        so that the records and browsing events come before the transactions that use them; online
+        payments paired with their session's events; then each user's history from the state store."""
         stream = self.settings.stream
-        sources = [
-            (kafka_source(self.spark, self.settings, [self.topics[role]], cap), schema)
-            for role, schema, cap in (
-                (TopicRole.TRANSACTIONS, TRANSACTION, stream.max_rows_per_batch),
-                (TopicRole.USERS, USER, None),
-                (TopicRole.MERCHANTS, MERCHANT, None),
-                (TopicRole.LABELS, LABEL, None),
-            )
-        ]
-        return with_user_history(parse_inputs(sources), int(stream.user_state_ttl_days * 86_400_000))
+
+        def source(role: TopicRole, cap: int | None = None) -> DataFrame:
+            return kafka_source(self.spark, self.settings, [self.topics[role]], cap)
+
+        sessions = source(TopicRole.SESSIONS)
+        transactions = with_session_events(
+            parse_inputs([(source(TopicRole.TRANSACTIONS, stream.max_rows_per_batch), TRANSACTION)]),
+            sessions,
+            stream.session_wait_s,
+        )
+        record_topics = [(TopicRole.USERS, USER), (TopicRole.MERCHANTS, MERCHANT), (TopicRole.LABELS, LABEL)]
+        others = parse_inputs([(source(role), schema) for role, schema in record_topics])
+        others = others.unionByName(session_rejects(sessions))
+        return with_user_history(
+            transactions.unionByName(others, allowMissingColumns=True),
+            int(stream.user_state_ttl_days * 86_400_000),
+            paired_retention_ms(stream.session_wait_s),
+        )
 
     def __call__(self, rows: DataFrame, batch_id: int) -> None:
         plan = self._plan(batch_id)
@@ -156,8 +169,10 @@ class MicroBatchScorer:
     def _score(self, rows: DataFrame, batch_id: int, plan: Plan, model: ScoringModel) -> BatchReport:
         laps = Laps()
         valid = F.col(PROBLEM).isNull()
+        scored = (F.col(KIND) == TRANSACTION.name) & valid & (F.col(ROLE) != LATE)
         counts = rows.agg(
-            count_where((F.col(KIND) == TRANSACTION.name) & valid).alias("transactions"),
+            count_where(scored & (F.col(ROLE) == PRIMARY)).alias("transactions"),
+            count_where(F.col(ROLE) == LATE).alias("late_session_events"),
             count_where(~valid).alias("dead_letters"),
             count_where((F.col(KIND) == USER.name) & valid).alias("user_records"),
             count_where((F.col(KIND) == MERCHANT.name) & valid).alias("merchant_records"),
@@ -178,8 +193,7 @@ class MicroBatchScorer:
         figures = dict.fromkeys(("alerts", "late_users", "late_merchants"), 0)
         if counts["transactions"]:
             try:
-                figures = self._score_transactions(rows.where((F.col(KIND) == TRANSACTION.name) & valid),
-                                                   batch_id, plan, model, laps)  # fmt: skip
+                figures = self._score_transactions(rows.where(scored), batch_id, plan, model, laps)
             finally:
                 for frame in self._cached:
                     frame.unpersist()
@@ -191,6 +205,7 @@ class MicroBatchScorer:
             user_records=counts["user_records"],
             merchant_records=counts["merchant_records"],
             labels=counts["labels"],
+            late_session_events=counts["late_session_events"],
             **figures,
             model_version=model.version,
             duration_s=laps.total(),
@@ -198,8 +213,11 @@ class MicroBatchScorer:
         )
 
     def _score_transactions(
-        self, transactions: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: Laps
+        self, pairs: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: Laps
     ) -> dict[str, int]:
+        """`pairs`: each transaction once per paired event (`ROLE` primary, then pair), or once."""
+        sessions = session_features(pairs.where(F.col("session_id").isNotNull()))
+        transactions = pairs.where(F.col(ROLE) == PRIMARY).join(sessions, "transaction_id", "left")
         scored = self._featurized(transactions, batch_id).transform(scored_with(model, plan))
         if ANOMALY_SCORE not in scored.columns:  # a model without the isolation forest's input
             scored = scored.withColumn(ANOMALY_SCORE, F.lit(None).cast("double"))

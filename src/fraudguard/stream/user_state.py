@@ -7,6 +7,13 @@ the query's offsets, so a replayed micro-batch starts from the state before it) 
 transactions with their per-user features. A user not seen for `stream.user_state_ttl_days`
 (processing time) is forgotten.
 
+A payment paired with its session's events (`session_join`) comes as one row per event: the user's
+state advances once per payment, on the micro-batch that first brings it, and its rows go on as one
+`PRIMARY` row and `PAIR` rows. A pair that comes after that (an event that arrived late) goes on as
+`LATE`: counted, never scored again. The ids of payments that went on stay in the state for
+a retention (processing time) longer than the join can still pair them
+(`session_join.paired_retention_ms`).
+
 Other rows (dimension records, rejects) pass through unchanged under keys of their own (`ROUTE`), so
 the one query carries everything the micro-batch step needs.
 """
@@ -25,13 +32,15 @@ from fraudguard.features.user_history import PREVIOUS_STORE, UserState, advance,
 from fraudguard.schemas import TRANSACTION
 from fraudguard.stream.parse import KIND, PROBLEM
 
-ROUTE, ENVELOPE, FEATURES = "_route", "row_json", "feature_values"
+ROUTE, ENVELOPE, FEATURES, ROLE = "_route", "row_json", "feature_values", "row_role"
 """Column names inside the processor do not start with `_`: Arrow hands those over renamed."""
 ENVELOPE_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "ignoreNullFields": "false"}
 """JSON options under which a row survives `to_json` then `from_json` exactly (microseconds, bytes as
 base64, nulls kept)."""
-OUTPUT = Row(ENVELOPE, FEATURES, PREVIOUS_STORE)
-"""The processor's output row: its copy of the input row, its features and `PREVIOUS_STORE`."""
+OUTPUT = Row(ENVELOPE, FEATURES, PREVIOUS_STORE, ROLE)
+"""The processor's output row: its copy of the input row, its features, `PREVIOUS_STORE` and its role."""
+PRIMARY, PAIR, LATE = "primary", "pair", "late"
+"""A transaction's roles: the row that is scored, its other session pairs, pairs that came too late."""
 PASS_THROUGH, USER_ROUTE = "~", "u:"
 """Prefixes of the routes of rows that are not valid transactions (no user state is kept for them)
 and of users."""
@@ -82,24 +91,40 @@ def from_row(row: tuple) -> UserState:
     )
 
 
+PAIRED_SCHEMA = T.StructType(
+    [T.StructField("ids", T.ArrayType(T.StringType())), T.StructField("at_ms", T.ArrayType(T.LongType()))]
+)
+"""The user's payments with a session that went on, and when (processing time)."""
+
+
 class UserHistoryProcessor(StatefulProcessor):
     """Advances each user's state over their transactions of the micro-batch (event-time order)."""
 
-    def __init__(self, ttl_ms: int) -> None:
-        self.ttl_ms = ttl_ms
+    def __init__(self, ttl_ms: int, paired_retention_ms: int) -> None:
+        self.ttl_ms, self.paired_retention_ms = ttl_ms, paired_retention_ms
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         self.state = handle.getValueState("user", STATE_SCHEMA, self.ttl_ms)
+        self.paired = handle.getValueState("paired", PAIRED_SCHEMA, self.paired_retention_ms)
 
     def handleInputRows(self, key, rows: Iterator[Row], timerValues) -> Iterator[Row]:
         # Called once per user and micro-batch, where each column in or out costs more than the
         # features themselves: the row travels packed (`ENVELOPE`), the features as one array.
-        batch = list(rows)
+        rows_in = list(rows)
         if str(key[0]).startswith(PASS_THROUGH):
-            for row in batch:
-                yield OUTPUT(row[ENVELOPE], None, None)
+            for row in rows_in:
+                yield OUTPUT(row[ENVELOPE], None, None, None)
             return
-        batch.sort(key=lambda row: (row.ts, row.transaction_id))
+        went_on = self._went_on(rows_in, timerValues.getCurrentProcessingTimeInMs())
+        first: dict[str, Row] = {}
+        for row in rows_in:
+            if row.transaction_id in went_on:
+                yield OUTPUT(row[ENVELOPE], None, None, LATE)
+            else:
+                first.setdefault(row.transaction_id, row)
+        batch = sorted(first.values(), key=lambda row: (row.ts, row.transaction_id))
+        if not batch:
+            return
         saved = self.state.get()  # None for a user not seen (or forgotten): one call to the store
         state = from_row(saved) if saved is not None else UserState()
         values, previous_store, state = advance(
@@ -112,8 +137,30 @@ class UserHistoryProcessor(StatefulProcessor):
         )
         self.state.update(to_row(state))
         features = np.column_stack([values[name] for name in feature_names()]).tolist()
-        for row, values_of_row, store in zip(batch, features, previous_store, strict=True):
-            yield OUTPUT(row[ENVELOPE], values_of_row, store)
+        order = {row.transaction_id: i for i, row in enumerate(batch)}
+        for row in rows_in:
+            if row.transaction_id in went_on:
+                continue
+            i = order[row.transaction_id]
+            role = PRIMARY if first[row.transaction_id] is row else PAIR
+            yield OUTPUT(row[ENVELOPE], features[i], previous_store[i], role)
+
+    def _went_on(self, rows: list[Row], now_ms: int) -> set[str]:
+        """The payments with a session that went on in an earlier micro-batch; records this batch's."""
+        if not any(row.session_id is not None for row in rows):
+            return set()
+        saved = self.paired.get()
+        kept = {
+            i: at
+            for i, at in (zip(saved[0], saved[1], strict=True) if saved else ())
+            if at >= now_ms - self.paired_retention_ms
+        }
+        went_on = set(kept)
+        for row in rows:
+            if row.session_id is not None:
+                kept.setdefault(row.transaction_id, now_ms)
+        self.paired.update((list(kept), list(kept.values())))
+        return went_on
 
     def close(self) -> None:
         pass
@@ -129,9 +176,10 @@ def route(rows: DataFrame) -> Column:
     return F.when(is_transaction, F.concat(F.lit(USER_ROUTE), F.col("user_id"))).otherwise(other)
 
 
-def with_user_history(rows: DataFrame, ttl_ms: int) -> DataFrame:
-    """`rows` (from `parse.parse_inputs`) plus the per-user features and `PREVIOUS_STORE`, computed in
-    the state store (null for rows that are not valid transactions).
+def with_user_history(rows: DataFrame, ttl_ms: int, paired_retention_ms: int) -> DataFrame:
+    """`rows` (from `parse.parse_inputs`, transactions paired by `session_join`) plus the per-user
+    features, `PREVIOUS_STORE` and `ROLE`, computed in the state store (null for rows that are not
+    valid transactions).
 
     Each row crosses into Python as its `advance` inputs and an exact JSON copy of itself, and comes
     back as that copy, its features in one array and `PREVIOUS_STORE`; Spark unpacks them."""
@@ -144,22 +192,25 @@ def with_user_history(rows: DataFrame, ttl_ms: int) -> DataFrame:
         "device_ip",
         (F.col("channel") == "in_store").alias("in_store"),
         "merchant_id",
+        "session_id",
     )
     schema = T.StructType(
         [
             T.StructField(ENVELOPE, T.StringType()),
             T.StructField(FEATURES, T.ArrayType(T.DoubleType())),
             T.StructField(PREVIOUS_STORE, T.StringType()),
+            T.StructField(ROLE, T.StringType()),
         ]
     )
     advanced = inputs.groupBy(ROUTE).transformWithState(
-        UserHistoryProcessor(ttl_ms), schema, "Append", "ProcessingTime"
+        UserHistoryProcessor(ttl_ms, paired_retention_ms), schema, "Append", "ProcessingTime"
     )
     value = F.col(FEATURES)
     return advanced.select(
-        F.from_json(ENVELOPE, rows.schema, ENVELOPE_JSON).alias("_row"), FEATURES, PREVIOUS_STORE
+        F.from_json(ENVELOPE, rows.schema, ENVELOPE_JSON).alias("_row"), FEATURES, PREVIOUS_STORE, ROLE
     ).select(
         "_row.*",
         *(F.nanvl(value[i], F.lit(None)).alias(name) for i, name in enumerate(feature_names())),
         PREVIOUS_STORE,
+        ROLE,
     )

@@ -161,10 +161,15 @@ def test_every_transaction_is_scored_once_and_alerts_match_batch_scoring(scored_
     assert history["batch"].nunique() >= 3, "the input did not spread over several micro-batches"
 
     model = ChampionSource(settings).current()
-    batch_features = build_features(*dataset.frames(spark), settings.features)
+    batch_features = build_features(
+        *dataset.frames(spark), settings.features, sessions=dataset.sessions(spark)
+    )
     expected = batch_features.toPandas().set_index("transaction_id").sort_index()
     streamed = history.set_index("transaction_id").sort_index()
-    numeric, categorical = FEATURE_SETS["behaviour"].numeric, FEATURE_SETS["behaviour"].categorical
+    numeric, categorical = FEATURE_SETS["sessions"].numeric, FEATURE_SETS["sessions"].categorical
+    online = streamed["session_id"].notna()
+    assert online.sum() > 100 and streamed.loc[online, "session_events"].notna().all()
+    assert streamed.loc[~online, "session_events"].isna().all()
     assert (streamed["merchant_fraud_rate_28d"] > 0).any(), "no label reached the risk window: a weak check"
     assert (streamed["km_from_previous_store"] > 0).any()
     pd.testing.assert_frame_equal(
