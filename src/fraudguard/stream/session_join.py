@@ -18,7 +18,7 @@ the function training uses; an event out of reach leaves its pair's event column
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from fraudguard.features.sessions import EVENT_PAYMENT, EVENT_TIME, EVENT_TYPE, SESSION_LOOKBACK_S, in_reach
@@ -42,10 +42,12 @@ def with_session_events(transactions: DataFrame, sessions: DataFrame, wait_s: fl
     """`transactions` (`parse.parse_topic` rows) with `PAIR_COLUMNS`: each valid payment with a session id
     once per event of its session (`sessions`: the sessions topic's Kafka rows), the others once."""
     transactions = arrived(transactions)
-    paying = (F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull() & F.col("session_id").isNotNull()
+    paying = (
+        (F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull() & (_join_key(F.col("session_id")) != "")
+    )
     valid = parse_topic(sessions, SESSION_EVENT).where(F.col(PROBLEM).isNull())
     events = arrived(valid.select(records(SESSION_EVENT, F.col("value")))).select(
-        F.col("session_id").alias("_session"),
+        _join_key(F.col("session_id")).alias("_session"),
         F.col("event_time").alias(EVENT_TIME),
         F.col("event_type").alias(EVENT_TYPE),
         F.col("transaction_id").alias(EVENT_PAYMENT),
@@ -54,7 +56,7 @@ def with_session_events(transactions: DataFrame, sessions: DataFrame, wait_s: fl
     payment_arrived = F.col(ARRIVED)
     joined = transactions.where(paying).join(
         events,
-        (F.col("session_id") == F.col("_session"))
+        (_join_key(F.col("session_id")) == F.col("_session"))
         & F.col("_event_arrived").between(
             payment_arrived - F.expr(f"INTERVAL {SESSION_LOOKBACK_S} SECONDS"),
             payment_arrived + F.expr(f"INTERVAL {int(wait_s * 1000)} MILLISECONDS"),
@@ -70,6 +72,13 @@ def with_session_events(transactions: DataFrame, sessions: DataFrame, wait_s: fl
         F.lit(None).cast("string").alias(EVENT_TYPE),
     )
     return pairs.unionByName(alone)
+
+
+def _join_key(session_id: Column) -> Column:
+    """The session id as a join key (and filter) from which Spark infers nothing about `session_id`
+    itself: its nullability would otherwise differ between micro-batches with and without data, and
+    the join's state schema with it."""
+    return F.coalesce(session_id, F.lit(""))
 
 
 def paired_retention_ms(wait_s: float) -> int:

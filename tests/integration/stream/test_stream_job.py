@@ -21,13 +21,14 @@ from pyspark.ml.functions import vector_to_array
 from fraudguard import background
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.features.batch import build_features
+from fraudguard.features.sessions import SESSION_FEATURES, with_session_features
 from fraudguard.features.user_history import PREVIOUS_STORE
 from fraudguard.kafka.clients import bootstrap_servers, make_producer
 from fraudguard.kafka.dead_letter import REASON, SOURCE_TOPIC, read_headers
 from fraudguard.kafka.local_broker.control import node_down, node_up
 from fraudguard.kafka.topics import create_topics
 from fraudguard.paths import RuntimePaths
-from fraudguard.schemas import ALERT, LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
+from fraudguard.schemas import ALERT, LABEL, MERCHANT, SESSION_EVENT, TRANSACTION, USER, RecordSchema
 from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.live import LivePublisher
 from fraudguard.simulate.timeline import FakerWorldTimeline
@@ -373,3 +374,85 @@ def test_the_same_job_runs_on_a_spark_standalone_cluster(scored_world, broker, s
         == set(history.index[history["alerted"]])
         == set(batch_scores.index[batch_scores >= model.threshold])
     )
+
+
+def test_the_session_join_waits_a_bounded_time_and_counts_late_events(scored_world, broker, spark, tmp_path):
+    """One online payment whose browsing came first, one whose events come a few seconds later
+    (within `session_wait_s`), one whose events never come, and an event that arrives after its
+    payment was scored: each payment is scored once, the first two with exactly the session
+    features training computes from the events that came in time, the third only after the wait,
+    without them; the late event is counted."""
+    first, dataset, _, _ = scored_world
+    broker_settings, _ = broker
+    settings, _ = stream_settings(
+        broker_settings, first.runtime_dir, uuid.uuid4().hex[:8],
+        FRAUDGUARD__STREAM__STATE_URI=str(tmp_path / "state"),
+        FRAUDGUARD__STREAM__SCORED_HISTORY_DIR=str(tmp_path / "scored"),
+        FRAUDGUARD__STREAM__SESSION_WAIT_S="60",
+        FRAUDGUARD__STREAM__MAX_ROWS_PER_BATCH="1",
+    )  # fmt: skip
+    create_topics(broker_settings, list(settings.topics.all().values()))
+    transactions = pd.read_parquet(dataset.path / "transactions")
+    events = pd.read_parquet(dataset.path / "sessions")
+    template = transactions[transactions["session_id"].notna()].iloc[0]
+    browsing = events[events["session_id"] == template["session_id"]].sort_values("event_time")
+    assert len(browsing) >= 3
+
+    def payment(name: str, session: str | None) -> pd.DataFrame:
+        row = template.to_frame().T.assign(transaction_id=name, session_id=session)
+        return row.astype(transactions.dtypes.to_dict())
+
+    def session(name: str, rows: pd.DataFrame) -> pd.DataFrame:
+        """The template's browsing as session `name` of payment `p<name>` (its checkout names it)."""
+        checkout = rows["transaction_id"].where(rows["transaction_id"].isna(), f"p{name.lower()}")
+        ids = [f"{name}-{i}" for i in rows.index]
+        return rows.assign(session_id=name, event_id=ids, transaction_id=checkout)
+
+    def publish(role: TopicRole, schema: RecordSchema, frame: pd.DataFrame) -> None:
+        producer = make_producer(settings)
+        table = pa.Table.from_pandas(frame[list(schema.names)], preserve_index=False)
+        for key, value in zip(*schema.encode(table), strict=True):
+            producer.produce(settings.topics.get(role).name, key=key, value=value)
+        assert producer.flush(30) == 0
+
+    def run() -> StreamJob:
+        job = StreamJob(settings, available_now=True, spark=spark)
+        job.run()
+        return job
+
+    def scored() -> pd.DataFrame:
+        history = spark.read.parquet(str(settings.stream.scored_history_dir)).toPandas()
+        return history.set_index("transaction_id")
+
+    late = browsing.index[-2]  # an event before the checkout, which would count if it came in time
+    on_time_a, late_a = browsing.drop(index=late), browsing.loc[[late]]
+    publish(TopicRole.SESSIONS, SESSION_EVENT, session("A", on_time_a))
+    publish(TopicRole.TRANSACTIONS, TRANSACTION, pd.concat([payment("pa", "A"), payment("pb", "B"),
+                                                            payment("pc", "C")]))  # fmt: skip
+    run()
+    paid = time.monotonic()  # after every payment arrived
+    assert set(scored().index) == {"pa"}, "a payment without its events did not wait"
+
+    publish(TopicRole.SESSIONS, SESSION_EVENT, pd.concat([session("A", late_a), session("B", browsing)]))
+    job = run()
+    assert time.monotonic() - paid < 60, "too slow for this test: the wait was over"
+    assert set(scored().index) == {"pa", "pb"}
+    assert job.scorer is not None and job.scorer.totals().late_session_events == 1
+
+    time.sleep(max(0.0, 61 - (time.monotonic() - paid)))
+    publish(TopicRole.TRANSACTIONS, TRANSACTION, pd.concat([payment("pd", None), payment("pe", None)]))
+    run()
+    history = scored()
+    assert sorted(history.index) == ["pa", "pb", "pc", "pd", "pe"]
+
+    payments = spark.createDataFrame(pd.concat([payment("pa", "A"), payment("pb", "B"), payment("pc", "C")]))
+    in_time = spark.createDataFrame(pd.concat([session("A", on_time_a), session("B", browsing)]))
+    expected = with_session_features(payments, in_time).toPandas().set_index("transaction_id")
+    assert expected.loc["pa", "session_events"] > 0 and expected.loc["pb", "session_events"] > 0
+    assert expected.loc["pc", list(SESSION_FEATURES)].isna().all()
+    pd.testing.assert_frame_equal(
+        history.loc[["pa", "pb", "pc"], list(SESSION_FEATURES)].astype(float),
+        expected.loc[["pa", "pb", "pc"], list(SESSION_FEATURES)].astype(float),
+        check_exact=False, rtol=0, atol=1e-6,
+    )  # fmt: skip
+    assert history.loc[["pd", "pe"], "session_events"].isna().all()
