@@ -146,6 +146,7 @@ def status_table(current: control.StreamStatus | None) -> Table:
         "lag": f"{query.total_lag:,} messages " + " ".join(f"{k}={v}" for k, v in query.lag.items() if v),
         "scored": f"{totals.transactions:,} transactions, {totals.alerts:,} alerts",
         "late records": f"{totals.late_users:,} without user, {totals.late_merchants:,} without merchant",
+        "late browsing events": f"{totals.late_session_events:,}",
         "labels": f"{totals.labels:,}",
         "dead letters": f"{totals.dead_letters:,}",
         "error": progress.error or "-",

@@ -169,9 +169,9 @@ class MicroBatchScorer:
     def _score(self, rows: DataFrame, batch_id: int, plan: Plan, model: ScoringModel) -> BatchReport:
         laps = Laps()
         valid = F.col(PROBLEM).isNull()
-        scored = (F.col(KIND) == TRANSACTION.name) & valid & (F.col(ROLE) != LATE)
+        to_score = (F.col(KIND) == TRANSACTION.name) & valid & (F.col(ROLE) != LATE)
         counts = rows.agg(
-            count_where(scored & (F.col(ROLE) == PRIMARY)).alias("transactions"),
+            count_where(to_score & (F.col(ROLE) == PRIMARY)).alias("transactions"),
             count_where(F.col(ROLE) == LATE).alias("late_session_events"),
             count_where(~valid).alias("dead_letters"),
             count_where((F.col(KIND) == USER.name) & valid).alias("user_records"),
@@ -193,7 +193,7 @@ class MicroBatchScorer:
         figures = dict.fromkeys(("alerts", "late_users", "late_merchants"), 0)
         if counts["transactions"]:
             try:
-                figures = self._score_transactions(rows.where(scored), batch_id, plan, model, laps)
+                figures = self._score_transactions(rows.where(to_score), batch_id, plan, model, laps)
             finally:
                 for frame in self._cached:
                     frame.unpersist()
