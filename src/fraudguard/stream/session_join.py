@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from fraudguard.features.sessions import EVENT_PAYMENT, EVENT_TIME, EVENT_TYPE, SESSION_LOOKBACK_S, in_reach
 from fraudguard.schemas import SESSION_EVENT, TRANSACTION
-from fraudguard.stream.parse import KIND, PROBLEM, parse_topic, records
+from fraudguard.stream.parse import KIND, PROBLEM, parse_topic
 
 ARRIVED = "arrived"
 LATE_PAIR_MARGIN_S = 3600
@@ -45,8 +45,8 @@ def with_session_events(transactions: DataFrame, sessions: DataFrame, wait_s: fl
     paying = (
         (F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull() & (_join_key(F.col("session_id")) != "")
     )
-    valid = parse_topic(sessions, SESSION_EVENT).where(F.col(PROBLEM).isNull())
-    events = arrived(valid.select(records(SESSION_EVENT, F.col("value")))).select(
+    valid = parse_topic(sessions, SESSION_EVENT, scored=SESSION_EVENT).where(F.col(PROBLEM).isNull())
+    events = arrived(valid).select(
         _join_key(F.col("session_id")).alias("_session"),
         F.col("event_time").alias(EVENT_TIME),
         F.col("event_type").alias(EVENT_TYPE),
