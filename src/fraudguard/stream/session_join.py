@@ -27,7 +27,7 @@ from fraudguard.stream.parse import KIND, PROBLEM, parse_topic
 
 ARRIVED = "arrived"
 LATE_PAIR_MARGIN_S = 3600
-"""How long after its wait a payment stays known as paid (`user_state`): the watermark that ends the
+"""How long after its wait a payment stays known as scored (`user_state`): the watermark that ends the
 wait lags a micro-batch, and a micro-batch working through a backlog may take minutes."""
 PAIR_COLUMNS = (EVENT_TIME, EVENT_TYPE)
 """What a row carries of its paired event (null for rows without one)."""
