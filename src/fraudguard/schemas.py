@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
@@ -320,6 +321,32 @@ ALERT = RecordSchema(
         Field("scored_at", "timestamp", "when the micro-batch that scored it was planned"),
     ),
 )
+
+
+class Measure(StrEnum):
+    """What an aggregate counts."""
+
+    TOP_PRODUCTS = "top_products"
+    """purchases per product, in payments not flagged as fraud"""
+    ALERTS = "alerts"
+
+
+AGGREGATE = RecordSchema(
+    name="aggregate",
+    version=1,
+    key="aggregate_id",
+    fields=(
+        Field("aggregate_id", "string", "measure/window start/rank: the latest message per id is the figure"),
+        Field("measure", "string", f"one of {', '.join(Measure)}"),
+        Field("window_start", "timestamp", "the event-time window, start included"),
+        Field("window_end", "timestamp", "the event-time window, end excluded"),
+        Field("rank", "int", "1 for the window's most bought product (and for its alert count)"),
+        *(replace(f, nullable=True) for f in SESSION_EVENT.fields_named("product_id")),
+        Field("count", "int", "purchases of the product, or alerts, in the window so far"),
+        Field("updated_at", "timestamp", "when the micro-batch that last changed it was planned"),
+    ),
+)
+"""A live figure per event-time window, computed by the streaming job as payments are scored."""
 
 REVIEW_LABEL = RecordSchema(
     name="review_label",

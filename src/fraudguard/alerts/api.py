@@ -30,9 +30,10 @@ from starlette_csrf import CSRFMiddleware
 from fraudguard.alerts.accounts import AccountError, Accounts, User
 from fraudguard.alerts.context import ScoredHistory
 from fraudguard.alerts.export import audit_lines, csv_lines
+from fraudguard.alerts.live_aggregates import KEEP_WINDOWS, LiveAggregates
 from fraudguard.alerts.store import AlertFilter, AlertStore, ReviewConflict, ReviewStatus, Role
 from fraudguard.alerts.world_map import world_json
-from fraudguard.schemas import ALERT
+from fraudguard.schemas import ALERT, Measure
 
 DASHBOARD = files("fraudguard.alerts") / "dashboard"
 MAX_NOTE = 2_000
@@ -260,11 +261,12 @@ def create_app(
     allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost"),
     training_uses_reviews: bool = True,
     history: ScoredHistory | None = None,
+    aggregates: LiveAggregates | None = None,
 ) -> FastAPI:
     """`allowed_hosts`: the names the service is reached by (a page on another site that points its
     own name at this address, DNS rebinding, gets 400). `training_uses_reviews`:
     `training.include_confirmed_labels`, shown with the feedback figures. `history`: the streaming
-    job's scored history, for an alert's context."""
+    job's scored history, for an alert's context. `aggregates`: the live aggregates topic's view."""
     app = FastAPI(
         title="fraudguard alerts",
         summary="Fraud alerts from the streaming job: list, filter, review, audit, export, statistics.",
@@ -459,6 +461,15 @@ def create_app(
             "training_uses_reviews": training_uses_reviews,
             "next_training_labels": next_training,
         }
+
+    @app.get("/api/aggregates", dependencies=READING)
+    def live_aggregates(
+        measure: Measure = Measure.TOP_PRODUCTS,
+        windows: Annotated[int, Query(ge=1, le=KEEP_WINDOWS)] = 20,
+    ) -> dict[str, Any]:
+        """The streaming job's latest windows of a measure (by event time): the products most bought in
+        payments not flagged as fraud per 30 s, or the alerts per 10 s."""
+        return {"measure": measure, "windows": aggregates.latest(measure, windows) if aggregates else []}
 
     @app.get("/api/map/world")
     def world_map() -> Response:

@@ -33,6 +33,7 @@ log = logging.getLogger("fraudguard.alerts.consumer")
 POLL_TIMEOUT_S = 0.5
 RETRY_WAIT_S = 2.0
 MAX_BATCH_ATTEMPTS = 3
+COMPONENT = "alerts"
 
 
 @dataclass
@@ -84,7 +85,7 @@ class AlertConsumer:
         """One poll-store-commit round; returns how many messages it handled."""
         assert self._consumer is not None
         polled = self._consumer.consume(self.settings.alerts.batch_size, POLL_TIMEOUT_S)
-        messages = [message for message in polled if not _is_informational(message)]
+        messages = [message for message in polled if not is_informational(message)]
         if not messages:
             return 0
         decoded: list[tuple[Message, dict[str, Any]]] = []
@@ -93,7 +94,7 @@ class AlertConsumer:
             try:
                 decoded.append((message, ALERT.decode(message.value() or b"")))
             except ValueError as error:
-                letters.append(_dead_letter(message, str(error)))
+                letters.append(DeadLetter.of(message, str(error), COMPONENT))
         try:
             if self._failed_attempts < MAX_BATCH_ATTEMPTS:
                 result = self.store.add([alert for _, alert in decoded], self.channels)
@@ -133,7 +134,7 @@ class AlertConsumer:
                 if not self.store.answers():
                     raise
                 reason = without_credentials(f"refused by the alert store: {type(error).__name__}: {error}")
-                letters.append(_dead_letter(message, reason))
+                letters.append(DeadLetter.of(message, reason, COMPONENT))
                 continue
             new += result.new
             duplicates += result.duplicates
@@ -200,22 +201,11 @@ class AlertConsumer:
         log.warning("kafka client error; it reconnects by itself", extra={"error": str(error)})
 
 
-def _is_informational(message: Message) -> bool:
+def is_informational(message: Message) -> bool:
+    """An end-of-partition notice or a consume error (logged): no message to handle."""
     error = message.error()
     if error is None:
         return False
     if error.code() != KafkaError._PARTITION_EOF:
         log.warning("consume error", extra={"error": str(error)})
     return True
-
-
-def _dead_letter(message: Message, reason: str) -> DeadLetter:
-    return DeadLetter(
-        key=message.key(),
-        value=message.value(),
-        reason=reason,
-        topic=message.topic() or "",
-        partition=message.partition() or 0,
-        offset=message.offset() or 0,
-        component="alerts",
-    )

@@ -1,4 +1,5 @@
-"""The alert service process: the consumer, the notification dispatcher and the HTTP server together."""
+"""The alert service process: the consumer, the notification dispatcher, the live aggregates and the
+HTTP server together."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fraudguard.alerts.accounts import Accounts
 from fraudguard.alerts.api import Access, create_app
 from fraudguard.alerts.consumer import AlertConsumer
 from fraudguard.alerts.context import ScoredHistory
+from fraudguard.alerts.live_aggregates import LiveAggregates
 from fraudguard.alerts.notify.dispatcher import Dispatcher, configured_channels
 from fraudguard.alerts.notify.labels import LabelChannel
 from fraudguard.alerts.store import AlertStore, Role
@@ -40,6 +42,7 @@ class AlertService:
         _first_admin(settings, accounts)
         channels = configured_channels(alerts)
         self.consumer = AlertConsumer(settings, self.store, tuple(c.name for c in channels))
+        self.aggregates = LiveAggregates(settings)
         self.dispatcher = Dispatcher(self.store, [*channels, LabelChannel(settings, self.store)])
         access = Access(
             session_secret=_session_secret(settings),
@@ -50,7 +53,7 @@ class AlertService:
         )
         self.app = create_app(self.store, accounts, access, self.health, alerts.allowed_hosts,
                               settings.training.include_confirmed_labels,
-                              ScoredHistory(settings.stream.scored_history_dir))  # fmt: skip
+                              ScoredHistory(settings.stream.scored_history_dir), self.aggregates)  # fmt: skip
         self.stop = threading.Event()
 
     @property
@@ -63,6 +66,7 @@ class AlertService:
             consumer["last_error"] = without_credentials(consumer["last_error"].splitlines()[0])[:200]
         return {
             "consumer": consumer,
+            "aggregates": asdict(self.aggregates.figures),
             "notifications": {
                 "sent": self.dispatcher.sent,
                 "given_up": self.dispatcher.given_up,
@@ -78,6 +82,9 @@ class AlertService:
             ),
             threading.Thread(
                 target=_supervised, args=("dispatcher", self.dispatcher.run, self.stop), daemon=True
+            ),
+            threading.Thread(
+                target=_supervised, args=("aggregates", self.aggregates.run, self.stop), daemon=True
             ),
         ]
         for worker in workers:

@@ -74,6 +74,7 @@ class TopicRole(StrEnum):
     LABELS = "labels"
     SESSIONS = "sessions"
     ALERTS = "alerts"
+    AGGREGATES = "aggregates"
     DEAD_LETTER = "dead_letter"
 
 
@@ -112,6 +113,7 @@ class TopicsSettings(Section):
     labels: TopicSettings = TopicSettings(name="labels", partitions=3, retention_hours=720)
     sessions: TopicSettings = TopicSettings(name="sessions", partitions=6)
     alerts: TopicSettings = TopicSettings(name="fraud-alerts", partitions=3)
+    aggregates: TopicSettings = TopicSettings(name="live-aggregates", partitions=1, compacted=True)
     dead_letter: TopicSettings = TopicSettings(name="dead-letter", partitions=1)
 
     def get(self, role: TopicRole) -> TopicSettings:

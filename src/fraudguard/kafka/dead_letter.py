@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from confluent_kafka import Message
+
 Headers = list[tuple[str, str | bytes | None]]
 """Kafka record headers as the producer takes them."""
 
@@ -31,6 +33,19 @@ class DeadLetter:
     partition: int
     offset: int
     component: str
+
+    @classmethod
+    def of(cls, message: Message, reason: str, component: str) -> DeadLetter:
+        """A consumed message, rejected for `reason` by `component`."""
+        return cls(
+            key=message.key(),
+            value=message.value(),
+            reason=reason,
+            topic=message.topic() or "",
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+            component=component,
+        )
 
     def headers(self, failed_at: datetime | None = None) -> Headers:
         when = (failed_at or datetime.now(UTC)).isoformat(timespec="milliseconds")

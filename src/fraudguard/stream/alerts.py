@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-import pyarrow as pa
 
-from fraudguard.schemas import ALERT, SCHEMA_HEADER
+from fraudguard.schemas import ALERT
+from fraudguard.stream.messages import kafka_frame
 from fraudguard.stream.reasons import anomaly_reasons, top_reasons, unusual_inputs
 
 ALERT_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4b8e-9d52-3f7c1d0a9e11")
@@ -29,16 +29,9 @@ class AlertMaker:
     scored_at: datetime
 
     def __call__(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        header = [(SCHEMA_HEADER, ALERT.tag.encode())]
         for frame in frames:
-            if frame.empty:
-                continue
-            table = pa.Table.from_pylist(
-                [self.alert(row) for row in frame.to_dict("records")], schema=ALERT.arrow()
-            )
-            keys, values = ALERT.encode(table)
-            yield pd.DataFrame({"key": [k.encode() for k in keys], "value": values,
-                                "headers": [header] * len(keys)})  # fmt: skip
+            if not frame.empty:
+                yield kafka_frame(ALERT, [self.alert(row) for row in frame.to_dict("records")])
 
     def alert(self, row: dict) -> dict:
         return {

@@ -19,10 +19,10 @@ from fraudguard.config import Settings, TopicRole
 from fraudguard.schemas import RecordSchema
 from fraudguard.stream.alerts import DatasetAlertMaker
 from fraudguard.stream.champion import ScoringModel
+from fraudguard.stream.messages import KAFKA_ROWS
 from fraudguard.stream.parse import KIND, PROBLEM, parse_topic
 from fraudguard.stream.progress import BatchReport
 from fraudguard.stream.scoring import (
-    KAFKA_ROWS,
     Laps,
     MicroBatchScorer,
     Plan,

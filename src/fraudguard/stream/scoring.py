@@ -8,13 +8,14 @@ the executors; the driver only plans them and reads a few counts.
       └─ transactions ─ session features of their pairs ─ as-of user/merchant join ─ label-delayed
            risk ─ row and travel features (`features`, the functions training uses) ─ champion
            PipelineModel ─┬→ scored history
-                          └→ alerts topic
+                          ├→ alerts topic
+                          └→ counts per window (`aggregates`) → aggregates topic
 
 Exactly once, by replay: Spark replays an uncommitted micro-batch with the same id, the same input
 and the per-user state from before it. Everything written here is keyed by that id or by the
-transaction: the record tables and the history replace the batch's partitions, and the alerts and
-dead letters are produced again with the same key and content, because the batch's plan (when it was
-scored, by which model version) is stored before anything is written, and reused.
+transaction: the record tables and the history replace the batch's partitions, and the alerts,
+aggregates and dead letters are produced again with the same key and content, because the batch's
+plan (when it was scored, by which model version) is stored before anything is written, and reused.
 
 Late dimensions: a transaction whose user or merchant record has not arrived is scored with those
 features missing (the model's missing-value path) and `user_known` / `merchant_known` false, and
@@ -55,11 +56,13 @@ from fraudguard.kafka import dead_letter
 from fraudguard.kafka.java_client import spark_kafka_options
 from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
 from fraudguard.spark import spark_schema
+from fraudguard.stream.aggregates import LiveAggregates, summed
 from fraudguard.stream.alerts import AlertMaker
 from fraudguard.stream.champion import ChampionSource, ScoringModel
+from fraudguard.stream.messages import KAFKA_ROWS
 from fraudguard.stream.parse import KIND, PROBLEM, parse_inputs, records
 from fraudguard.stream.progress import COUNTERS, BatchReport, Totals
-from fraudguard.stream.session_join import paired_retention_ms, session_rejects, with_session_events
+from fraudguard.stream.session_join import BOUGHT, paired_retention_ms, session_rejects, with_session_events
 from fraudguard.stream.sources import kafka_source
 from fraudguard.stream.storage import Storage
 from fraudguard.stream.user_state import LATE, PRIMARY, ROLE, with_user_history
@@ -83,6 +86,7 @@ HISTORY_COLUMNS = tuple(
             *TRAVEL_FEATURES,
             *RISK_FEATURES,
             *SESSION_FEATURES,
+            BOUGHT,
             "user_known",
             "merchant_known",
             ANOMALY_SCORE,
@@ -216,8 +220,12 @@ class MicroBatchScorer:
         self, pairs: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: Laps
     ) -> dict[str, int]:
         """`pairs`: each transaction once per paired event (`ROLE` primary, then pair), or once."""
-        sessions = session_features(pairs.where(F.col("session_id").isNotNull()))
-        transactions = pairs.where(F.col(ROLE) == PRIMARY).join(sessions, "transaction_id", "left")
+        online = pairs.where(F.col("session_id").isNotNull())
+        sessions = session_features(online).join(
+            online.groupBy("transaction_id").agg(F.max(BOUGHT).alias(BOUGHT)), "transaction_id"
+        )
+        primary = pairs.where(F.col(ROLE) == PRIMARY).drop(BOUGHT)
+        transactions = primary.join(sessions, "transaction_id", "left")
         scored = self._featurized(transactions, batch_id).transform(scored_with(model, plan))
         if ANOMALY_SCORE not in scored.columns:  # a model without the isolation forest's input
             scored = scored.withColumn(ANOMALY_SCORE, F.lit(None).cast("double"))
@@ -235,6 +243,10 @@ class MicroBatchScorer:
                                dict(model.population), plan.scored_at)  # fmt: skip
             self._send(scored.where("alerted").mapInPandas(alert, KAFKA_ROWS), TopicRole.ALERTS)
         laps.lap("alerts")
+        aggregates = LiveAggregates(self.tables.window_counts).messages(scored, batch_id, plan.scored_at)
+        if aggregates is not None:
+            self._send(aggregates, TopicRole.AGGREGATES)
+        laps.lap("aggregates")
         return figures.asDict()
 
     def _featurized(self, transactions: DataFrame, batch_id: int) -> DataFrame:
@@ -324,12 +336,12 @@ class MicroBatchScorer:
         return self._totals
 
 
-KAFKA_ROWS = "key binary, value binary, headers array<struct<key: string, value: binary>>"
 DAILY_COUNTS_SCHEMA = "merchant_id string, merchant_category string, _day int, _count double"
 
 
 class RecordTables:
-    """The stream's tables: user and merchant record versions, labels, daily transaction counts."""
+    """The stream's tables: user and merchant record versions, labels, daily transaction counts, the
+    live aggregates' counts per window."""
 
     def __init__(self, storage: Storage) -> None:
         self.records = {
@@ -339,6 +351,7 @@ class RecordTables:
         self.counts = storage.table(
             "daily_counts", lambda rows: rows.groupBy(*RISK_KEYS, "_day").agg(F.sum("_count").alias("_count"))
         )
+        self.window_counts = storage.table("window_counts", summed)  # the live aggregates'
         self.merchant_rates = storage.day_table("merchant_risk")
         self.category_rates = storage.day_table("category_risk")
 

@@ -31,6 +31,8 @@ LATE_PAIR_MARGIN_S = 3600
 wait lags a micro-batch, and a micro-batch working through a backlog may take minutes."""
 PAIR_COLUMNS = (EVENT_TIME, EVENT_TYPE)
 """What a row carries of its paired event (null for rows without one)."""
+BOUGHT = "bought_product_id"
+"""The product of the payment's own checkout, on the row paired with that event (else null)."""
 
 
 def arrived(frame: DataFrame) -> DataFrame:
@@ -51,6 +53,7 @@ def with_session_events(transactions: DataFrame, sessions: DataFrame, wait_s: fl
         F.col("event_time").alias(EVENT_TIME),
         F.col("event_type").alias(EVENT_TYPE),
         F.col("transaction_id").alias(EVENT_PAYMENT),
+        F.col("product_id").alias("_event_product"),
         F.col(ARRIVED).alias("_event_arrived"),
     )
     payment_arrived = F.col(ARRIVED)
@@ -65,11 +68,16 @@ def with_session_events(transactions: DataFrame, sessions: DataFrame, wait_s: fl
     )
     reach = in_reach(F.col("timestamp"), F.col("transaction_id"), F.col(EVENT_TIME), F.col(EVENT_PAYMENT))
     columns = [c for c in transactions.columns if c != ARRIVED]
-    pairs = joined.select(*columns, *(F.when(reach, F.col(name)).alias(name) for name in PAIR_COLUMNS))
+    pairs = joined.select(
+        *columns,
+        *(F.when(reach, F.col(name)).alias(name) for name in PAIR_COLUMNS),
+        F.when(F.col(EVENT_PAYMENT) == F.col("transaction_id"), F.col("_event_product")).alias(BOUGHT),
+    )
     alone = transactions.where(~paying).select(
         *columns,
         F.lit(None).cast("timestamp").alias(EVENT_TIME),
         F.lit(None).cast("string").alias(EVENT_TYPE),
+        F.lit(None).cast("string").alias(BOUGHT),
     )
     return pairs.unionByName(alone)
 

@@ -108,6 +108,10 @@ class BatchTable:
         """Store `rows` as the batch's partition (a replay replaces it)."""
         rows.write.mode("overwrite").parquet(f"{self.uri}/batch={batch_id:012d}")
 
+    def read_batch(self, batch_id: int, schema) -> DataFrame:
+        """The rows the batch added."""
+        return self.storage.spark.read.schema(schema).parquet(f"{self.uri}/batch={batch_id:012d}")
+
     def read(self, batch_id: int, schema) -> DataFrame:
         paths = self._paths(batch_id)
         if not paths:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import hypothesis
+import pyarrow as pa
 import pytest
 import schemathesis
 from confluent_kafka import TopicPartition
@@ -29,7 +30,7 @@ from fraudguard.kafka.clients import bootstrap_servers, make_consumer, make_prod
 from fraudguard.kafka.dead_letter import COMPONENT, REASON, read_headers
 from fraudguard.kafka.local_broker.control import node_down, node_up
 from fraudguard.kafka.topics import create_topics
-from fraudguard.schemas import ALERT, LABEL, REVIEW
+from fraudguard.schemas import AGGREGATE, ALERT, LABEL, REVIEW, format_timestamp
 from tests.conftest import CONFIG_FILE, FRAUDGUARD, PROJECT_ROOT, consume_all, free_port, run_cli
 from tests.notification_peers import smtp_server, webhook_server
 from tests.samples.alerts import sample_alerts
@@ -91,9 +92,11 @@ class ServiceProcess:
         return self.process.wait(timeout=60)
 
 
-def publish(settings, values: list[bytes], keys: list[bytes | None]) -> None:
+def publish(
+    settings, values: list[bytes], keys: list[bytes | None], role: TopicRole = TopicRole.ALERTS
+) -> None:
     producer = make_producer(settings)
-    topic = settings.topics.get(TopicRole.ALERTS).name
+    topic = settings.topics.get(role).name
     for key, value in zip(keys, values, strict=True):
         producer.produce(topic, value, key)
         producer.poll(0)
@@ -120,6 +123,7 @@ def service_environment(broker_settings, runtime: Path, suffix: str, **extra: st
         "FRAUDGUARD__TOPICS__ALERTS__NAME": f"fraud-alerts-{suffix}",
         "FRAUDGUARD__TOPICS__DEAD_LETTER__NAME": f"dead-letter-{suffix}",
         "FRAUDGUARD__TOPICS__LABELS__NAME": f"labels-{suffix}",
+        "FRAUDGUARD__TOPICS__AGGREGATES__NAME": f"aggregates-{suffix}",
         "FRAUDGUARD__ALERTS__CONSUMER_GROUP": f"alerts-{suffix}",
         "FRAUDGUARD__ALERTS__PORT": str(free_port()),
         "FRAUDGUARD__ALERTS__BATCH_SIZE": "200",
@@ -136,7 +140,7 @@ def published(broker, tmp_path_factory):
     runtime = tmp_path_factory.mktemp("alerts")
     environ = service_environment(broker_settings, runtime, uuid.uuid4().hex[:8])
     settings = load_settings(CONFIG_FILE, environ=environ)
-    roles = (TopicRole.ALERTS, TopicRole.DEAD_LETTER, TopicRole.LABELS)
+    roles = (TopicRole.ALERTS, TopicRole.DEAD_LETTER, TopicRole.LABELS, TopicRole.AGGREGATES)
     create_topics(broker_settings, [settings.topics.get(role) for role in roles])
     keys, values = sample_alerts(UNIQUE, seed=3)
     encoded = [key.encode() for key in keys]
@@ -399,7 +403,7 @@ def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_pat
         assert not elsewhere, f"nothing from the internet: {elsewhere}"
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#per-10s rect"))
         lines = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#by-category polyline"))
-        categories = {line.get_attribute("data-category") for line in lines}
+        categories = {line.get_attribute("data-series") for line in lines}
         assert categories == {
             row["category"] for row in httpx.get(f"{service.url}/api/stats").json()["by_category"]
         }
@@ -418,6 +422,70 @@ def test_the_dashboard_works_offline_and_updates_live(served, published, tmp_pat
         assert len(rows) == UNIQUE + 1 and keys[0] in {row["transaction_id"] for row in rows}
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+
+
+def top_products(start: datetime, windows: int, products: list[str]) -> tuple[list[bytes], list[bytes]]:
+    """Aggregate messages as the stream publishes them: `windows` windows of 30 s from `start`, each
+    ranking `products` (the first most bought)."""
+    rows = [
+        {
+            "aggregate_id": f"top_products/{format_timestamp(start + timedelta(seconds=30 * w))}/{rank}",
+            "measure": "top_products",
+            "window_start": start + timedelta(seconds=30 * w),
+            "window_end": start + timedelta(seconds=30 * (w + 1)),
+            "rank": rank,
+            "product_id": product,
+            "count": 2 * len(products) - rank + w,
+            "updated_at": datetime.now(UTC),
+        }
+        for w in range(windows)
+        for rank, product in enumerate(products, start=1)
+    ]
+    keys, values = AGGREGATE.encode(pa.Table.from_pylist(rows, schema=AGGREGATE.arrow()))
+    return [key.encode() for key in keys], values
+
+
+def test_the_dashboard_charts_the_top_products_live(served, tmp_path):
+    """The top-products chart follows the aggregates topic: a window published while the page is open
+    is drawn at the next refresh; a malformed aggregate is a dead letter."""
+    from selenium.webdriver.common.by import By
+
+    service, settings, *_ = served
+    start = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    publish(settings, *reversed(top_products(start, 3, ["p-1", "p-2", "p-3"])), TopicRole.AGGREGATES)
+
+    def chart(driver) -> dict[str, int] | None:
+        """Each product's line and how many windows it spans, once the chart shows the windows."""
+        svg = driver.find_element(By.ID, "top-products")
+        lines = svg.find_elements(By.TAG_NAME, "polyline")
+        return {
+            line.get_attribute("data-series"): len(line.get_attribute("points").split()) for line in lines
+        }
+
+    with chromium(tmp_path / "profile") as (driver, wait):
+        driver.get(f"{service.url}/")
+        wait.until(lambda d: chart(d) == {"p-1": 3, "p-2": 3, "p-3": 3})
+        assert [s.text for s in driver.find_elements(By.CSS_SELECTOR, "#product-legend span")] == [
+            "p-1",
+            "p-2",
+            "p-3",
+        ]
+        later = start + timedelta(seconds=90)
+        publish(settings, *reversed(top_products(later, 1, ["p-4", "p-1"])), TopicRole.AGGREGATES)
+        wait.until(lambda d: chart(d) == {"p-1": 4, "p-2": 4, "p-3": 4, "p-4": 4})
+        svg = driver.find_element(By.ID, "top-products")
+        assert svg.get_attribute("data-last-window") == format_timestamp(later).replace(".000", "")
+        driver.save_screenshot(str(ARTIFACTS / "top-products.png"))
+    windows = httpx.get(f"{service.url}/api/aggregates", params={"windows": 2}).json()["windows"]
+    assert [w["ranks"] for w in windows] == [
+        [{"rank": r, "product_id": p, "count": 8 - r} for r, p in enumerate(["p-1", "p-2", "p-3"], 1)],
+        [{"rank": 1, "product_id": "p-4", "count": 3}, {"rank": 2, "product_id": "p-1", "count": 2}],
+    ]
+
+    publish(settings, [b'{"measure": "top_products"}'], [b"bad-aggregate"], TopicRole.AGGREGATES)
+    service.wait_for(lambda h: h["aggregates"]["dead_letters"] == 1, 30, "the malformed aggregate")
+    letters = [m for m in consume_all(settings, TopicRole.DEAD_LETTER) if m.key() == b"bad-aggregate"]
+    assert len(letters) == 1 and "aggregate_id: missing" in read_headers(letters[0].headers())[REASON]
 
 
 def test_a_reviewer_confirms_an_alert_in_the_dashboard_and_a_viewer_cannot(served, tmp_path):

@@ -28,7 +28,17 @@ from fraudguard.kafka.dead_letter import REASON, SOURCE_TOPIC, read_headers
 from fraudguard.kafka.local_broker.control import node_down, node_up
 from fraudguard.kafka.topics import create_topics
 from fraudguard.paths import RuntimePaths
-from fraudguard.schemas import ALERT, LABEL, MERCHANT, SESSION_EVENT, TRANSACTION, USER, RecordSchema
+from fraudguard.schemas import (
+    AGGREGATE,
+    ALERT,
+    LABEL,
+    MERCHANT,
+    SESSION_EVENT,
+    TRANSACTION,
+    USER,
+    RecordSchema,
+    format_timestamp,
+)
 from fraudguard.simulate.batch import write_batch
 from fraudguard.simulate.live import LivePublisher
 from fraudguard.simulate.timeline import FakerWorldTimeline
@@ -202,6 +212,45 @@ def test_every_transaction_is_scored_once_and_alerts_match_batch_scoring(scored_
     for alert in decoded:
         assert alert["model_version"] == model.version and alert["reasons"]
         assert alert["score"] == pytest.approx(batch_scores[alert["transaction_id"]], abs=1e-9)
+
+
+def test_the_aggregates_topic_equals_a_batch_recount_of_each_window(scored_world, spark):
+    """Top products bought without an alert per 30 s, alerts per 10 s: the latest message per key on
+    the aggregates topic equals a pandas recount from the world's checkouts and the stream's decisions."""
+    settings, dataset, _, _ = scored_world
+    decisions = (
+        spark.read.parquet(str(settings.stream.scored_history_dir))
+        .select("transaction_id", "timestamp", "alerted")
+        .toPandas()
+    )
+    sessions = pd.read_parquet(dataset.path / "sessions")
+    checkouts = sessions[sessions["event_type"] == "checkout"][["transaction_id", "product_id"]]
+    bought = decisions.merge(checkouts, on="transaction_id")
+    assert len(bought) > 100 and bought["alerted"].any()
+
+    def windows(frame: pd.DataFrame, seconds: int) -> pd.Series:
+        return frame["timestamp"].dt.floor(f"{seconds}s").dt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    purchases = bought[~bought["alerted"]].assign(window=lambda f: windows(f, 30))
+    counts = purchases.groupby(["window", "product_id"]).size().rename("count").reset_index()
+    counts = counts.sort_values(["window", "count", "product_id"], ascending=[True, False, True])
+    counts["rank"] = counts.groupby("window").cumcount() + 1
+    expected = {
+        ("top_products", row.window, row.rank): (row.product_id, row.count)
+        for row in counts[counts["rank"] <= 5].itertuples()
+    }
+    alerted = decisions[decisions["alerted"]]
+    for window, count in alerted.groupby(windows(alerted, 10)).size().items():
+        expected["alerts", window, 1] = (None, count)
+
+    latest = {}
+    for message in consume_all(settings, TopicRole.AGGREGATES):  # in offset order: the last one wins
+        figure = AGGREGATE.decode(message.value())
+        assert message.key().decode() == figure["aggregate_id"]
+        start = format_timestamp(figure["window_start"])
+        latest[figure["measure"], start, figure["rank"]] = (figure["product_id"], figure["count"])
+    assert latest == expected
+    assert max(rank for _, _, rank in latest) > 1 and len({w for m, w, _ in latest if m == "alerts"}) > 1
 
 
 def test_malformed_messages_go_to_the_dead_letter_topic_with_reasons(scored_world):

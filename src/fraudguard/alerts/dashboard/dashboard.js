@@ -5,6 +5,7 @@
 
 const LIVE_POLL_MS = 2000;
 const STATS_POLL_MS = 5000;
+const TOP_PRODUCT_WINDOWS = 20;  // of 30 s: the last 10 minutes of event time the stream has scored
 const TABLE_ROWS = 200;
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -160,8 +161,6 @@ function drawPer10s(windows) {
 
 function drawByCategory(rows, minutes) {
   // One line per category over the same minutes as the per-minute chart.
-  const svg = document.getElementById("by-category");
-  const width = 600, height = 180, left = 30, bottom = 16;
   const index = new Map(minutes.map((m, i) => [m.minute, i]));
   const series = new Map();
   for (const row of rows) {
@@ -170,25 +169,59 @@ function drawByCategory(rows, minutes) {
     const at = index.get(row.minute);
     if (at !== undefined) series.get(category)[at] = row.alerts;
   }
+  drawLines("by-category", "category-legend", series);
+}
+
+function drawTopProducts(windows) {
+  // One line per product that made a window's top ranks; a window it was not in the top of counts 0.
+  const series = new Map();
+  windows.forEach((window, i) => {
+    for (const rank of window.ranks) {
+      if (!series.has(rank.product_id)) series.set(rank.product_id, new Array(windows.length).fill(0));
+      series.get(rank.product_id)[i] = rank.count;
+    }
+  });
+  const svg = document.getElementById("top-products");
+  svg.dataset.windows = windows.length;
+  svg.dataset.lastWindow = windows.length ? windows[windows.length - 1].start : "";
+  drawLines("top-products", "product-legend", series, windows.map((window) => window.start.slice(11, 19)));
+}
+
+function drawLines(svgId, legendId, series, labels = []) {
+  // One polyline per series (most counted first, coloured in that order), with its legend; `labels`
+  // name the points (UTC times), a few of them shown under the axis.
+  const svg = document.getElementById(svgId);
+  const width = 600, height = 180, left = 30, bottom = 16;
+  const points = Math.max(0, ...[...series.values()].map((counts) => counts.length));
   const peak = Math.max(1, ...[...series.values()].flat());
-  const step = (width - left) / Math.max(minutes.length - 1, 1);
+  const step = (width - left) / Math.max(points - 1, 1);
   const y = (count) => height - bottom - ((height - bottom - 4) * count) / peak;
   const children = [svgElement("text", { x: 0, y: 10 }, String(peak)), svgElement("text", { x: 0, y: height - bottom }, "0")];
+  const every = Math.max(1, Math.ceil(labels.length / 5));
+  labels.forEach((label, at) => {
+    if (at % every === 0) children.push(svgElement("text", { x: left + at * step, y: height - 3 }, label));
+  });
   const legend = [];
-  [...series.entries()].sort((a, b) => b[1].reduce((s, n) => s + n, 0) - a[1].reduce((s, n) => s + n, 0))
-    .forEach(([category, counts], i) => {
+  const total = (counts) => counts.reduce((sum, n) => sum + n, 0);
+  [...series.entries()].sort((a, b) => total(b[1]) - total(a[1]))
+    .forEach(([name, counts], i) => {
       const colour = CATEGORY_COLOURS[i % CATEGORY_COLOURS.length];
       const line = svgElement("polyline", { stroke: colour, points: counts.map((n, at) => `${left + at * step},${y(n)}`).join(" ") });
-      line.dataset.category = category;
-      line.appendChild(svgElement("title", {}, category));
+      line.dataset.series = name;
+      line.appendChild(svgElement("title", {}, name));
       children.push(line);
       const key = document.createElement("span");
       key.style.setProperty("--swatch", colour);
-      key.textContent = category;
+      key.textContent = name;
       legend.push(key);
     });
   svg.replaceChildren(...children);
-  document.getElementById("category-legend").replaceChildren(...legend);
+  document.getElementById(legendId).replaceChildren(...legend);
+}
+
+async function refreshTopProducts() {
+  const aggregates = await getJson(`/api/aggregates?measure=top_products&windows=${TOP_PRODUCT_WINDOWS}`);
+  drawTopProducts(aggregates.windows);
 }
 
 // The map: an equirectangular projection of land, lakes and borders (GET /api/map/world, once), with
@@ -571,6 +604,7 @@ loadTable().catch((error) => console.warn(error)).finally(() => {
   every(LIVE_POLL_MS, pollNewAlerts);
 });
 every(STATS_POLL_MS, refreshStats);
+every(STATS_POLL_MS, refreshTopProducts);
 every(STATS_POLL_MS, refreshFeedback);
 every(STATS_POLL_MS, refreshHealth);
 refreshAccount().catch((error) => console.warn(error));

@@ -1,0 +1,108 @@
+"""Live aggregates, published to the aggregates topic as the stream scores payments: per event-time
+window (`WINDOW_S`), the products most bought in payments not flagged as fraud, and the alerts.
+
+Each micro-batch stores its own counts per measure, window and product (a `storage.BatchTable`
+partition, replaced on replay), then sums the counts of the windows it touched and publishes their top
+`TOP_RANKS` again, keyed by measure, window and rank: on the compacted topic the latest message per
+key is the window's figure so far. A replayed micro-batch finds the same counts and publishes the
+same messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from fraudguard.schemas import AGGREGATE, Measure, format_timestamp
+from fraudguard.stream.messages import KAFKA_ROWS, kafka_frame
+from fraudguard.stream.session_join import BOUGHT
+from fraudguard.stream.storage import BatchTable
+
+WINDOW_S = {Measure.TOP_PRODUCTS: 30, Measure.ALERTS: 10}
+TOP_RANKS = 5
+COUNTS_SCHEMA = "measure string, window_start timestamp, product_id string, _count long"
+KEYS = ["measure", "window_start", "product_id"]
+
+
+def window_start(measure: Measure) -> Column:
+    return F.window("timestamp", f"{WINDOW_S[measure]} seconds")["start"]
+
+
+def window_counts(scored: DataFrame) -> DataFrame:
+    """A micro-batch's counts (`COUNTS_SCHEMA`) from its scored payments (`BOUGHT`, `alerted`)."""
+    purchases = scored.where(~F.col("alerted") & F.col(BOUGHT).isNotNull()).select(
+        F.lit(Measure.TOP_PRODUCTS.value).alias("measure"),
+        window_start(Measure.TOP_PRODUCTS).alias("window_start"),
+        F.col(BOUGHT).alias("product_id"),
+    )
+    alerts = scored.where("alerted").select(
+        F.lit(Measure.ALERTS.value).alias("measure"),
+        window_start(Measure.ALERTS).alias("window_start"),
+        F.lit(None).cast("string").alias("product_id"),
+    )
+    return summed(purchases.unionByName(alerts).withColumn("_count", F.lit(1).cast("long")))
+
+
+def summed(counts: DataFrame) -> DataFrame:
+    return counts.groupBy(*KEYS).agg(F.sum("_count").alias("_count"))
+
+
+def top_ranks(totals: DataFrame) -> DataFrame:
+    """Each window's `TOP_RANKS` most counted products (ties: by product id), each with its `rank`."""
+    order = Window.partitionBy("measure", "window_start").orderBy(F.desc("_count"), F.asc("product_id"))
+    return totals.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= TOP_RANKS)
+
+
+@dataclass(frozen=True)
+class LiveAggregates:
+    """The aggregates of one micro-batch: `table` holds every batch's counts."""
+
+    table: BatchTable
+
+    def messages(self, scored: DataFrame, batch_id: int, updated_at: datetime) -> DataFrame | None:
+        """Kafka rows of every rank of the windows `scored` touched (None when it touched none)."""
+        counts = window_counts(scored)
+        self.table.add(batch_id, counts)
+        self.table.compact(batch_id, COUNTS_SCHEMA)
+        windows = self.table.read_batch(batch_id, COUNTS_SCHEMA).select("measure", "window_start").distinct()
+        touched = windows.collect()
+        if not touched:
+            return None
+        earliest = min(row.window_start for row in touched)
+        totals = (
+            self.table.read(batch_id, COUNTS_SCHEMA)
+            .where(F.col("window_start") >= F.lit(earliest))  # lets Parquet skip older row groups
+            .join(F.broadcast(windows), ["measure", "window_start"])
+        )
+        return top_ranks(summed(totals)).mapInPandas(AggregateMaker(updated_at), KAFKA_ROWS)
+
+
+@dataclass(frozen=True)
+class AggregateMaker:
+    """Builds the aggregate messages on the executors."""
+
+    updated_at: datetime
+
+    def __call__(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            if not frame.empty:
+                yield kafka_frame(AGGREGATE, [self.aggregate(row) for row in frame.to_dict("records")])
+
+    def aggregate(self, row: dict) -> dict:
+        start = pd.Timestamp(row["window_start"]).tz_localize(UTC).to_pydatetime()  # Spark's: UTC, naive
+        measure = row["measure"]
+        return {
+            "aggregate_id": f"{measure}/{format_timestamp(start)}/{row['rank']}",
+            "measure": measure,
+            "window_start": start,
+            "window_end": start + timedelta(seconds=WINDOW_S[measure]),
+            "rank": int(row["rank"]),
+            "product_id": row["product_id"],
+            "count": int(row["_count"]),
+            "updated_at": self.updated_at,
+        }
