@@ -36,6 +36,7 @@ def test_the_committed_config_loads_with_every_registry_topic():
         TopicRole.LABELS: "labels",
         TopicRole.SESSIONS: "sessions",
         TopicRole.ALERTS: "fraud-alerts",
+        TopicRole.AGGREGATES: "live-aggregates",
         TopicRole.DEAD_LETTER: "dead-letter",
     }
     assert settings.runtime_dir == CONFIG_FILE.parent.parent / "var"
