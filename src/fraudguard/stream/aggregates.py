@@ -59,8 +59,8 @@ def top_ranks(totals: DataFrame) -> DataFrame:
 
 
 @dataclass(frozen=True)
-class LiveAggregates:
-    """The aggregates of one micro-batch: `table` holds every batch's counts."""
+class WindowTotals:
+    """Each window's totals so far, from the counts of every micro-batch in `table`."""
 
     table: BatchTable
 

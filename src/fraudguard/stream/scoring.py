@@ -56,7 +56,7 @@ from fraudguard.kafka import dead_letter
 from fraudguard.kafka.java_client import spark_kafka_options
 from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
 from fraudguard.spark import spark_schema
-from fraudguard.stream.aggregates import LiveAggregates, summed
+from fraudguard.stream.aggregates import WindowTotals, summed
 from fraudguard.stream.alerts import AlertMaker
 from fraudguard.stream.champion import ChampionSource, ScoringModel
 from fraudguard.stream.messages import KAFKA_ROWS
@@ -243,7 +243,7 @@ class MicroBatchScorer:
                                dict(model.population), plan.scored_at)  # fmt: skip
             self._send(scored.where("alerted").mapInPandas(alert, KAFKA_ROWS), TopicRole.ALERTS)
         laps.lap("alerts")
-        aggregates = LiveAggregates(self.tables.window_counts).messages(scored, batch_id, plan.scored_at)
+        aggregates = WindowTotals(self.tables.window_counts).messages(scored, batch_id, plan.scored_at)
         if aggregates is not None:
             self._send(aggregates, TopicRole.AGGREGATES)
         laps.lap("aggregates")
