@@ -272,6 +272,12 @@ class StreamSettings(Section):
         description="an online payment whose browsing events have not arrived waits this long for them "
         "(processing time), then is scored without session features",
     )
+    top_products_window_s: Annotated[int, Field(ge=1, le=86_400)] = Field(
+        30, description="the live aggregates' event-time window for the products most bought without an alert"
+    )
+    alerts_window_s: Annotated[int, Field(ge=1, le=86_400)] = Field(
+        10, description="the live aggregates' event-time window for the alert count"
+    )
     user_state_ttl_days: Annotated[float, Field(gt=0)] = Field(
         45, description="a user not seen for this long (processing time) is forgotten by the state store"
     )

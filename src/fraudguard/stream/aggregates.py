@@ -1,7 +1,8 @@
 """Live aggregates, published to the aggregates topic as the stream scores payments: per event-time
-window (`WINDOW_S`), the products most bought in payments not flagged as fraud, and the alerts.
+window (`stream.top_products_window_s`, `stream.alerts_window_s`), the products most bought in payments
+not flagged as fraud, and the alerts.
 
-Each micro-batch stores its own counts per measure, window and product (a `storage.BatchTable`
+Each micro-batch stores its own counts per measure, window length, window and product (a `storage.BatchTable`
 partition, replaced on replay), then sums the counts of the windows it touched and publishes their top
 `TOP_RANKS` again, keyed by measure, window and rank: on the compacted topic the latest message per
 key is the window's figure so far. A replayed micro-batch finds the same counts and publishes the
@@ -23,38 +24,40 @@ from fraudguard.stream.messages import KAFKA_ROWS, kafka_frame
 from fraudguard.stream.session_join import BOUGHT
 from fraudguard.stream.storage import BatchTable
 
-WINDOW_S = {Measure.TOP_PRODUCTS: 30, Measure.ALERTS: 10}
 TOP_RANKS = 5
-COUNTS_SCHEMA = "measure string, window_start timestamp, product_id string, _count long"
-KEYS = ["measure", "window_start", "product_id"]
+COUNTS_SCHEMA = "measure string, window_s int, window_start timestamp, product_id string, _count long"
+WINDOW = ["measure", "window_s", "window_start"]
+"""A window's key: a new window length (config) starts new windows."""
 
 
-def window_start(measure: Measure) -> Column:
-    return F.window("timestamp", f"{WINDOW_S[measure]} seconds")["start"]
-
-
-def window_counts(scored: DataFrame) -> DataFrame:
+def window_counts(scored: DataFrame, window_s: dict[Measure, int]) -> DataFrame:
     """A micro-batch's counts (`COUNTS_SCHEMA`) from its scored payments (`BOUGHT`, `alerted`)."""
+
+    def window(measure: Measure) -> list[Column]:
+        length = window_s[measure]
+        start = F.window("timestamp", f"{length} seconds")["start"]
+        return [
+            F.lit(measure.value).alias("measure"),
+            F.lit(length).alias("window_s"),
+            start.alias("window_start"),
+        ]
+
     purchases = scored.where(~F.col("alerted") & F.col(BOUGHT).isNotNull()).select(
-        F.lit(Measure.TOP_PRODUCTS.value).alias("measure"),
-        window_start(Measure.TOP_PRODUCTS).alias("window_start"),
-        F.col(BOUGHT).alias("product_id"),
+        *window(Measure.TOP_PRODUCTS), F.col(BOUGHT).alias("product_id")
     )
     alerts = scored.where("alerted").select(
-        F.lit(Measure.ALERTS.value).alias("measure"),
-        window_start(Measure.ALERTS).alias("window_start"),
-        F.lit(None).cast("string").alias("product_id"),
+        *window(Measure.ALERTS), F.lit(None).cast("string").alias("product_id")
     )
     return summed(purchases.unionByName(alerts).withColumn("_count", F.lit(1).cast("long")))
 
 
 def summed(counts: DataFrame) -> DataFrame:
-    return counts.groupBy(*KEYS).agg(F.sum("_count").alias("_count"))
+    return counts.groupBy(*WINDOW, "product_id").agg(F.sum("_count").alias("_count"))
 
 
 def top_ranks(totals: DataFrame) -> DataFrame:
     """Each window's `TOP_RANKS` most counted products (ties: by product id), each with its `rank`."""
-    order = Window.partitionBy("measure", "window_start").orderBy(F.desc("_count"), F.asc("product_id"))
+    order = Window.partitionBy(*WINDOW).orderBy(F.desc("_count"), F.asc("product_id"))
     return totals.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= TOP_RANKS)
 
 
@@ -63,13 +66,14 @@ class WindowTotals:
     """Each window's totals so far, from the counts of every micro-batch in `table`."""
 
     table: BatchTable
+    window_s: dict[Measure, int]
 
     def messages(self, scored: DataFrame, batch_id: int, updated_at: datetime) -> DataFrame | None:
         """Kafka rows of every rank of the windows `scored` touched (None when it touched none)."""
-        counts = window_counts(scored)
+        counts = window_counts(scored, self.window_s)
         self.table.add(batch_id, counts)
         self.table.compact(batch_id, COUNTS_SCHEMA)
-        windows = self.table.read_batch(batch_id, COUNTS_SCHEMA).select("measure", "window_start").distinct()
+        windows = self.table.read_batch(batch_id, COUNTS_SCHEMA).select(*WINDOW).distinct()
         touched = windows.collect()
         if not touched:
             return None
@@ -77,7 +81,7 @@ class WindowTotals:
         totals = (
             self.table.read(batch_id, COUNTS_SCHEMA)
             .where(F.col("window_start") >= F.lit(earliest))  # lets Parquet skip older row groups
-            .join(F.broadcast(windows), ["measure", "window_start"])
+            .join(F.broadcast(windows), WINDOW)
         )
         return top_ranks(summed(totals)).mapInPandas(AggregateMaker(updated_at), KAFKA_ROWS)
 
@@ -100,7 +104,7 @@ class AggregateMaker:
             "aggregate_id": f"{measure}/{format_timestamp(start)}/{row['rank']}",
             "measure": measure,
             "window_start": start,
-            "window_end": start + timedelta(seconds=WINDOW_S[measure]),
+            "window_end": start + timedelta(seconds=int(row["window_s"])),
             "rank": int(row["rank"]),
             "product_id": row["product_id"],
             "count": int(row["_count"]),

@@ -54,7 +54,7 @@ from fraudguard.features.sessions import SESSION_FEATURES, session_features
 from fraudguard.features.user_history import PREVIOUS_STORE, feature_names
 from fraudguard.kafka import dead_letter
 from fraudguard.kafka.java_client import spark_kafka_options
-from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, RecordSchema
+from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, Measure, RecordSchema
 from fraudguard.spark import spark_schema
 from fraudguard.stream.aggregates import WindowTotals, summed
 from fraudguard.stream.alerts import AlertMaker
@@ -125,6 +125,9 @@ class MicroBatchScorer:
         self.run_id = self._run_id()
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
         self.kafka = spark_kafka_options(settings)
+        window_s = {Measure.TOP_PRODUCTS: settings.stream.top_products_window_s,
+                    Measure.ALERTS: settings.stream.alerts_window_s}  # fmt: skip
+        self.aggregates = WindowTotals(self.tables.window_counts, window_s)
         self.last: BatchReport | None = None
         self._totals: Totals | None = None
         self._cached: list[DataFrame] = []
@@ -243,7 +246,7 @@ class MicroBatchScorer:
                                dict(model.population), plan.scored_at)  # fmt: skip
             self._send(scored.where("alerted").mapInPandas(alert, KAFKA_ROWS), TopicRole.ALERTS)
         laps.lap("alerts")
-        aggregates = WindowTotals(self.tables.window_counts).messages(scored, batch_id, plan.scored_at)
+        aggregates = self.aggregates.messages(scored, batch_id, plan.scored_at)
         if aggregates is not None:
             self._send(aggregates, TopicRole.AGGREGATES)
         laps.lap("aggregates")

@@ -475,6 +475,7 @@ def test_the_dashboard_charts_the_top_products_live(served, tmp_path):
         wait.until(lambda d: chart(d) == {"p-1": 4, "p-2": 4, "p-3": 4, "p-4": 4})
         svg = driver.find_element(By.ID, "top-products")
         assert svg.get_attribute("data-last-window") == format_timestamp(later).replace(".000", "")
+        assert driver.find_element(By.ID, "top-products-window").text == "30"
         driver.save_screenshot(str(ARTIFACTS / "top-products.png"))
     windows = httpx.get(f"{service.url}/api/aggregates", params={"windows": 2}).json()["windows"]
     assert [w["ranks"] for w in windows] == [

@@ -126,7 +126,9 @@ def publish_poison(settings, role: TopicRole, count: int, sample: dict, schema: 
 def scored_world(broker, spark, tmp_path_factory):
     broker_settings, _ = broker
     runtime = tmp_path_factory.mktemp("stream-runtime")
-    settings, _ = stream_settings(broker_settings, runtime, uuid.uuid4().hex[:8])
+    settings, _ = stream_settings(
+        broker_settings, runtime, uuid.uuid4().hex[:8], FRAUDGUARD__STREAM__TOP_PRODUCTS_WINDOW_S="60"
+    )
     create_topics(broker_settings, list(settings.topics.all().values()))
     dataset = Dataset(runtime / "dataset")
     write_batch(FakerWorldTimeline(settings.simulator), dataset.path, {})
@@ -215,9 +217,11 @@ def test_every_transaction_is_scored_once_and_alerts_match_batch_scoring(scored_
 
 
 def test_the_aggregates_topic_equals_a_batch_recount_of_each_window(scored_world, spark):
-    """Top products bought without an alert per 30 s, alerts per 10 s: the latest message per key on
+    """Top products bought without an alert and alerts, per window: the latest message per key on
     the aggregates topic equals a pandas recount from the world's checkouts and the stream's decisions."""
     settings, dataset, _, _ = scored_world
+    stream = settings.stream
+    assert stream.top_products_window_s == 60, "a window length of its own: the config reaches the job"
     decisions = (
         spark.read.parquet(str(settings.stream.scored_history_dir))
         .select("transaction_id", "timestamp", "alerted")
@@ -231,7 +235,7 @@ def test_the_aggregates_topic_equals_a_batch_recount_of_each_window(scored_world
     def windows(frame: pd.DataFrame, seconds: int) -> pd.Series:
         return frame["timestamp"].dt.floor(f"{seconds}s").dt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
-    purchases = bought[~bought["alerted"]].assign(window=lambda f: windows(f, 30))
+    purchases = bought[~bought["alerted"]].assign(window=lambda f: windows(f, stream.top_products_window_s))
     counts = purchases.groupby(["window", "product_id"]).size().rename("count").reset_index()
     counts = counts.sort_values(["window", "count", "product_id"], ascending=[True, False, True])
     counts["rank"] = counts.groupby("window").cumcount() + 1
@@ -240,7 +244,7 @@ def test_the_aggregates_topic_equals_a_batch_recount_of_each_window(scored_world
         for row in counts[counts["rank"] <= 5].itertuples()
     }
     alerted = decisions[decisions["alerted"]]
-    for window, count in alerted.groupby(windows(alerted, 10)).size().items():
+    for window, count in alerted.groupby(windows(alerted, stream.alerts_window_s)).size().items():
         expected["alerts", window, 1] = (None, count)
 
     latest = {}

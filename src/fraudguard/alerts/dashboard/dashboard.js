@@ -5,7 +5,7 @@
 
 const LIVE_POLL_MS = 2000;
 const STATS_POLL_MS = 5000;
-const TOP_PRODUCT_WINDOWS = 20;  // of 30 s: the last 10 minutes of event time the stream has scored
+const TOP_PRODUCT_WINDOWS = 20;  // the latest windows of event time the stream has scored
 const TABLE_ROWS = 200;
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -184,6 +184,10 @@ function drawTopProducts(windows) {
   const svg = document.getElementById("top-products");
   svg.dataset.windows = windows.length;
   svg.dataset.lastWindow = windows.length ? windows[windows.length - 1].start : "";
+  if (windows.length) {
+    const last = windows[windows.length - 1];
+    document.getElementById("top-products-window").textContent = (Date.parse(last.end) - Date.parse(last.start)) / 1000;
+  }
   drawLines("top-products", "product-legend", series, windows.map((window) => window.start.slice(11, 19)));
 }
 
