@@ -47,6 +47,7 @@ from fraudguard.stream import control as stream_control
 from fraudguard.stream.champion import ChampionSource
 from fraudguard.stream.job import StreamJob
 from fraudguard.stream.progress import StreamProgress
+from fraudguard.stream.session_join import BOUGHT
 from fraudguard.train import registry
 from fraudguard.train.job import Dataset, run_training
 from fraudguard.train.pipeline import FEATURE_SETS
@@ -216,26 +217,15 @@ def test_every_transaction_is_scored_once_and_alerts_match_batch_scoring(scored_
         assert alert["score"] == pytest.approx(batch_scores[alert["transaction_id"]], abs=1e-9)
 
 
-def test_the_aggregates_topic_equals_a_batch_recount_of_each_window(scored_world, spark):
-    """Top products bought without an alert and alerts, per window: the latest message per key on
-    the aggregates topic equals a pandas recount from the world's checkouts and the stream's decisions."""
-    settings, dataset, _, _ = scored_world
-    stream = settings.stream
-    assert stream.top_products_window_s == 60, "a window length of its own: the config reaches the job"
-    decisions = (
-        spark.read.parquet(str(settings.stream.scored_history_dir))
-        .select("transaction_id", "timestamp", "alerted")
-        .toPandas()
-    )
-    sessions = pd.read_parquet(dataset.path / "sessions")
-    checkouts = sessions[sessions["event_type"] == "checkout"][["transaction_id", "product_id"]]
-    bought = decisions.merge(checkouts, on="transaction_id")
-    assert len(bought) > 100 and bought["alerted"].any()
+def recounted_aggregates(decisions: pd.DataFrame, stream) -> dict[tuple, tuple]:
+    """The live aggregates recounted in pandas from `decisions` (transaction_id, timestamp, alerted and
+    the `product_id` bought, if known), keyed as `published_aggregates`."""
 
     def windows(frame: pd.DataFrame, seconds: int) -> pd.Series:
         return frame["timestamp"].dt.floor(f"{seconds}s").dt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
-    purchases = bought[~bought["alerted"]].assign(window=lambda f: windows(f, stream.top_products_window_s))
+    purchases = decisions[~decisions["alerted"] & decisions["product_id"].notna()]
+    purchases = purchases.assign(window=windows(purchases, stream.top_products_window_s))
     counts = purchases.groupby(["window", "product_id"]).size().rename("count").reset_index()
     counts = counts.sort_values(["window", "count", "product_id"], ascending=[True, False, True])
     counts["rank"] = counts.groupby("window").cumcount() + 1
@@ -246,15 +236,41 @@ def test_the_aggregates_topic_equals_a_batch_recount_of_each_window(scored_world
     alerted = decisions[decisions["alerted"]]
     for window, count in alerted.groupby(windows(alerted, stream.alerts_window_s)).size().items():
         expected["alerts", window, 1] = (None, count)
+    return expected
 
+
+def published_aggregates(settings) -> dict[tuple, tuple]:
+    """(measure, window start, rank) -> (product, count): the latest message per key on the topic."""
     latest = {}
     for message in consume_all(settings, TopicRole.AGGREGATES):  # in offset order: the last one wins
         figure = AGGREGATE.decode(message.value())
         assert message.key().decode() == figure["aggregate_id"]
         start = format_timestamp(figure["window_start"])
         latest[figure["measure"], start, figure["rank"]] = (figure["product_id"], figure["count"])
-    assert latest == expected
-    assert max(rank for _, _, rank in latest) > 1 and len({w for m, w, _ in latest if m == "alerts"}) > 1
+    return latest
+
+
+def test_the_aggregates_topic_equals_a_batch_recount_of_each_window(scored_world, spark):
+    """Top products bought without an alert and alerts, per window: the latest message per key on
+    the aggregates topic equals a pandas recount from the world's checkouts and the stream's decisions."""
+    settings, dataset, _, _ = scored_world
+    assert settings.stream.top_products_window_s == 60, "a window length of its own: config reaches the job"
+    history = spark.read.parquet(str(settings.stream.scored_history_dir)).toPandas()
+    sessions = pd.read_parquet(dataset.path / "sessions")
+    checkouts = sessions[sessions["event_type"] == "checkout"][["transaction_id", "product_id"]]
+    decisions = history[["transaction_id", "timestamp", "alerted", BOUGHT]].merge(
+        checkouts, on="transaction_id", how="left"
+    )
+    online = decisions["product_id"].notna()
+    assert online.sum() > 100 and decisions.loc[online, "alerted"].any()
+    assert (decisions.loc[online, BOUGHT] == decisions.loc[online, "product_id"]).all()
+    assert decisions.loc[~online, BOUGHT].isna().all()
+
+    published = published_aggregates(settings)
+    assert published == recounted_aggregates(decisions, settings.stream)
+    assert (
+        max(rank for _, _, rank in published) > 1 and len({w for m, w, _ in published if m == "alerts"}) > 1
+    )
 
 
 def test_malformed_messages_go_to_the_dead_letter_topic_with_reasons(scored_world):
@@ -369,6 +385,8 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
         by_key.setdefault(message.key().decode(), set()).add(message.value())
     assert all(len(values) == 1 for values in by_key.values()), "a replayed alert differs"
     assert set(by_key) == set(history.loc[history["alerted"], "transaction_id"])
+    recount = recounted_aggregates(history.rename(columns={BOUGHT: "product_id"}), settings.stream)
+    assert published_aggregates(settings) == recount, "a replayed micro-batch counted twice or not at all"
     later = pa.concat_tables([day.transactions for day in FakerWorldTimeline(other).days()])
     later_ids = set(later["transaction_id"].to_pylist())
     assert set(history.loc[history["transaction_id"].isin(later_ids), "model_version"]) == {second}
