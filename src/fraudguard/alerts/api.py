@@ -468,7 +468,7 @@ def create_app(
         windows: Annotated[int, Query(ge=1, le=KEEP_WINDOWS)] = 20,
     ) -> dict[str, Any]:
         """The streaming job's latest windows of a measure (by event time): the products most bought in
-        payments not flagged as fraud per 30 s, or the alerts per 10 s."""
+        payments not flagged as fraud, or the alerts (`stream.top_products_window_s`, `alerts_window_s`)."""
         return {"measure": measure, "windows": aggregates.latest(measure, windows) if aggregates else []}
 
     @app.get("/api/map/world")

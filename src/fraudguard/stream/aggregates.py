@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from fraudguard.schemas import AGGREGATE, Measure, format_timestamp
-from fraudguard.stream.messages import KAFKA_ROWS, kafka_frame
+from fraudguard.stream.messages import KAFKA_ROWS, kafka_frames
 from fraudguard.stream.session_join import BOUGHT
 from fraudguard.stream.storage import BatchTable
 
@@ -93,9 +93,7 @@ class AggregateMaker:
     updated_at: datetime
 
     def __call__(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for frame in frames:
-            if not frame.empty:
-                yield kafka_frame(AGGREGATE, [self.aggregate(row) for row in frame.to_dict("records")])
+        return kafka_frames(AGGREGATE, frames, self.aggregate)
 
     def aggregate(self, row: dict) -> dict:
         start = pd.Timestamp(row["window_start"]).tz_localize(UTC).to_pydatetime()  # Spark's: UTC, naive

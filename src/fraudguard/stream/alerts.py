@@ -11,7 +11,7 @@ from datetime import datetime
 import pandas as pd
 
 from fraudguard.schemas import ALERT
-from fraudguard.stream.messages import kafka_frame
+from fraudguard.stream.messages import kafka_frames
 from fraudguard.stream.reasons import anomaly_reasons, top_reasons, unusual_inputs
 
 ALERT_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4b8e-9d52-3f7c1d0a9e11")
@@ -29,9 +29,7 @@ class AlertMaker:
     scored_at: datetime
 
     def __call__(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for frame in frames:
-            if not frame.empty:
-                yield kafka_frame(ALERT, [self.alert(row) for row in frame.to_dict("records")])
+        return kafka_frames(ALERT, frames, self.alert)
 
     def alert(self, row: dict) -> dict:
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -12,8 +13,17 @@ from fraudguard.schemas import SCHEMA_HEADER, RecordSchema
 KAFKA_ROWS = "key binary, value binary, headers array<struct<key: string, value: binary>>"
 
 
-def kafka_frame(schema: RecordSchema, records: list[dict[str, Any]]) -> pd.DataFrame:
-    """`records` as `KAFKA_ROWS`: keyed by the schema's key, JSON values, the schema in the header."""
-    keys, values = schema.encode(pa.Table.from_pylist(records, schema=schema.arrow()))
+def kafka_frames(
+    schema: RecordSchema, frames: Iterator[pd.DataFrame], record: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Iterator[pd.DataFrame]:
+    """`mapInPandas` of `record` over the rows, as `KAFKA_ROWS`: keyed by the schema's key, JSON values,
+    the schema in the header."""
     header = [(SCHEMA_HEADER, schema.tag.encode())]
-    return pd.DataFrame({"key": [k.encode() for k in keys], "value": values, "headers": [header] * len(keys)})
+    for frame in frames:
+        if frame.empty:
+            continue
+        records = [record(row) for row in frame.to_dict("records")]
+        keys, values = schema.encode(pa.Table.from_pylist(records, schema=schema.arrow()))
+        yield pd.DataFrame(
+            {"key": [k.encode() for k in keys], "value": values, "headers": [header] * len(keys)}
+        )

@@ -354,7 +354,7 @@ class RecordTables:
         self.counts = storage.table(
             "daily_counts", lambda rows: rows.groupBy(*RISK_KEYS, "_day").agg(F.sum("_count").alias("_count"))
         )
-        self.window_counts = storage.table("window_counts", summed)  # the live aggregates'
+        self.window_counts = storage.table("window_counts", summed)
         self.merchant_rates = storage.day_table("merchant_risk")
         self.category_rates = storage.day_table("category_risk")
 

@@ -41,8 +41,9 @@ def arrived(frame: DataFrame) -> DataFrame:
 
 
 def with_session_events(transactions: DataFrame, sessions: DataFrame, wait_s: float) -> DataFrame:
-    """`transactions` (`parse.parse_topic` rows) with `PAIR_COLUMNS`: each valid payment with a session id
-    once per event of its session (`sessions`: the sessions topic's Kafka rows), the others once."""
+    """`transactions` (`parse.parse_topic` rows) with `PAIR_COLUMNS` and `BOUGHT`: each valid payment
+    with a session id once per event of its session (`sessions`: the sessions topic's Kafka rows), the
+    others once."""
     transactions = arrived(transactions)
     paying = (
         (F.col(KIND) == TRANSACTION.name) & F.col(PROBLEM).isNull() & (_join_key(F.col("session_id")) != "")
