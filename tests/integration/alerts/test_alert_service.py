@@ -477,6 +477,7 @@ def test_the_dashboard_charts_the_top_products_live(served, tmp_path):
         assert svg.get_attribute("data-last-window") == format_timestamp(later).replace(".000", "")
         assert driver.find_element(By.ID, "top-products-window").text == "30"
         driver.save_screenshot(str(ARTIFACTS / "top-products.png"))
+    assert service.health()["aggregates"]["last_window"] == format_timestamp(later).replace(".000", "")
     windows = httpx.get(f"{service.url}/api/aggregates", params={"windows": 2}).json()["windows"]
     assert [w["ranks"] for w in windows] == [
         [{"rank": r, "product_id": p, "count": 8 - r} for r, p in enumerate(["p-1", "p-2", "p-3"], 1)],

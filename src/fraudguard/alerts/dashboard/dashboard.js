@@ -182,7 +182,6 @@ function drawTopProducts(windows) {
     }
   });
   const svg = document.getElementById("top-products");
-  svg.dataset.windows = windows.length;
   svg.dataset.lastWindow = windows.length ? windows[windows.length - 1].start : "";
   if (windows.length) {
     const last = windows[windows.length - 1];
