@@ -4,9 +4,10 @@ default), (d) + the payment's browsing session. Then which learner should end th
 supervised classifiers on (c), with the same split and threshold rule, and the default one without its
 calibration; every model on its defaults, without the search. The Brier score, the expected
 calibration error (ECE, ten equal-width bins) and the alerts' mean score minus their precision say how
-far a score is from the share of frauds among scores like it.
+far a score is from the share of frauds among scores like it. Each scenario's AUC-PR against the
+legitimate rows shows what a feature set adds for it apart from the alert budget the scenarios share.
 
-    .venv/bin/python benchmarks/feature_lift.py [--days 30]   -> JSON, then two markdown tables
+    .venv/bin/python benchmarks/feature_lift.py [--days 30]   -> JSON, then three markdown tables
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def model_figures(metrics: dict, seconds: float) -> dict:
             for k, v in metrics.items()
             if k.startswith("recall_") and k != "recall_at_threshold"
         },
+        "auc_pr_per_scenario": {
+            k.removeprefix("auc_pr_"): round(v, 4) for k, v in metrics.items() if k.startswith("auc_pr_")
+        },
         "fit_and_score_s": round(seconds, 1),
     }
 
@@ -69,6 +73,17 @@ def print_table(heading: str, rows: dict[str, dict]) -> None:
             f"{row['brier_score']:.4f} | {row['calibration_error']:.4f} | {row['alert_score_gap']:+.3f} | "
             f"{row['fit_and_score_s']:.0f} |"
         )
+
+
+def print_scenario_auc_pr(rows: dict[str, dict]) -> None:
+    """Each scenario's frauds against the legitimate rows only, one row per model: how well a model
+    tells them apart, where recall at the threshold also shows what the scenarios take from each
+    other under one alert budget."""
+    scenarios = list(next(iter(rows.values()))["auc_pr_per_scenario"])
+    print("\n| features: AUC-PR per scenario | " + " | ".join(scenarios) + " |")
+    print("|---" * (1 + len(scenarios)) + "|")
+    for name, row in rows.items():
+        print(f"| {name} | " + " | ".join(f"{row['auc_pr_per_scenario'][s]:.3f}" for s in scenarios) + " |")
 
 
 def main() -> None:
@@ -105,6 +120,7 @@ def main() -> None:
               "learners": learners}  # fmt: skip
     print(json.dumps(report, indent=2))
     print_table("features", sets)
+    print_scenario_auc_pr(sets)
     print_table(f"learner, on {LEARNERS_ON}", learners)
     frauds, alerts = sets[LEARNERS_ON]["frauds_per_day"], sets[LEARNERS_ON]["alerts_per_day"]
     print(

@@ -2,7 +2,7 @@
 fraud team gets at the operating threshold.
 
 Input: a pandas DataFrame with `label` (1 fraud) and `score`, and where the data has them `user_id`,
-`timestamp` and, for per-scenario recall, `fraud_scenario`. Without users, each transaction is its own
+`timestamp` and, for per-scenario figures, `fraud_scenario`. Without users, each transaction is its own
 card; without times, all rows are one day and there is no daily rate.
 """
 
@@ -84,6 +84,12 @@ def evaluate(scored: pd.DataFrame, threshold: float, k: int = 100) -> dict[str, 
         metrics["alerts_per_day"] = float(flagged.sum() / days)
         metrics["frauds_per_day"] = float(label.sum() / days)
     if "fraud_scenario" in scored:
+        legit = score[label == 0]
         for scenario, rows in scored[label > 0].groupby("fraud_scenario"):
             metrics[f"recall_{scenario}"] = float((rows["score"] >= threshold).mean())
+            # The scenario's frauds against the legitimate rows only: how well the model tells them
+            # apart, whatever it makes of the other scenarios that compete for the same alerts.
+            ranked = np.concatenate([rows["score"].to_numpy(), legit])
+            truth = np.arange(len(ranked)) < len(rows)
+            metrics[f"auc_pr_{scenario}"] = float(average_precision_score(truth, ranked))
     return metrics

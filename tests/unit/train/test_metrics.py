@@ -55,7 +55,7 @@ def test_precision_threshold_is_the_lowest_that_reaches_the_target():
     assert threshold_for_precision(data, 1.0) == 0.8
 
 
-def test_evaluate_reports_ranking_threshold_and_per_scenario_recall():
+def test_evaluate_reports_ranking_threshold_and_per_scenario_recall_and_auc_pr():
     data = scored(
         [
             ("2026-01-01", "u1", 1, 0.9),
@@ -71,6 +71,8 @@ def test_evaluate_reports_ranking_threshold_and_per_scenario_recall():
     assert metrics["precision_at_threshold"] == 0.5 and metrics["recall_at_threshold"] == 0.5
     assert metrics["recall_card_testing"] == 1.0 and metrics["recall_account_takeover"] == 0.0
     assert metrics["card_precision_at_2"] == 0.5
+    # each scenario against the legitimate rows only: 0.4 ranks below one of the two
+    assert metrics["auc_pr_card_testing"] == 1.0 and metrics["auc_pr_account_takeover"] == 0.5
 
 
 def test_the_calibration_error_is_the_weighted_gap_between_score_and_fraud_share_per_bin():
