@@ -3,6 +3,8 @@ cannot drift from the code: every command with its usage, help and options."""
 
 from __future__ import annotations
 
+import inspect
+
 import click
 
 HEADER = """# Command-line reference
@@ -35,7 +37,7 @@ def _commands(group: click.Group, context: click.Context) -> list[str]:
 def _command(command: click.Command, context: click.Context) -> list[str]:
     lines = ["", f"## `{context.command_path}`", ""]
     usage = command.get_usage(context).removeprefix("Usage: ")
-    lines += [(command.help or "").strip(), "", "```", usage, "```"]
+    lines += [inspect.cleandoc(command.help or ""), "", "```", usage, "```"]
     options = [
         record
         for param in command.get_params(context)

@@ -1,4 +1,4 @@
-"""`fraudguard stream start|stop|restart|status`: the streaming scoring job's lifecycle."""
+"""`fraudguard stream start|stop|restart|status|reset`: the streaming scoring job's lifecycle."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 
 from fraudguard.cli.context import CliContext, CliError, console
 from fraudguard.config.model import DATASET_NAME_PATTERN
-from fraudguard.data.naming import dataset_folder
+from fraudguard.data.naming import dataset_folder, stream_settings
 from fraudguard.data.schema import DatasetError
 from fraudguard.logs import configure_logging
 from fraudguard.stream import control
@@ -80,7 +80,7 @@ def start(obj: CliContext, detach: bool, available_now: bool) -> None:
         signal.signal(signal_number, lambda *_: job.request_stop())
     try:
         job.run()
-    except NoChampion as error:
+    except (NoChampion, control.StreamError) as error:
         raise CliError(str(error)) from None
 
 
@@ -106,6 +106,21 @@ def restart(obj: CliContext) -> None:
     except control.StreamError as error:
         raise CliError(str(error)) from None
     console.print(f"stream restarted (pid {current.progress.pid})")
+
+
+@stream.command()
+@dataset_option
+@click.confirmation_option(prompt="Forget the stream's checkpoint, per-user state and tables?")
+@click.pass_obj
+def reset(obj: CliContext) -> None:
+    """Forget the job's checkpoint, per-user state and tables, e.g. when a new version cannot continue
+    them. The scored history stays. The next start reads the topics from `stream.starting_offsets`:
+    with `earliest`, the messages they still hold are scored (and added to the history) again."""
+    try:
+        control.reset(obj.settings)
+    except control.StreamError as error:
+        raise CliError(str(error)) from None
+    console.print(f"stream state forgotten ({stream_settings(obj.settings).stream.state_uri})")
 
 
 @stream.command()

@@ -11,7 +11,8 @@ Everything is read with Spark's own Kafka connector and processed on the executo
 restarted job, on this machine or another, resumes after its last committed micro-batch. A failed
 query (e.g. the broker unreachable for longer than the client timeouts) is restarted from the
 checkpoint with a growing pause; the job only ends when asked to, or for `available_now`, when the
-input is consumed (such a one-off run fails instead of retrying).
+input is consumed (such a one-off run fails instead of retrying). A checkpoint whose state another
+query wrote (`INCOMPATIBLE_STATE`) ends the job with the command that resets it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,21 @@ log = logging.getLogger("fraudguard.stream")
 
 QUERY_NAME = "fraudguard-scoring"
 RESTART_PAUSES_S = (1, 2, 5, 10, 30)
+INCOMPATIBLE_STATE = (
+    "STATE_STORE_KEY_SCHEMA_NOT_COMPATIBLE",
+    "STATE_STORE_VALUE_SCHEMA_NOT_COMPATIBLE",
+    "STATE_STORE_COLUMN_FAMILY_SCHEMA_INCOMPATIBLE",
+    "STATE_STORE_INVALID_VALUE_SCHEMA_EVOLUTION",
+    "STATE_STORE_INVALID_VARIABLE_TYPE_CHANGE",
+    "STREAMING_STATEFUL_OPERATOR_NOT_MATCH_IN_STATE_METADATA",
+)
+"""Spark's error conditions for a checkpoint whose state another query wrote: restarting cannot help."""
+
+
+def incompatible_state(error: Exception) -> str | None:
+    """The condition that says the checkpoint's state belongs to another query, if it is one."""
+    text = str(error)
+    return next((name for name in INCOMPATIBLE_STATE if f"[{name}]" in text), None)
 
 
 def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScorer, available_now: bool):
@@ -104,6 +120,9 @@ class StreamJob:
                     if not self.stop_requested.is_set():  # AvailableNow: all input consumed
                         break
                 except StreamingQueryException as error:
+                    condition = incompatible_state(error)
+                    if condition is not None:
+                        raise control.StreamError(self._incompatible(condition)) from error
                     if self.available_now:  # a one-off run reports its failure instead of retrying
                         raise
                     pause = RESTART_PAUSES_S[min(failures, len(RESTART_PAUSES_S) - 1)]
@@ -123,6 +142,14 @@ class StreamJob:
         finally:
             if self.spark is None:
                 spark.stop()
+
+    def _incompatible(self, condition: str) -> str:
+        dataset = f" --dataset {self.settings.stream.dataset}" if self.settings.stream.dataset else ""
+        return (
+            f"the checkpoint under stream.state_uri ({self.settings.stream.state_uri}) holds state of "
+            f"another query ({condition}), e.g. one an earlier fraudguard version wrote: "
+            f"`fraudguard stream reset{dataset}` forgets it (the scored history stays), then start again"
+        )
 
     def _watch(self, query: StreamingQuery) -> None:
         """Report progress every second; on a stop request let the running micro-batch finish."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ from fraudguard.config import TopicRole, load_settings
 from fraudguard.kafka.clients import make_producer
 from fraudguard.kafka.dead_letter import DeadLetter
 from fraudguard.kafka.topics import create_topics
-from tests.conftest import CONFIG_FILE, run_cli
+from tests.conftest import CONFIG_FILE, FRAUDGUARD, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +62,25 @@ def test_the_broker_help_says_what_it_runs_and_where_its_data_lives():
     shown = " ".join(run_cli("broker", "--help").stdout.split())
     assert "Apache Kafka (KRaft) from pinned Maven Central jars" in shown
     assert "Data lives under <runtime_dir>/kafka and survives restarts" in shown
+
+
+def test_stream_reset_asks_first_and_keeps_the_scored_history(tmp_path):
+    state, history = tmp_path / "state", tmp_path / "var" / "scored"
+    for folder in (state / "checkpoint" / "offsets", history / "day=2026-12-04"):
+        folder.mkdir(parents=True)
+    env = {
+        "FRAUDGUARD__RUNTIME_DIR": str(tmp_path / "var"),
+        "FRAUDGUARD__STREAM__STATE_URI": state.as_uri(),
+        "FRAUDGUARD__STREAM__SCORED_HISTORY_DIR": str(history),
+    }
+    declined = subprocess.run(
+        [*FRAUDGUARD, "--config", str(CONFIG_FILE), "stream", "reset"],
+        input="n\n", env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "[y/N]" in declined.stdout and declined.returncode == 130 and state.exists()
+    done = run_cli("stream", "reset", "--yes", env=env)
+    assert "stream state forgotten" in done.stdout
+    assert not state.exists() and (history / "day=2026-12-04").exists()
 
 
 @pytest.mark.slow
