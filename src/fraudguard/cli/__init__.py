@@ -67,7 +67,8 @@ cli.add_command(docs)
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort:  # Ctrl-C, or a confirmation declined
+        click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as error:
         error.show()

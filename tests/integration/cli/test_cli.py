@@ -77,7 +77,8 @@ def test_stream_reset_asks_first_and_keeps_the_scored_history(tmp_path):
         [*FRAUDGUARD, "--config", str(CONFIG_FILE), "stream", "reset"],
         input="n\n", env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert "[y/N]" in declined.stdout and declined.returncode == 130 and state.exists()
+    assert "[y/N]" in declined.stdout and "aborted" in declined.stderr
+    assert declined.returncode == 130 and state.exists()
     done = run_cli("stream", "reset", "--yes", env=env)
     assert "stream state forgotten" in done.stdout
     assert not state.exists() and (history / "day=2026-12-04").exists()
