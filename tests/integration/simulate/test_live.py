@@ -25,11 +25,12 @@ def fresh_broker(make_runtime):
 def test_live_mode_delivers_every_record_and_publishes_entities_before_their_use(fresh_broker):
     settings, env = fresh_broker
     env = {**env, "FRAUDGUARD__SIMULATOR__USERS": "300", "FRAUDGUARD__SIMULATOR__MERCHANTS": "80"}
-    result = run_cli("simulate", "live", "--rate", "3000", "--duration", "3", "--json", env=env)
+    # A rate a slow 2-core machine sustains with room to spare: this checks the pacing, not the machine.
+    result = run_cli("simulate", "live", "--rate", "1000", "--duration", "3", "--json", env=env)
     report = json.loads(result.stdout)
 
     assert report["failed"] == {}
-    assert report["achieved_rate"] == pytest.approx(3000, rel=0.05)
+    assert report["achieved_rate"] == pytest.approx(1000, rel=0.05)
     appended = {info.name: sum(p.high for p in info.partitions) for info in describe_topics(settings)}
     for role in (TopicRole.USERS, TopicRole.MERCHANTS, TopicRole.TRANSACTIONS, TopicRole.SESSIONS):
         topic = settings.topics.get(role).name
