@@ -335,7 +335,7 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
         uuid.uuid4().hex[:8],
         FRAUDGUARD__MLFLOW__TRACKING_URI=first.mlflow.tracking_uri,
         FRAUDGUARD__MODEL__EXPORT_DIR=str(first.model.export_dir),
-        FRAUDGUARD__STREAM__MAX_ROWS_PER_BATCH="400",
+        FRAUDGUARD__STREAM__MAX_ROWS_PER_BATCH="800",  # about half the first days: the kill falls mid-stream
         FRAUDGUARD__STREAM__TRIGGER_INTERVAL_S="0",
         FRAUDGUARD__STREAM__MODEL_POLL_S="2",
         FRAUDGUARD__SIMULATOR__DAYS="2",  # the world's first days: enough batches before and after the kill
@@ -346,7 +346,7 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
 
     run_cli("stream", "start", "--detach", env=env, timeout=240)
     killed = wait_for(
-        settings, lambda p: p.query is not None and (p.query.batch_id or 0) >= 2, 180, "batch 2"
+        settings, lambda p: p.query is not None and p.query.batch_id is not None, 180, "batch 0"
     )
     os.killpg(killed.pid, signal.SIGKILL)
     wait_for(settings, lambda p: not background.alive(killed.pid), 30, "the killed job to vanish")
