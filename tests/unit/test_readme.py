@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+
+import click
 
 from fraudguard.cli import cli
 from fraudguard.cli.reference import cli_markdown
@@ -21,8 +25,20 @@ def test_the_two_commands_are_the_makefile_targets_and_ci_runs_the_test_one():
 
 def test_every_cli_command_group_in_the_readme_exists():
     documented = set(re.findall(r"`fraudguard (\w+)", README))
-    assert documented <= set(cli.commands), documented - set(cli.commands)
-    assert set(cli.commands) <= documented, "a command is missing from the README"
+    commands = set(cli.list_commands(click.Context(cli)))
+    assert documented <= commands, documented - commands
+    assert commands <= documented, "a command is missing from the README"
+
+
+def test_a_command_imports_only_what_it_needs():
+    """`fraudguard stream status` must not pay for training's imports (seconds on every call)."""
+    probe = (
+        "import sys; from fraudguard.cli import cli; import click; "
+        "cli.get_command(click.Context(cli), 'stream'); "
+        "print(sorted({'pyspark', 'pyspark.ml', 'xgboost', 'sklearn', 'mlflow'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout
 
 
 def test_every_fraud_scenario_is_documented_with_its_signal():

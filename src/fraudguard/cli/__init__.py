@@ -2,34 +2,64 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from fraudguard.cli.airflow import airflow
-from fraudguard.cli.alerts import alerts
-from fraudguard.cli.broker import broker
-from fraudguard.cli.config import config
 from fraudguard.cli.context import CliError
-from fraudguard.cli.data import data
-from fraudguard.cli.docs import docs
-from fraudguard.cli.jars import jars
-from fraudguard.cli.model import evaluate, model, train
-from fraudguard.cli.run import run
-from fraudguard.cli.simulate import simulate
-from fraudguard.cli.stream import stream
-from fraudguard.cli.topics import topics
 from fraudguard.config import CONFIG_PATH_VAR
 from fraudguard.jvm import JvmError
 from fraudguard.kafka.clients import BrokerNotRunning
 from fraudguard.kafka.local_broker.control import BrokerError
 from fraudguard.stream.progress import ProgressError
 
+COMMANDS = {
+    "config": "fraudguard.cli.config:config",
+    "jars": "fraudguard.cli.jars:jars",
+    "broker": "fraudguard.cli.broker:broker",
+    "topics": "fraudguard.cli.topics:topics",
+    "run": "fraudguard.cli.run:run",
+    "simulate": "fraudguard.cli.simulate:simulate",
+    "data": "fraudguard.cli.data:data",
+    "train": "fraudguard.cli.model:train",
+    "evaluate": "fraudguard.cli.model:evaluate",
+    "model": "fraudguard.cli.model:model",
+    "stream": "fraudguard.cli.stream:stream",
+    "alerts": "fraudguard.cli.alerts:alerts",
+    "airflow": "fraudguard.cli.airflow:airflow",
+    "docs": "fraudguard.cli.docs:docs",
+}
+"""Each command and where it is defined (`module:attribute`), imported when the command runs: a
+command then pays only for its own imports (training's pyspark.ml and xgboost take seconds)."""
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (click's documented lazy-loading pattern)."""
+
+    def __init__(self, *args, lazy: dict[str, str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.lazy, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, attribute = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 EXPECTED_ERRORS = (CliError, BrokerNotRunning, BrokerError, JvmError, ProgressError)
 """Failures a user can act on: shown as one line, without a traceback."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     "config_path",
@@ -46,22 +76,6 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     from fraudguard.cli.context import CliContext
 
     ctx.obj = CliContext(config_path)
-
-
-cli.add_command(config)
-cli.add_command(jars)
-cli.add_command(broker)
-cli.add_command(topics)
-cli.add_command(run)
-cli.add_command(simulate)
-cli.add_command(data)
-cli.add_command(train)
-cli.add_command(evaluate)
-cli.add_command(model)
-cli.add_command(stream)
-cli.add_command(alerts)
-cli.add_command(airflow)
-cli.add_command(docs)
 
 
 def main() -> None:
