@@ -25,6 +25,7 @@ _MOVED = {
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
     KafkaError._TRANSPORT,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,  # a topic just created, not yet known to every node
 }
 
 
@@ -42,7 +43,8 @@ retry_transient = retry(
     reraise=True,
 )
 """Retry a short client call on errors Kafka marks retriable (a leader or coordinator that moved
-while a node restarted), as the Java client does on its own."""
+while a node restarted, a new topic that a node learns of a moment later), as the Java client does
+on its own."""
 
 
 class BrokerNotRunning(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from fraudguard.config import Settings, TopicRole, TopicSettings
 from fraudguard.kafka.clients import make_admin, make_consumer, retry_transient
 
 METADATA_TIMEOUT_S = 10.0
+log = logging.getLogger("fraudguard.kafka.topics")
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,39 @@ def create_topics(
             kafka_error = error.args[0]
             already = kafka_error.code() == KafkaError.TOPIC_ALREADY_EXISTS
             results[name] = None if already else kafka_error.str()
+    _await_leaders(settings, admin, [name for name, reason in results.items() if reason is None])
     return results
+
+
+def _await_leaders(settings: Settings, admin: AdminClient, names: list[str]) -> None:
+    """Wait until every node's metadata shows a leader for each partition of `names`: the controller
+    confirms a creation before the nodes have learnt of it, and a client asking such a node at once
+    would be told that the topic does not exist."""
+    if not names:
+        return
+    deadline = time.monotonic() + 3 * METADATA_TIMEOUT_S
+    nodes = admin.list_topics(timeout=METADATA_TIMEOUT_S).brokers.values()
+    for node in nodes:
+        asked = make_admin(settings, **{"bootstrap.servers": f"{node.host}:{node.port}"})
+        try:
+            while unknown := _without_leaders(asked, names):
+                if time.monotonic() > deadline:
+                    log.warning("topics created but not yet known everywhere", extra={"topics": unknown})
+                    return
+                time.sleep(0.2)
+        except KafkaException as error:  # a node that went down meanwhile has nothing to learn
+            log.warning("cannot ask a node for its metadata", extra={"node": node.id, "error": str(error)})
+
+
+def _without_leaders(admin: AdminClient, names: list[str]) -> list[str]:
+    topics = admin.list_topics(timeout=METADATA_TIMEOUT_S).topics
+    return [
+        name
+        for name in names
+        if name not in topics
+        or topics[name].error is not None
+        or any(part.leader < 0 for part in topics[name].partitions.values())
+    ]
 
 
 def _cleanup_policies(admin: AdminClient, names: list[str]) -> dict[str, str]:

@@ -68,7 +68,7 @@ def test_the_same_settings_reach_the_java_clients_of_sparks_connector(tmp_path):
     }
 
 
-def test_calls_are_retried_while_a_leader_moves_but_not_on_other_errors():
+def test_calls_are_retried_while_a_leader_moves_or_a_new_topic_spreads_but_not_on_other_errors():
     from confluent_kafka import KafkaError, KafkaException
 
     from fraudguard.kafka.clients import retry_transient
@@ -83,6 +83,8 @@ def test_calls_are_retried_while_a_leader_moves_but_not_on_other_errors():
         return "done"
 
     assert flaky(KafkaError.NOT_LEADER_FOR_PARTITION) == "done" and len(calls) == 3
+    calls.clear()
+    assert flaky(KafkaError.UNKNOWN_TOPIC_OR_PART) == "done" and len(calls) == 3
     calls.clear()
     with pytest.raises(KafkaException):
         flaky(KafkaError.TOPIC_AUTHORIZATION_FAILED)
