@@ -73,6 +73,19 @@ class LiveReport:
         return self.transactions / self.elapsed_s if self.elapsed_s else 0.0
 
 
+@dataclass(frozen=True)
+class Pace:
+    """Transactions at `rate` per second, counted from `sent_before` at `since` (perf_counter)."""
+
+    rate: float
+    since: float
+    sent_before: int = 0
+
+    def due(self, sent: int) -> float:
+        """When the `sent`-th transaction is due."""
+        return self.since + (sent - self.sent_before) / self.rate
+
+
 class LivePublisher:
     def __init__(
         self,
@@ -97,9 +110,14 @@ class LivePublisher:
         }
         self.report = LiveReport()
         self._stop = False
+        self._new_rate: float | None = None
 
     def stop(self) -> None:
         self._stop = True
+
+    def set_rate(self, rate: float) -> None:
+        """Pace the transactions at `rate` from now on (a running `run` picks it up at its next slice)."""
+        self._new_rate = rate
 
     def run(
         self,
@@ -115,6 +133,7 @@ class LivePublisher:
         started = time.perf_counter()
         deadline = started + duration_s if duration_s else None
         sent_transactions, next_progress = 0, started
+        pace = Pace(rate, started)
         for batch in timeline.days():
             self._send(USER, batch.users)
             self._send(MERCHANT, batch.merchants)
@@ -122,17 +141,21 @@ class LivePublisher:
             self.producer.flush()  # records a transaction may use are on the broker before it
             keys, values = self.transactions.encode(batch.transactions)
             browsing = _Browsing(batch.sessions, batch.transactions)
-            step = max(1, int(rate / SLICES_PER_SECOND))
-            for low in range(0, len(values), step):
+            low = 0
+            while low < len(values):
                 if self._stop or (deadline and time.perf_counter() >= deadline):
                     return self._finish(started)
+                if (new_rate := self._new_rate) is not None:
+                    self._new_rate, pace = None, Pace(new_rate, time.perf_counter(), sent_transactions)
+                step = max(1, int(pace.rate / SLICES_PER_SECOND))
                 self._produce(SESSION_EVENT, *browsing.until(low + step))
                 self._produce(self.transactions, keys[low : low + step], values[low : low + step])
                 sent_transactions += len(values[low : low + step])
+                low += step
                 self.report.transactions = sent_transactions
                 self.report.simulated_until = str(batch.day or "")
                 # poll() returns as soon as it served a delivery report: wait out the whole lead.
-                while (ahead := started + sent_transactions / rate - time.perf_counter()) > 0:
+                while (ahead := pace.due(sent_transactions) - time.perf_counter()) > 0:
                     self.producer.poll(ahead)
                 if on_progress and time.perf_counter() >= next_progress:
                     self.report.elapsed_s = time.perf_counter() - started

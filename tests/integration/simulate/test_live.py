@@ -1,16 +1,20 @@
 """Live mode against a real Kafka broker of its own: every record arrives, entities before their use,
-browsing events before the payments they lead to."""
+browsing events before the payments they lead to; a new rate applies from when it is set."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from confluent_kafka import TopicPartition
 
 from fraudguard.config import TopicRole
 from fraudguard.kafka.clients import make_consumer
-from fraudguard.kafka.topics import describe_topics
+from fraudguard.kafka.topics import describe_topics, ensure_topics
+from fraudguard.simulate.live import LivePublisher, live_world
+from fraudguard.simulate.timeline import FakerWorldTimeline
 from tests.conftest import own_kafka, run_cli
 
 pytestmark = pytest.mark.integration
@@ -59,6 +63,28 @@ def test_live_mode_delivers_every_record_and_publishes_entities_before_their_use
         "an online payment arrived before its session's checkout"
     )
     assert all(headers == b"transaction.v2" for headers in _schema_headers(settings))
+
+
+def test_a_new_rate_paces_the_transactions_from_when_it_is_set(fresh_broker):
+    settings, _ = fresh_broker
+    ensure_topics(settings)
+    publisher = LivePublisher(settings)
+    world = live_world(settings.simulator, users=300, merchants=80)
+    traffic = threading.Thread(target=publisher.run, args=(FakerWorldTimeline(world), 20, None))
+    traffic.start()
+    while publisher.report.transactions < 40:  # two seconds at the first rate
+        time.sleep(0.05)
+    changed_ms = time.time() * 1000
+    publisher.set_rate(400)
+    time.sleep(2)
+    publisher.stop()
+    traffic.join(timeout=30)
+
+    sent = [ms for ms, _ in _read_all(settings, settings.topics.get(TopicRole.TRANSACTIONS).name)]
+    before = sum(changed_ms - 1000 <= ms < changed_ms for ms in sent)
+    after = sum(changed_ms + 500 <= ms < changed_ms + 1500 for ms in sent)
+    assert 10 <= before <= 30, f"{before} transactions in the second before the change, at 20 a second"
+    assert 300 <= after <= 500, f"{after} transactions in a second after the change to 400 a second"
 
 
 def _read_all(settings, topic: str) -> list[tuple[int, dict]]:
