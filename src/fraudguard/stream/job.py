@@ -17,6 +17,7 @@ query wrote (`INCOMPATIBLE_STATE`) ends the job with the command that resets it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -109,12 +110,17 @@ class StreamJob:
         self._write_progress("starting", None)
         spark = self.spark or spark_session(self.settings, "fraudguard-stream")
         self.scorer = scorer_for(spark, self.settings)
-        self.scorer.models.current()  # fail now, clearly, when there is no model at all
+        threading.Thread(target=self._load_model, name="model-load", daemon=True).start()
         failures = 0
         try:
             while not self.stop_requested.is_set():
                 query = start_query(spark, self.settings, self.scorer, self.available_now)
                 log.info("query started", extra={"id": str(query.id), "run": str(query.runId)})
+                try:
+                    self.scorer.models.current()  # waits for the load; fails clearly without any model
+                except Exception:
+                    query.stop()
+                    raise
                 try:
                     self._watch(query)
                     if not self.stop_requested.is_set():  # AvailableNow: all input consumed
@@ -142,6 +148,13 @@ class StreamJob:
         finally:
             if self.spark is None:
                 spark.stop()
+
+    def _load_model(self) -> None:
+        """Load the model while the query starts (both take seconds). An error is raised again, to the
+        job, when the started query asks for the model."""
+        assert self.scorer is not None
+        with contextlib.suppress(Exception):
+            self.scorer.models.current()
 
     def _incompatible(self, condition: str) -> str:
         dataset = f" --dataset {self.settings.stream.dataset}" if self.settings.stream.dataset else ""
