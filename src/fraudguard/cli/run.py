@@ -13,7 +13,10 @@ from fraudguard.cli.context import CliContext, CliError, console
 
 @click.command()
 @click.option(
-    "--duration", type=float, help="Stop after this many seconds, with a summary (default: Ctrl-C)."
+    "--duration",
+    type=float,
+    help="Stop this many seconds after the first alert (or the first alert's wait), with a summary "
+    "(default: Ctrl-C).",
 )
 @click.option("--rate", type=float, help="Live transactions per second (default: simulator.live_rate).")
 @click.option("--refresh", type=float, default=2.0, show_default=True, help="Seconds between updates.")

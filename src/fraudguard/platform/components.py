@@ -1,10 +1,10 @@
 """The platform's parts in start order, each with its start, stop, health check and log.
 
 Steps (topics, the bootstrap model) only start; services also stop and report their health. A part that
-was already running is used as is and left running at the end. What the first alert needs starts one
-after the other before the live traffic, the quick alert service before the slow streaming job so a
-taken port fails the run early; the rest (the first model's training, the MLflow UI, Airflow) start
-together once it flows.
+was already running is used as is and left running at the end. What the first alert needs starts by
+stages (`Stage`): the broker beside the model, the topics, then the live traffic begins, then the quick
+alert service before the slow streaming job so a taken port fails the run early; the rest (the first
+model's training, the MLflow UI, Airflow) start together once the first alert is on the dashboard.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 
 from fraudguard.alerts import control as alerts
@@ -34,6 +35,19 @@ class Started:
     started: bool  # False: it was already running (left running at the end)
 
 
+class Stage(IntEnum):
+    """When a part starts: stage after stage, the parts of one stage together."""
+
+    BROKER = 0  # Kafka, and beside it the model the stream will serve
+    TOPICS = 1
+    ALERTS = 2  # the live traffic begins before this stage, so the stream's first micro-batch has some
+    STREAM = 3
+    LATER = 4  # once the first alert is on the dashboard
+
+
+TRAFFIC_STAGE = Stage.ALERTS
+
+
 @dataclass(frozen=True)
 class Part:
     name: str
@@ -41,7 +55,7 @@ class Part:
     log: Path
     stop: Callable[[], object] | None = None  # None: a step, nothing to stop
     healthy: Callable[[], bool] | None = None
-    before_traffic: bool = True  # False: started once the live traffic flows
+    stage: Stage = Stage.BROKER
 
 
 def parts(settings: Settings, config_path: Path) -> list[Part]:
@@ -55,22 +69,21 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
         )  # fmt: skip
     training = first_training(settings)
     found += [
-        Part("topics", lambda: _topics(settings), paths.kafka_log(1)),
         Part("model", lambda: ensure_model(settings), settings.model.export_dir),
+        Part("topics", lambda: _topics(settings), paths.kafka_log(1), stage=Stage.TOPICS),
         Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
-             lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None),
+             lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None, Stage.ALERTS),
         Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log(),
-             lambda: stream.stop(settings), lambda: stream.running(settings) is not None),
+             lambda: stream.stop(settings), lambda: stream.running(settings) is not None, Stage.STREAM),
         Part("first model training", lambda: train_first_model(settings, config_path), training.log_file,
-             training.stop, lambda: _trained_or_training(settings), before_traffic=False),
+             training.stop, lambda: _trained_or_training(settings), Stage.LATER),
     ]  # fmt: skip
     if settings.mlflow.ui_port:
         found.append(Part("MLflow UI", lambda: _mlflow(settings), ui.log_file, ui.stop,
-                          lambda: mlflow_ui.healthy(settings), before_traffic=False))  # fmt: skip
+                          lambda: mlflow_ui.healthy(settings), Stage.LATER))  # fmt: skip
     found.append(
         Part("Airflow", lambda: _airflow(airflow), paths.logs / "airflow-*.log", airflow.stop,
-             lambda: (airflow.health() or {}).get("scheduler", {}).get("status") == "healthy",
-             before_traffic=False)
+             lambda: (airflow.health() or {}).get("scheduler", {}).get("status") == "healthy", Stage.LATER)
     )  # fmt: skip
     return found
 

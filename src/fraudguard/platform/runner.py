@@ -10,6 +10,7 @@ import contextlib
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from rich.table import Table
 
 from fraudguard.alerts import control as alerts
 from fraudguard.config import Settings
-from fraudguard.platform.components import Part, Started, parts
+from fraudguard.platform.components import TRAFFIC_STAGE, Part, Stage, Started, parts
 from fraudguard.platform.latency import AlertLatency
 from fraudguard.platform.summary import detection_quality
 from fraudguard.simulate.live import LivePublisher, live_world
@@ -33,6 +34,9 @@ from fraudguard.stream.progress import QueryProgress, Totals
 
 DRAIN_STALL_S = 60.0  # at the end, the stream scores what was published unless idle this long
 FIRST_ALERT_WAIT_S = 180.0  # the rest starts once the first alert is stored, or after this long
+WARM_UP_RATE = 10.0
+"""Transactions per second until the first alert: the stream's first micro-batches pay for starting
+Spark's tasks and Python workers, so they are kept small; then the traffic runs at its full rate."""
 
 
 class StartFailed(RuntimeError):
@@ -60,10 +64,15 @@ class PlatformRun:
     first_alert_s: float | None = None
 
     def start(self) -> None:
-        """Start what the first alert needs, in order; on a failure, stop what this run started and raise."""
-        for part in parts(self.settings, self.config_path):
-            if part.before_traffic:
-                self._start([part])
+        """Start the stages before the live traffic (`TRAFFIC_STAGE`); on a failure, stop what this run
+        started and raise."""
+        self._start_stages(range(TRAFFIC_STAGE))
+
+    def _start_stages(self, stages: Iterable[int]) -> None:
+        every = parts(self.settings, self.config_path)
+        for stage in stages:
+            if chosen := [part for part in every if part.stage == stage]:
+                self._start(chosen)
 
     def _start(self, chosen: list[Part]) -> None:
         """Start the chosen parts at once (they must not depend on each other) and report each. After a
@@ -96,7 +105,8 @@ class PlatformRun:
             raise StartFailed("; ".join(failed))
 
     def run(self, duration_s: float | None, refresh_s: float) -> dict[str, Any]:
-        """Live traffic and the status view until `duration_s` or Ctrl-C; then the summary."""
+        """Live traffic (a trickle while the stream starts, until the first alert), the rest of the
+        parts, then the status view for `duration_s` at the full rate, or until Ctrl-C; then the summary."""
         since, scored_before = datetime.now(UTC), stream.scored_total(self.settings)
         latency = AlertLatency(self.settings)
         latency.start()
@@ -104,23 +114,29 @@ class PlatformRun:
         # replays an earlier one nor meets its users' state in the stream.
         seed = self.settings.simulator.seed + int(time.time()) // 60
         world = live_world(self.settings.simulator, seed=seed, id_prefix=f"w{seed}-")
-        self.console.print(f"live traffic: seed {world.seed}, from {world.start_date} (simulated days)")
         rate = self.rate or world.live_rate
+        self.console.print(
+            f"live traffic: seed {world.seed}, from {world.start_date} (simulated days), "
+            f"{min(WARM_UP_RATE, rate):g}/s until the first alert, then {rate:g}/s"
+        )
         publisher = LivePublisher(self.settings, on_delivered=latency.delivered)
         traffic = threading.Thread(
             target=publisher.run,
-            args=(FakerWorldTimeline(world), rate, None, lambda _: None),  # a callback keeps its rate current
+            # a progress callback keeps the report's achieved rate current
+            args=(FakerWorldTimeline(world), min(WARM_UP_RATE, rate), None, lambda _: None),
             name="traffic",
             daemon=True,
         )
         traffic.start()
-        deadline = time.monotonic() + duration_s if duration_s else None
-        self._await_first_alert()
         try:
-            self._start([part for part in parts(self.settings, self.config_path) if not part.before_traffic])
-        except StartFailed:
+            self._start_stages(range(TRAFFIC_STAGE, Stage.LATER))
+            self._await_first_alert()
+            self._start_stages([Stage.LATER])
+        except BaseException:  # a part failed to start, or Ctrl-C
             publisher.stop()
             raise
+        publisher.set_rate(rate)
+        deadline = time.monotonic() + duration_s if duration_s else None
         try:
             with Live(console=self.console, auto_refresh=False) as live:
                 while deadline is None or time.monotonic() < deadline:
