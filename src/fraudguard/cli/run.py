@@ -29,8 +29,12 @@ def run(
 ) -> None:
     """Start the whole platform (broker, MLflow UI, first model, stream, alert service, Airflow, live
     traffic), show its live status until Ctrl-C or --duration, stop everything, print a summary."""
+    from fraudguard.logs import configure_logging
+    from fraudguard.paths import RuntimePaths
     from fraudguard.platform.runner import PlatformRun, StartFailed
 
+    # The console shows the run's status lines; its own clients' logs (the traffic's producer) go to a file.
+    configure_logging(file=RuntimePaths(obj.settings.runtime_dir).logs / "run.log")
     platform = PlatformRun(obj.settings, obj.config_path, console, rate=rate)
     try:
         platform.start()
