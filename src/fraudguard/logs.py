@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
-CHATTY_LOGGERS = ("py4j",)
-"""Logged at WARNING only: py4j logs every callback at INFO, one line per streaming trigger."""
+CHATTY_LOGGERS = ("py4j", "httpx")
+"""Logged at WARNING only: py4j logs every callback at INFO, one line per streaming trigger; httpx
+logs every request (`fraudguard run` polls the services' health)."""
 
 
 class LogfmtFormatter(logging.Formatter):
