@@ -15,7 +15,7 @@ from fraudguard.cli.context import CliContext, CliError, console
 @click.option(
     "--duration",
     type=float,
-    help="Stop this many seconds after the first alert (or the first alert's wait), with a summary "
+    help="Stop this many seconds after the first alert (or after the wait for it ends), with a summary "
     "(default: Ctrl-C).",
 )
 @click.option("--rate", type=float, help="Live transactions per second (default: simulator.live_rate).")

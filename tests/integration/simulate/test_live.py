@@ -70,9 +70,13 @@ def test_a_new_rate_paces_the_transactions_from_when_it_is_set(fresh_broker):
     ensure_topics(settings)
     publisher = LivePublisher(settings)
     world = live_world(settings.simulator, users=300, merchants=80)
-    traffic = threading.Thread(target=publisher.run, args=(FakerWorldTimeline(world), 20, None))
+    traffic = threading.Thread(target=publisher.run, args=(FakerWorldTimeline(world), 20, None), daemon=True)
     traffic.start()
+    deadline = time.monotonic() + 60
     while publisher.report.transactions < 40:  # two seconds at the first rate
+        assert traffic.is_alive() and time.monotonic() < deadline, (
+            "the traffic stopped before 40 transactions"
+        )
         time.sleep(0.05)
     changed_ms = time.time() * 1000
     publisher.set_rate(400)
