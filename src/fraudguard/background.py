@@ -173,6 +173,8 @@ class Background:
             return running, False
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        if self.niceness:  # set before the service starts, so that every child it starts inherits it
+            command = ["nice", "-n", str(self.niceness), *command]
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
                 list(command),
@@ -183,8 +185,6 @@ class Background:
                 env=dict(environ),
             )
         with contextlib.suppress(psutil.Error):
-            if self.niceness:  # before its interpreter has started any child: they inherit it
-                psutil.Process(process.pid).nice(self.niceness)
             self.pid_file.write_text(json.dumps(identity(process.pid)))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
