@@ -5,6 +5,10 @@
 # into .cache/jars once.
 
 PYTHON ?= python3
+# Python's bytecode cache (__pycache__, ignored by git) stays on even where the environment turns it off:
+# without it every process (each pytest worker, each Spark Python worker) compiles our modules again and
+# pytest rewrites its plugins' modules again on every start.
+unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -49,9 +53,11 @@ check: $(STAMP)
 test: jars $(BROWSER) $(KCAT) check
 	$(BIN)/pytest $(ARGS)
 
-# The unit tests only: no broker, no Spark session, no browser.
+# The unit tests only (no broker, no Spark session, no browser), on every core, a test file per worker
+# (its module fixtures are built once). The one that generates the handbook's full-size world (marked
+# slow) runs in `make test`.
 test-fast: check
-	$(BIN)/pytest tests/unit $(ARGS)
+	$(BIN)/pytest tests/unit -n auto --maxprocesses 4 --dist loadfile -m "not slow" $(ARGS)
 
 # Every benchmark script, one after another, into one report (var/bench/report.json and report.md,
 # and the last section of docs/benchmarks.md).
