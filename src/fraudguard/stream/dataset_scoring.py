@@ -79,15 +79,16 @@ class DatasetScorer(MicroBatchScorer):
             scored = records.transform(scored_with(model, plan))
             scored = scored.select(*SOURCE, *self.record.names, *SCORING_COLUMNS).persist()
             try:
-                self._write_history(scored, batch_id)
-                laps.lap("score_and_history")
                 alerts = scored.agg(count_where(F.col("alerted")).alias("alerts")).collect()[0]["alerts"]
+                laps.lap("score")
                 if alerts:
                     maker = DatasetAlertMaker(model.name, model.version, model.threshold,
                                               dict(model.importances), dict(model.population),
                                               plan.scored_at, self.amount, self.usual)  # fmt: skip
                     self._send(scored.where("alerted").mapInPandas(maker, KAFKA_ROWS), TopicRole.ALERTS)
                 laps.lap("alerts")
+                self._write_history(scored, batch_id)
+                laps.lap("history")
             finally:
                 scored.unpersist()
         return BatchReport(

@@ -7,8 +7,8 @@ the executors; the driver only plans them and reads a few counts.
       ├─ user / merchant records, labels ─→ record tables (every version, every label)
       └─ transactions ─ session features of their pairs ─ as-of user/merchant join ─ label-delayed
            risk ─ row and travel features (`features`, the functions training uses) ─ champion
-           PipelineModel ─┬→ scored history
-                          ├→ alerts topic
+           PipelineModel ─┬→ alerts topic
+                          ├→ scored history
                           └→ counts per window (`aggregates`) → aggregates topic
 
 Exactly once, by replay: Spark replays an uncommitted micro-batch with the same id, the same input
@@ -234,18 +234,19 @@ class MicroBatchScorer:
             scored = scored.withColumn(ANOMALY_SCORE, F.lit(None).cast("double"))
         scored = scored.select(*HISTORY_COLUMNS).persist()
         self._cached.append(scored)
-        self._write_history(scored, batch_id)
-        laps.lap("score_and_history")
         figures = scored.agg(
             count_where(F.col("alerted")).alias("alerts"),
             count_where(~F.col("user_known")).alias("late_users"),
             count_where(~F.col("merchant_known")).alias("late_merchants"),
         ).collect()[0]
-        if figures["alerts"]:
+        laps.lap("score")
+        if figures["alerts"]:  # before the history: an analyst waits for the alerts, not for the history
             alert = AlertMaker(model.name, model.version, model.threshold, dict(model.importances),
                                dict(model.population), plan.scored_at)  # fmt: skip
             self._send(scored.where("alerted").mapInPandas(alert, KAFKA_ROWS), TopicRole.ALERTS)
         laps.lap("alerts")
+        self._write_history(scored, batch_id)
+        laps.lap("history")
         aggregates = self.aggregates.messages(scored, batch_id, plan.scored_at)
         if aggregates is not None:
             self._send(aggregates, TopicRole.AGGREGATES)
