@@ -2,9 +2,9 @@
 
 Steps (topics, the bootstrap model) only start; services also stop and report their health. A part that
 was already running is used as is and left running at the end. What the first alert needs starts by
-stages (`Stage`): the broker beside the model, the topics, then the live traffic begins, then the quick
-alert service before the slow streaming job so a taken port fails the run early; the rest (the first
-model's training, the MLflow UI, Airflow) start together once the first alert is on the dashboard.
+stages (`Stage`): the broker beside the model, the topics, then the live traffic begins, then the alert
+service beside the streaming job; the rest (the first model's training, the MLflow UI, Airflow) start
+together once the first alert is on the dashboard.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ class Stage(IntEnum):
 
     BROKER = 0  # Kafka, and beside it the model the stream will serve
     TOPICS = 1
-    ALERTS = 2  # the live traffic begins before this stage, so the stream's first micro-batch has some
-    STREAM = 3
-    LATER = 4  # once the first alert is on the dashboard
+    SERVICES = 2  # the alert service and the stream; the live traffic begins before, so the stream's
+    # first micro-batch has some
+    LATER = 3  # once the first alert is on the dashboard
 
 
-TRAFFIC_STAGE = Stage.ALERTS
+TRAFFIC_STAGE = Stage.SERVICES
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,9 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
         Part("model", lambda: ensure_model(settings), settings.model.export_dir),
         Part("topics", lambda: _topics(settings), paths.kafka_log(1), stage=Stage.TOPICS),
         Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
-             lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None, Stage.ALERTS),
+             lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None, Stage.SERVICES),
         Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log(),
-             lambda: stream.stop(settings), lambda: stream.running(settings) is not None, Stage.STREAM),
+             lambda: stream.stop(settings), lambda: stream.running(settings) is not None, Stage.SERVICES),
         Part("first model training", lambda: train_first_model(settings, config_path), training.log_file,
              training.stop, lambda: _trained_or_training(settings), Stage.LATER),
     ]  # fmt: skip
@@ -91,14 +91,25 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
 def ensure_model(settings: Settings) -> Started:
     """A model for the stream to serve: the registry's champion; without one, the last export; without
     that, the bootstrap model shipped in models/bootstrap."""
-    from fraudguard.train import bootstrap, registry
+    from fraudguard.train import bootstrap
 
-    current = registry.champion_version(settings)
+    current = None
+    if not _no_store_yet(settings):
+        from fraudguard.train import registry  # MLflow and Spark: imported only when there is a store
+
+        current = registry.champion_version(settings)
     if current is not None:
         return Started(f"champion v{current}", started=False)
     if bootstrap.install(settings):
         return Started(f"no champion yet: the bootstrap model ({settings.model.bootstrap_dir})", False)
     return Started(f"no champion yet: the export in {settings.model.export_dir / 'champion'}", False)
+
+
+def _no_store_yet(settings: Settings) -> bool:
+    """A local SQLite store that does not exist holds no champion: say so without MLflow, whose first
+    connection creates the store's tables (seconds on the way to the first alert)."""
+    uri = settings.mlflow.tracking_uri
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
 
 
 def first_training(settings: Settings) -> Background:
