@@ -2,9 +2,9 @@
 
 Steps (topics, the bootstrap model) only start; services also stop and report their health. A part that
 was already running is used as is and left running at the end. What the first alert needs starts by
-stages (`Stage`): the broker beside the model, the topics, then the live traffic begins, then the alert
-service beside the streaming job; the rest (the first model's training, the MLflow UI, Airflow) start
-together once the first alert is on the dashboard.
+stages (`Stage`): the broker beside the model, the topics, then the live traffic begins, then the quick
+alert service before the slow streaming job so a taken port fails the run early; the rest (the first
+model's training, the MLflow UI, Airflow) start together once the first alert is on the dashboard.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ class Stage(IntEnum):
 
     BROKER = 0  # Kafka, and beside it the model the stream will serve
     TOPICS = 1
-    SERVICES = 2  # the alert service and the stream; the live traffic begins before, so the stream's
-    # first micro-batch has some
-    LATER = 3  # once the first alert is on the dashboard
+    ALERTS = 2  # the live traffic begins before this stage, so the stream's first micro-batch has some
+    STREAM = 3
+    LATER = 4  # once the first alert is on the dashboard
 
 
-TRAFFIC_STAGE = Stage.SERVICES
+TRAFFIC_STAGE = Stage.ALERTS
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,9 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
         Part("model", lambda: ensure_model(settings), settings.model.export_dir),
         Part("topics", lambda: _topics(settings), paths.kafka_log(1), stage=Stage.TOPICS),
         Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
-             lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None, Stage.SERVICES),
+             lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None, Stage.ALERTS),
         Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log(),
-             lambda: stream.stop(settings), lambda: stream.running(settings) is not None, Stage.SERVICES),
+             lambda: stream.stop(settings), lambda: stream.running(settings) is not None, Stage.STREAM),
         Part("first model training", lambda: train_first_model(settings, config_path), training.log_file,
              training.stop, lambda: _trained_or_training(settings), Stage.LATER),
     ]  # fmt: skip
