@@ -126,6 +126,14 @@ def _in_session(pid: int, session: int | None) -> bool:
 
 
 @dataclass(frozen=True)
+class Launched:
+    """A service's process just started, not yet known to be ready."""
+
+    process: subprocess.Popen[bytes]
+    began: float  # time.monotonic() at the launch
+
+
+@dataclass(frozen=True)
 class Background:
     name: str
     pid_file: Path
@@ -171,10 +179,16 @@ class Background:
         running = self.pid()
         if running is not None:
             return running, False
+        return self.await_ready(self.launch(command, environ), ready, timeout_s), True
+
+    def launch(self, command: Sequence[str], environ: Mapping[str, str]) -> Launched:
+        """Start the process and return at once, for a caller with other work before it needs the
+        service (`await_ready`). The caller has checked that the service is not running."""
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         if self.niceness:  # set before the service starts, so that every child it starts inherits it
             command = ["nice", "-n", str(self.niceness), *command]
+        began = time.monotonic()
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
                 list(command),
@@ -186,7 +200,13 @@ class Background:
             )
         with contextlib.suppress(psutil.Error):
             self.pid_file.write_text(json.dumps(identity(process.pid)))
-        deadline = time.monotonic() + timeout_s
+        return Launched(process, began)
+
+    def await_ready(self, launched: Launched, ready: Callable[[], bool], timeout_s: float) -> int:
+        """Wait until `ready()`, at most `timeout_s` after the launch; returns the pid. A service that
+        exits, reports a failure (`ready()` raises) or is not ready in time is stopped, with an error."""
+        process = launched.process
+        deadline = launched.began + timeout_s
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
@@ -196,7 +216,7 @@ class Background:
                 )
             try:
                 if ready():
-                    return process.pid, True
+                    return process.pid
             except Exception:
                 self.stop()
                 raise

@@ -89,11 +89,8 @@ def start(obj: CliContext, detach: bool, available_now: bool) -> None:
 @click.pass_obj
 def stop(obj: CliContext) -> None:
     """Stop gracefully: the running micro-batch completes first."""
-    current = control.stop(obj.settings)
-    if current is None:
-        console.print("the stream is not running")
-    else:
-        console.print(f"stream stopped (was pid {current.progress.pid})")
+    pid = control.stop(obj.settings)
+    console.print("the stream is not running" if pid is None else f"stream stopped (was pid {pid})")
 
 
 @stream.command()

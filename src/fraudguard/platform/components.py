@@ -1,10 +1,11 @@
 """The platform's parts in start order, each with its start, stop, health check and log.
 
-Steps (topics, the bootstrap model) only start; services also stop and report their health. A part that
-was already running is used as is and left running at the end. What the first alert needs starts by
-stages (`Stage`): the broker beside the model, the topics, then the live traffic begins, then the quick
-alert service before the slow streaming job so a taken port fails the run early; the rest (the first
-model's training, the MLflow UI, Airflow) start together once the first alert is on the dashboard.
+Steps (topics) only start; services also stop and report their health. A part that was already running
+is used as is and left running at the end. What the first alert needs starts by stages (`Stage`): the
+broker beside the streaming job's launch (its Spark session and model load while Kafka starts; it waits
+for its topics), the topics, then the live traffic begins, the alert service, and the wait for the
+streaming job's query; the rest (the first model's training, the MLflow UI, Airflow) start together once
+the first alert is on the dashboard.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from fraudguard.alerts import control as alerts
-from fraudguard.background import YIELDING, Background
+from fraudguard.background import YIELDING, Background, Launched
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.config.model import Classifier
 from fraudguard.kafka.local_broker import control as broker
@@ -33,15 +34,16 @@ from fraudguard.stream import control as stream
 class Started:
     detail: str  # what the user needs: an address, a version
     started: bool  # False: it was already running (left running at the end)
+    verb: str | None = None  # what the status line says it did, when not "started" or "ready"
 
 
 class Stage(IntEnum):
     """When a part starts: stage after stage, the parts of one stage together."""
 
-    BROKER = 0  # Kafka, and beside it the model the stream will serve
+    BROKER = 0  # Kafka, and beside it the streaming job's launch with the model it will serve
     TOPICS = 1
     ALERTS = 2  # the live traffic begins before this stage, so the stream's first micro-batch has some
-    STREAM = 3
+    STREAM = 3  # the streaming job's query runs
     LATER = 4  # once the first alert is on the dashboard
 
 
@@ -67,13 +69,13 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
             Part("Kafka", lambda: _broker(settings), paths.kafka_log(1),
                  lambda: broker.stop(settings), lambda: bool(broker.running_nodes(settings)))
         )  # fmt: skip
-    training = first_training(settings)
+    training, job = first_training(settings), StreamStart(settings, config_path)
     found += [
-        Part("model", lambda: ensure_model(settings), settings.model.export_dir),
+        Part("streaming job", job.launch, paths.stream_log(), lambda: stream.stop(settings)),
         Part("topics", lambda: _topics(settings), paths.kafka_log(1), stage=Stage.TOPICS),
         Part("alert service", lambda: _alerts(settings, config_path), alerts.service(settings).log_file,
              lambda: alerts.stop(settings), lambda: alerts.health(settings) is not None, Stage.ALERTS),
-        Part("streaming job", lambda: _stream(settings, config_path), paths.stream_log(),
+        Part("streaming job", job.await_start, paths.stream_log(),
              lambda: stream.stop(settings), lambda: stream.running(settings) is not None, Stage.STREAM),
         Part("first model training", lambda: train_first_model(settings, config_path), training.log_file,
              training.stop, lambda: _trained_or_training(settings), Stage.LATER),
@@ -88,9 +90,9 @@ def parts(settings: Settings, config_path: Path) -> list[Part]:
     return found
 
 
-def ensure_model(settings: Settings) -> Started:
+def ensure_model(settings: Settings) -> str:
     """A model for the stream to serve: the registry's champion; without one, the last export; without
-    that, the bootstrap model shipped in models/bootstrap."""
+    that, the bootstrap model shipped in models/bootstrap. Says which."""
     from fraudguard.train import bootstrap
 
     current = None
@@ -99,10 +101,10 @@ def ensure_model(settings: Settings) -> Started:
 
         current = registry.champion_version(settings)
     if current is not None:
-        return Started(f"champion v{current}", started=False)
+        return f"champion v{current}"
     if bootstrap.install(settings):
-        return Started(f"no champion yet: the bootstrap model ({settings.model.bootstrap_dir})", False)
-    return Started(f"no champion yet: the export in {settings.model.export_dir / 'champion'}", False)
+        return f"no champion yet: the bootstrap model ({settings.model.bootstrap_dir})"
+    return f"no champion yet: the export in {settings.model.export_dir / 'champion'}"
 
 
 def _no_store_yet(settings: Settings) -> bool:
@@ -164,12 +166,34 @@ def first_classifier(dataset: Path, configured: Classifier) -> Classifier:
     return configured if labels else "isolation_forest"
 
 
+class StreamStart:
+    """The streaming job launched beside the broker, so that its Spark session and model load while Kafka
+    starts, and awaited once the topics and the alert service are there."""
+
+    def __init__(self, settings: Settings, config_path: Path) -> None:
+        self.settings, self.config_path = settings, config_path
+        # Decided before the broker starts: a cluster formatted now has none of the offsets the
+        # streams' checkpoints hold, so they start afresh.
+        self.new_cluster = settings.kafka.uses_local_broker and broker.layout(settings) is None
+        self.launched: Launched | None = None
+
+    def launch(self) -> Started:
+        model = ensure_model(self.settings)
+        if self.new_cluster:
+            for job in stream.known_jobs(self.settings):
+                stream.reset(job)
+        self.launched = stream.launch(self.settings, str(self.config_path))
+        if self.launched is None:
+            return Started(f"already running; {model}", started=False)
+        return Started(f"pid {self.launched.process.pid}, serving {model}", True, verb="launched")
+
+    def await_start(self) -> Started:
+        current = stream.await_start(self.settings, self.launched)
+        return Started(f"pid {current.progress.pid}, model {current.progress.model or '-'}", False, "running")
+
+
 def _broker(settings: Settings) -> Started:
-    """A newly formatted cluster has none of the offsets the streams' checkpoints hold: they start afresh."""
     report = broker.start(settings)
-    if report.formatted:
-        for job in stream.known_jobs(settings):
-            stream.reset(job)
     return Started(f"at {report.layout.bootstrap_servers}", bool(report.started))
 
 
@@ -185,11 +209,6 @@ def _topics(settings: Settings) -> Started:
 def _mlflow(settings: Settings) -> Started:
     _, started = mlflow_ui.start(settings)
     return Started(mlflow_ui.url(settings), started)
-
-
-def _stream(settings: Settings, config_path: Path) -> Started:
-    current, started = stream.start_detached(settings, str(config_path))
-    return Started(f"pid {current.progress.pid}, model {current.progress.model or '-'}", started)
 
 
 def _alerts(settings: Settings, config_path: Path) -> Started:

@@ -62,6 +62,10 @@ class PlatformRun:
     started: list[Part] = field(default_factory=list)
     services: list[Part] = field(default_factory=list)
     first_alert_s: float | None = None
+    components: list[Part] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.components = parts(self.settings, self.config_path)  # one set: a launch and its wait share state
 
     def start(self) -> None:
         """Start the stages before the live traffic (`TRAFFIC_STAGE`); on a failure, stop what this run
@@ -69,9 +73,8 @@ class PlatformRun:
         self._start_stages(range(TRAFFIC_STAGE))
 
     def _start_stages(self, stages: Iterable[int]) -> None:
-        every = parts(self.settings, self.config_path)
         for stage in stages:
-            if chosen := [part for part in every if part.stage == stage]:
+            if chosen := [part for part in self.components if part.stage == stage]:
                 self._start(chosen)
 
     def _start(self, chosen: list[Part]) -> None:
@@ -91,7 +94,7 @@ class PlatformRun:
                 self.console.print(f"[red]✗ {part.name} failed:[/] {outcome}\n  log: {part.log}")
                 failed.append(f"{part.name} failed to start; see {part.log}")
                 continue
-            verb = "started" if outcome.started else "ready"
+            verb = outcome.verb or ("started" if outcome.started else "ready")
             self.console.print(f"[green]✓[/] {part.name} {verb}: {outcome.detail} [dim]({took:.1f} s)[/]")
             if part.stop is not None:
                 self.services.append(part)

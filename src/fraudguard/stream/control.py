@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from fraudguard.background import Background, BackgroundError
+from fraudguard.background import Background, BackgroundError, Launched
 from fraudguard.config import CONFIG_PATH_VAR, Settings
 from fraudguard.data.naming import stream_settings
 from fraudguard.paths import RuntimePaths
@@ -115,17 +115,33 @@ def running(settings: Settings) -> StreamStatus | None:
 def start_detached(
     settings: Settings, config_path: str, available_now: bool = False
 ) -> tuple[StreamStatus, bool]:
-    """Start the job as its own process (own session); return once its query runs."""
-    existing = running(settings)
-    if existing:
-        return existing, False
+    """Start the job as its own process (own session); return once its query runs. Returns its status and
+    whether it was started now."""
+    launched = launch(settings, config_path, available_now)
+    return await_start(settings, launched, available_now), launched is not None
+
+
+def launch(settings: Settings, config_path: str, available_now: bool = False) -> Launched | None:
+    """Start the job's process and return at once (None: it runs already): its Spark session and model
+    load while the caller starts the rest; the job waits for its topics (`stream.job`)."""
+    if running(settings):
+        return None
     _not_on_another_host(status(settings), "started again")
+    job = service(settings)
+    if (pid := job.pid()) is not None:
+        raise StreamError(f"the stream's previous process (pid {pid}) is still stopping; start it again soon")
     _progress_file(settings).unlink(missing_ok=True)
     command = [sys.executable, "-m", "fraudguard", "stream", "start"]
     if available_now:
         command.append("--available-now")
     if settings.stream.dataset:
         command += ["--dataset", settings.stream.dataset]
+    return job.launch(command, {**os.environ, CONFIG_PATH_VAR: str(config_path)})
+
+
+def await_start(settings: Settings, launched: Launched | None, available_now: bool = False) -> StreamStatus:
+    """Wait until the launched job's query runs (or, for `available_now`, has run), at most
+    `stream.start_timeout_s` after the launch."""
 
     def started() -> bool:
         current = StreamProgress.read(_progress_file(settings))
@@ -135,26 +151,26 @@ def start_detached(
             current.state == "running" or (available_now and current.state == "stopped")
         )
 
-    environ = {**os.environ, CONFIG_PATH_VAR: str(config_path)}
-    try:
-        pid, fresh = service(settings).start(command, environ, started, settings.stream.start_timeout_s)
-    except BackgroundError as error:
-        raise StreamError(str(error)) from None
-    if not fresh:
-        raise StreamError(f"the stream's previous process (pid {pid}) is still stopping; start it again soon")
+    if launched is not None:
+        try:
+            service(settings).await_ready(launched, started, settings.stream.start_timeout_s)
+        except BackgroundError as error:
+            raise StreamError(str(error)) from None
     current = status(settings)
     assert current is not None, "the job reported its start"
-    return current, True
+    return current
 
 
-def stop(settings: Settings) -> StreamStatus | None:
-    """Ask the job to stop after its current micro-batch (SIGTERM); kill it after `stop_timeout_s`."""
-    current = running(settings)
-    if current is None:
+def stop(settings: Settings) -> int | None:
+    """Ask the job to stop after its current micro-batch (SIGTERM), also while it is still starting;
+    kill it after `stop_timeout_s`. Returns the pid it had, None when it was not running."""
+    job = service(settings)
+    pid = job.pid()
+    if pid is None:
         _not_on_another_host(status(settings), "stopped")
         return None
-    service(settings).stop(settings.stream.stop_timeout_s + 30)
-    return status(settings)
+    job.stop(settings.stream.stop_timeout_s + 30)
+    return pid
 
 
 def restart(settings: Settings, config_path: str) -> StreamStatus:

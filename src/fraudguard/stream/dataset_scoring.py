@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from fraudguard.config import Settings, TopicRole
 from fraudguard.schemas import RecordSchema
 from fraudguard.stream.alerts import DatasetAlertMaker
-from fraudguard.stream.champion import ScoringModel
+from fraudguard.stream.champion import ChampionSource, ScoringModel
 from fraudguard.stream.messages import KAFKA_ROWS
 from fraudguard.stream.parse import KIND, PROBLEM, parse_topic
 from fraudguard.stream.progress import BatchReport
@@ -40,18 +40,26 @@ SOURCE = ("kafka_ts", "topic", "partition", "offset")
 class DatasetScorer(MicroBatchScorer):
     """Spark calls it with each micro-batch of the dataset's replay (`foreachBatch`)."""
 
-    def __init__(self, spark: SparkSession, settings: Settings, dataset: ImportedDataset) -> None:
-        super().__init__(spark, settings)
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        dataset: ImportedDataset,
+        models: ChampionSource | None = None,
+    ) -> None:
+        super().__init__(spark, settings, models)
         self.dataset = dataset
         self.record: RecordSchema = dataset.schema.record_schema()
         self.amount = next((name for name in dataset.schema.numeric if name.lower() == "amount"), None)
         self.usual = usual_values(dataset.rows(spark), dataset.schema.numeric)
 
     @classmethod
-    def of(cls, spark: SparkSession, settings: Settings) -> DatasetScorer:
+    def of(
+        cls, spark: SparkSession, settings: Settings, models: ChampionSource | None = None
+    ) -> DatasetScorer:
         """The scorer of `stream.dataset`, imported where `data import` writes datasets."""
         assert settings.stream.dataset is not None
-        return cls(spark, settings, ImportedDataset.named(settings, settings.stream.dataset))
+        return cls(spark, settings, ImportedDataset.named(settings, settings.stream.dataset), models)
 
     def inputs(self) -> DataFrame:
         source = kafka_source(

@@ -26,22 +26,27 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from confluent_kafka import KafkaException
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from fraudguard.config import Settings
 from fraudguard.data.naming import stream_settings
+from fraudguard.kafka.clients import BrokerNotRunning, make_admin
+from fraudguard.kafka.topics import existing_topics
 from fraudguard.paths import RuntimePaths, suffixed
 from fraudguard.spark import spark_session
 from fraudguard.stream import control
+from fraudguard.stream.champion import ChampionSource
 from fraudguard.stream.progress import QueryProgress, ServedModel, State, StreamProgress
-from fraudguard.stream.scoring import MicroBatchScorer
+from fraudguard.stream.scoring import INPUT_ROLES, MicroBatchScorer
 
 log = logging.getLogger("fraudguard.stream")
 
 QUERY_NAME = "fraudguard-scoring"
 RESTART_PAUSES_S = (1, 2, 5, 10, 30)
+INPUTS_REPORT_S = 10.0  # while the job waits for its topics, it says why this often
 INCOMPATIBLE_STATE = (
     "STATE_STORE_KEY_SCHEMA_NOT_COMPATIBLE",
     "STATE_STORE_VALUE_SCHEMA_NOT_COMPATIBLE",
@@ -82,13 +87,22 @@ def start_query(spark: SparkSession, settings: Settings, scorer: MicroBatchScore
     return writer.start()
 
 
-def scorer_for(spark: SparkSession, settings: Settings) -> MicroBatchScorer:
+def scorer_for(spark: SparkSession, settings: Settings, models: ChampionSource) -> MicroBatchScorer:
     """The simulated world's scorer, or that of the imported dataset `stream.dataset` names."""
     if settings.stream.dataset is None:
-        return MicroBatchScorer(spark, settings)
+        return MicroBatchScorer(spark, settings, models)
     from fraudguard.stream.dataset_scoring import DatasetScorer
 
-    return DatasetScorer.of(spark, settings)
+    return DatasetScorer.of(spark, settings, models)
+
+
+def input_topics(settings: Settings) -> list[str]:
+    """The topics the job waits for before it starts its query: the world's, which `topics create`
+    makes. A dataset's topic is made by its replay, perhaps later: Spark reads it from its first
+    message then."""
+    if settings.stream.dataset is not None:
+        return []
+    return [settings.topics.get(role).name for role in INPUT_ROLES]
 
 
 class StreamJob:
@@ -100,6 +114,7 @@ class StreamJob:
         self.available_now = available_now
         self.stop_requested = threading.Event()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.models = ChampionSource(self.settings)
         self.scorer: MicroBatchScorer | None = None
 
     def request_stop(self) -> None:
@@ -109,15 +124,18 @@ class StreamJob:
         control.service(self.settings).claim()  # status and stop find the job by its pid file
         self._write_progress("starting", None)
         spark = self.spark or spark_session(self.settings, "fraudguard-stream")
-        self.scorer = scorer_for(spark, self.settings)
         threading.Thread(target=self._load_model, name="model-load", daemon=True).start()
         failures = 0
         try:
+            self._await_inputs()
+            if not self.stop_requested.is_set():
+                self.scorer = scorer_for(spark, self.settings, self.models)
             while not self.stop_requested.is_set():
+                assert self.scorer is not None
                 query = start_query(spark, self.settings, self.scorer, self.available_now)
                 log.info("query started", extra={"id": str(query.id), "run": str(query.runId)})
                 try:
-                    self.scorer.models.current()  # waits for the load; fails clearly without any model
+                    self.models.current()  # waits for the load; fails clearly without any model
                 except Exception:
                     query.stop()
                     raise
@@ -150,11 +168,27 @@ class StreamJob:
                 spark.stop()
 
     def _load_model(self) -> None:
-        """Load the model while the query starts (both take seconds). An error is raised again, to the
-        job, when the started query asks for the model."""
-        assert self.scorer is not None
+        """Load the model while the job waits for its topics and starts its query (each takes seconds).
+        An error is raised again, to the job, when the started query asks for the model."""
         with contextlib.suppress(Exception):
-            self.scorer.models.current()
+            self.models.current()
+
+    def _await_inputs(self) -> None:
+        """Wait until the broker answers and holds the job's input topics (`input_topics`), or a stop is
+        requested: the job may start before them, e.g. beside the local broker."""
+        wanted, said = input_topics(self.settings), 0.0
+        while not self.stop_requested.is_set():
+            try:
+                missing = sorted(set(wanted) - set(existing_topics(make_admin(self.settings))))
+                problem = f"topics {', '.join(missing)} do not exist yet" if missing else None
+            except (BrokerNotRunning, KafkaException) as error:
+                problem = str(error).splitlines()[0]
+            if problem is None:
+                return
+            if time.monotonic() - said >= INPUTS_REPORT_S:
+                log.info("waiting for the inputs", extra={"problem": problem})
+                said = time.monotonic()
+            self.stop_requested.wait(0.5)
 
     def _incompatible(self, condition: str) -> str:
         dataset = f" --dataset {self.settings.stream.dataset}" if self.settings.stream.dataset else ""
@@ -172,7 +206,7 @@ class StreamJob:
                 break
             query.awaitTermination(1)
             assert self.scorer is not None
-            self.scorer.models.current()  # notices a new champion even while no data arrives
+            self.models.current()  # notices a new champion even while no data arrives
             self._write_progress("running", query)
         query.awaitTermination()  # raises when the query failed
         self._write_progress("running", query)
@@ -185,7 +219,7 @@ class StreamJob:
         query.stop()
 
     def _write_progress(self, state: State, query: StreamingQuery | None, error: str | None = None) -> None:
-        scorer = self.scorer
+        scorer, model = self.scorer, self.models.loaded
         progress = StreamProgress(
             state=state,
             pid=os.getpid(),
@@ -194,11 +228,9 @@ class StreamJob:
             error=error,
         )
         if scorer is not None:
-            model = scorer.models.loaded
             progress.last_batch, progress.totals = scorer.last, scorer.totals()
-            progress.model = (
-                ServedModel(name=model.name, version=model.version, source=model.source) if model else None
-            )
+        if model is not None:
+            progress.model = ServedModel(name=model.name, version=model.version, source=model.source)
         try:
             if query is not None:
                 last, running = query.lastProgress, bool(query.status.get("isTriggerActive"))

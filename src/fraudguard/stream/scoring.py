@@ -114,6 +114,16 @@ def count_where(condition: Column) -> Column:
     return F.coalesce(F.sum(condition.cast("long")), F.lit(0))
 
 
+INPUT_ROLES = (
+    TopicRole.TRANSACTIONS,
+    TopicRole.SESSIONS,
+    TopicRole.USERS,
+    TopicRole.MERCHANTS,
+    TopicRole.LABELS,
+)
+"""The topics the world's scorer reads (`MicroBatchScorer.inputs`)."""
+
+
 class MicroBatchScorer:
     """Spark calls it with each micro-batch (`foreachBatch`)."""
 

@@ -18,7 +18,7 @@ from tests.conftest import CONFIG_FILE, free_port, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PARTS = ["Airflow", "MLflow UI", "first model training", "streaming job", "alert service", "Kafka"]
+PARTS = ["Airflow", "MLflow UI", "first model training", "alert service", "streaming job", "Kafka"]
 
 
 def listening(port: int) -> bool:
@@ -76,8 +76,8 @@ def test_every_component_starts_and_alerts_arrive(small_platform, bounded_run):
     summary, output = bounded_run
     for part in (
         "Kafka",
-        "model",
-        "streaming job",
+        "streaming job launched",
+        "streaming job running",
         "alert service",
         "first model training",
         "MLflow UI",

@@ -322,6 +322,42 @@ def wait_for(settings, condition, timeout_s: float, what: str) -> StreamProgress
     raise AssertionError(f"timed out waiting for {what}; last progress: {shown}")
 
 
+def test_a_job_started_before_its_topics_waits_for_them(scored_world, broker, spark, tmp_path):
+    """`fraudguard run` launches the job beside the broker: it waits for its topics without starting a
+    query (stopping meanwhile ends it), then starts once they exist."""
+    first, _, _, _ = scored_world
+    broker_settings, _ = broker
+    settings, _ = stream_settings(
+        broker_settings,
+        tmp_path,
+        uuid.uuid4().hex[:8],
+        FRAUDGUARD__MLFLOW__TRACKING_URI=first.mlflow.tracking_uri,
+        FRAUDGUARD__MODEL__EXPORT_DIR=str(first.model.export_dir),
+    )
+
+    def launched() -> tuple[StreamJob, threading.Thread]:
+        job = StreamJob(settings, available_now=True, spark=spark)
+        thread = threading.Thread(target=job.run, name="job")
+        thread.start()
+        time.sleep(5)  # without the wait, an AvailableNow query on no topic would be over by now
+        assert thread.is_alive() and job.scorer is None
+        assert stream_control.status(settings).progress.state == "starting"
+        return job, thread
+
+    job, thread = launched()
+    job.request_stop()
+    thread.join(30)
+    assert not thread.is_alive() and job.scorer is None
+    assert stream_control.status(settings).progress.state == "stopped"
+
+    job, thread = launched()
+    create_topics(broker_settings, list(settings.topics.all().values()))
+    thread.join(180)
+    assert not thread.is_alive() and job.scorer is not None
+    progress = stream_control.status(settings).progress
+    assert progress.state == "stopped" and progress.model is not None and progress.model.version == "1"
+
+
 def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world, broker, spark, tmp_path):
     """Run as users run it (`fraudguard stream start --detach`): killed with SIGKILL mid-stream and
     started again, one broker down for 10 s while it runs, a new champion promoted while it runs, then
