@@ -176,10 +176,11 @@ class StreamJob:
     def _await_inputs(self) -> None:
         """Wait until the broker answers and holds the job's input topics (`input_topics`), or a stop is
         requested: the job may start before them, e.g. beside the local broker."""
-        wanted, said = input_topics(self.settings), 0.0
+        wanted, said, admin = input_topics(self.settings), 0.0, None
         while not self.stop_requested.is_set():
             try:
-                missing = sorted(set(wanted) - set(existing_topics(make_admin(self.settings))))
+                admin = admin or make_admin(self.settings)  # the local broker's address exists once it runs
+                missing = sorted(set(wanted) - set(existing_topics(admin)))
                 problem = f"topics {', '.join(missing)} do not exist yet" if missing else None
             except (BrokerNotRunning, KafkaException) as error:
                 problem = str(error).splitlines()[0]
@@ -205,7 +206,6 @@ class StreamJob:
                 self._stop_between_batches(query)
                 break
             query.awaitTermination(1)
-            assert self.scorer is not None
             self.models.current()  # notices a new champion even while no data arrives
             self._write_progress("running", query)
         query.awaitTermination()  # raises when the query failed
