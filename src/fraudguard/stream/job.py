@@ -41,6 +41,7 @@ from fraudguard.stream import control
 from fraudguard.stream.champion import ChampionSource
 from fraudguard.stream.progress import QueryProgress, ServedModel, State, StreamProgress
 from fraudguard.stream.scoring import INPUT_ROLES, MicroBatchScorer
+from fraudguard.stream.user_state import quiet_state_server
 
 log = logging.getLogger("fraudguard.stream")
 
@@ -124,6 +125,7 @@ class StreamJob:
         control.service(self.settings).claim()  # status and stop find the job by its pid file
         self._write_progress("starting", None)
         spark = self.spark or spark_session(self.settings, "fraudguard-stream")
+        quiet_state_server(spark)
         threading.Thread(target=self._load_model, name="model-load", daemon=True).start()
         failures = 0
         try:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from pyspark.sql import Column, DataFrame, Row
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
@@ -38,6 +38,7 @@ ENVELOPE_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "ignoreNullF
 """JSON options under which a row survives `to_json` then `from_json` exactly (microseconds, bytes as
 base64, nulls kept)."""
 OUTPUT = Row(ENVELOPE, FEATURES, PREVIOUS_STORE, ROLE)
+STATE_SERVER_LOGGER = "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer"
 """The processor's output row: its copy of the input row, its features, `PREVIOUS_STORE` and its role."""
 PRIMARY, PAIR, LATE = "primary", "pair", "late"
 """A transaction's roles: the row that is scored, its other session pairs, pairs that came too late."""
@@ -214,3 +215,14 @@ def with_user_history(rows: DataFrame, ttl_ms: int, paired_retention_ms: int) ->
         PREVIOUS_STORE,
         ROLE,
     )
+
+
+def quiet_state_server(spark: SparkSession) -> None:
+    """Spark's state server logs a warning whenever a state is read that was never written, i.e. for
+    every user the job has not seen yet; the job's log would be mostly that line. Its errors still
+    show. This sets the level in the driver's JVM, where local tasks run; on a cluster the executors'
+    log configuration decides."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    level = jvm.org.apache.logging.log4j.Level.ERROR
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(STATE_SERVER_LOGGER, level)

@@ -412,6 +412,9 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
     progress = stream_control.status(settings).progress
     assert progress.state == "stopped" and not background.alive(progress.pid)
     assert run_cli("stream", "status", env=env, check=False).returncode == 3
+    log_text = stream_control.log_file(settings).read_text()
+    assert "micro-batch scored" in log_text
+    assert "doesn't contain a value" not in log_text, "each new user's first state read logged a warning"
     history = spark.read.parquet(str(settings.stream.scored_history_dir)).toPandas()
     assert len(history) == total and history["transaction_id"].is_unique
 
