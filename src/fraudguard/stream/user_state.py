@@ -38,7 +38,6 @@ ENVELOPE_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "ignoreNullF
 """JSON options under which a row survives `to_json` then `from_json` exactly (microseconds, bytes as
 base64, nulls kept)."""
 OUTPUT = Row(ENVELOPE, FEATURES, PREVIOUS_STORE, ROLE)
-STATE_SERVER_LOGGER = "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer"
 """The processor's output row: its copy of the input row, its features, `PREVIOUS_STORE` and its role."""
 PRIMARY, PAIR, LATE = "primary", "pair", "late"
 """A transaction's roles: the row that is scored, its other session pairs, pairs that came too late."""
@@ -215,6 +214,9 @@ def with_user_history(rows: DataFrame, ttl_ms: int, paired_retention_ms: int) ->
         PREVIOUS_STORE,
         ROLE,
     )
+
+
+STATE_SERVER_LOGGER = "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer"
 
 
 def quiet_state_server(spark: SparkSession) -> None:
