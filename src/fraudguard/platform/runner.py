@@ -60,6 +60,7 @@ class PlatformRun:
     rate: float | None = None
     began: float = field(default_factory=lambda: psutil.Process().create_time())
     started: list[Part] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
     services: list[Part] = field(default_factory=list)
     first_alert_s: float | None = None
     components: list[Part] = field(init=False)
@@ -153,6 +154,9 @@ class PlatformRun:
             pass
         publisher.stop()
         traffic.join(timeout=30)
+        # The parts started after the first alert take no part in scoring: stopped first, they leave the
+        # machine to the stream for its last micro-batches.
+        self.stop(Stage.LATER)
         self._drain(scored_before + publisher.report.transactions)
         latency.stop()
         quality = detection_quality(self.settings, since)
@@ -166,16 +170,18 @@ class PlatformRun:
             "first_alert_on_dashboard_s": self.first_alert_s,
         }
 
-    def stop(self) -> list[str]:
-        """Stop what this run started, newest first; returns their names."""
-        stopped = []
-        for part in reversed(self.started):
+    def stop(self, from_stage: Stage = Stage.BROKER) -> list[str]:
+        """Stop what this run started in `from_stage` or later, newest first; returns the names of all
+        the parts this run has stopped, in order."""
+        for part in reversed(self.started[:]):
+            if part.stage < from_stage:
+                continue
             with self.console.status(f"stopping {part.name} ..."), contextlib.suppress(Exception):
                 if part.stop is not None:
                     part.stop()
-                stopped.append(part.name)
-        self.started.clear()
-        return stopped
+                self.stopped.append(part.name)
+            self.started.remove(part)
+        return self.stopped
 
     def _drain(self, target: int) -> None:
         """Let the stream score what was published, for a complete summary; give up when it neither

@@ -17,7 +17,7 @@ from rich.console import Console
 from fraudguard.config import load_settings
 from fraudguard.paths import RuntimePaths
 from fraudguard.platform import runner
-from fraudguard.platform.components import Part, Started
+from fraudguard.platform.components import Part, Stage, Started
 from fraudguard.platform.runner import PlatformRun, StartFailed
 from fraudguard.stream import control as stream_control
 from fraudguard.stream.progress import QueryProgress, StreamProgress, Totals
@@ -83,6 +83,26 @@ def test_ctrl_c_while_parts_start_stops_what_they_started(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run._start([Part("slow", start_slowly, tmp_path, stop=lambda: stopped.append("slow"))])
     assert stopped == ["slow"] and run.started == []
+
+
+def test_the_later_parts_stop_first_and_the_run_reports_every_part_it_stopped(tmp_path):
+    """At the end of a run, the parts started after the first alert stop before the stream's last
+    micro-batches; the rest stop after them."""
+    run, _ = platform_run(tmp_path)
+    stopped: list[str] = []
+
+    def service(name: str, stage: Stage) -> Part:
+        return Part(
+            name, lambda: Started("up", True), tmp_path, stop=lambda: stopped.append(name), stage=stage
+        )
+
+    run._start([service("Kafka", Stage.BROKER)])
+    run._start([service("stream", Stage.STREAM)])
+    run._start([service("training", Stage.LATER), service("Airflow", Stage.LATER)])
+    assert run.stop(Stage.LATER) == ["Airflow", "training"] == stopped
+    assert [part.name for part in run.started] == ["Kafka", "stream"]
+    assert run.stop() == ["Airflow", "training", "stream", "Kafka"] == stopped
+    assert run.started == []
 
 
 def report_progress(run: PlatformRun, scored: int, batch_running: bool) -> None:
