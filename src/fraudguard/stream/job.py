@@ -214,9 +214,14 @@ class StreamJob:
         self._write_progress("running", query)
 
     def _stop_between_batches(self, query: StreamingQuery) -> None:
+        """Stop once the running micro-batch is committed. Under steady traffic the next one starts at
+        once, so the query is never idle: waiting for that would always take `stop_timeout_s`."""
         deadline = time.monotonic() + self.settings.stream.stop_timeout_s
+        committed = (query.lastProgress or {}).get("batchId")
         while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-            time.sleep(0.05)
+            if (query.lastProgress or {}).get("batchId") != committed:
+                break
+            time.sleep(0.1)
         log.info("stopping the query", extra={"batch_running": bool(query.status.get("isTriggerActive"))})
         query.stop()
 
