@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pandas as pd
 import psutil
@@ -18,6 +19,12 @@ from tests.conftest import CONFIG_FILE, free_port, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+DURATION_S, RATE = 10, 30
+"""The bounded run's full-rate traffic: after the first alert, `RATE` transactions a second for
+`DURATION_S` seconds."""
+STREAM_STOP_TIMEOUT_S = 600
+"""Far longer than a micro-batch: a stop that waits for it is told apart from one that ends with the
+running micro-batch."""
 PARTS = ["Airflow", "MLflow UI", "first model training", "alert service", "streaming job", "Kafka"]
 
 
@@ -58,6 +65,7 @@ def small_platform(tmp_path_factory):
         "FRAUDGUARD__ALERTS__PORT": str(free_port()),
         "FRAUDGUARD__AIRFLOW__PORT": str(free_port()),
         "FRAUDGUARD__MLFLOW__UI_PORT": str(free_port()),
+        "FRAUDGUARD__STREAM__STOP_TIMEOUT_S": str(STREAM_STOP_TIMEOUT_S),
     }
     return load_settings(CONFIG_FILE, environ=environ), environ, runtime
 
@@ -66,8 +74,8 @@ def small_platform(tmp_path_factory):
 def bounded_run(small_platform):
     _, environ, runtime = small_platform
     summary_file = runtime / "summary.json"
-    done = run_cli("run", "--duration", "30", "--rate", "30", "--summary-json", str(summary_file),
-                   env=environ, timeout=900)  # fmt: skip
+    arguments = ["--duration", str(DURATION_S), "--rate", str(RATE), "--summary-json", str(summary_file)]
+    done = run_cli("run", *arguments, env=environ, timeout=900)
     return json.loads(summary_file.read_text()), done.stdout
 
 
@@ -87,7 +95,7 @@ def test_every_component_starts_and_alerts_arrive(small_platform, bounded_run):
     assert f"the bootstrap model ({settings.model.bootstrap_dir})" in output
     assert str(LocalAirflow(settings, CONFIG_FILE).password_file) in output
     assert f"dashboard http://127.0.0.1:{settings.alerts.port}/" in output
-    assert summary["published"] >= 0.9 * 30 * 30
+    assert summary["published"] >= 0.9 * DURATION_S * RATE
     assert summary["scored"] == summary["published"], "the run ends once the stream scored its traffic"
     assert summary["alerts"] > 0 and summary["alerts_on_topic"] == summary["alerts"]
     assert summary["first_alert_on_dashboard_s"] is not None
@@ -126,8 +134,11 @@ def test_a_component_that_cannot_start_is_reported_and_the_rest_stopped(small_pl
     with socket.socket() as squatter:  # the alert service's port is taken
         squatter.bind(("127.0.0.1", settings.alerts.port))
         squatter.listen()
-        done = run_cli("run", "--duration", "5", env=environ, check=False, timeout=600)
+        began = time.monotonic()
+        done = run_cli("run", "--duration", "5", env=environ, check=False, timeout=2 * STREAM_STOP_TIMEOUT_S)
+        took = time.monotonic() - began
     assert done.returncode == 1
+    assert took < STREAM_STOP_TIMEOUT_S / 2, "the stream (busy with the traffic) was stopped by its timeout"
     assert "✗ alert service failed" in done.stdout and str(runtime / "logs" / "alerts.log") in done.stdout
     assert "alert service failed to start" in done.stderr
     assert platform_processes(runtime) == []
