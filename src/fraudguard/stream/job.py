@@ -217,9 +217,9 @@ class StreamJob:
         """Stop once the running micro-batch is committed. Under steady traffic the next one starts at
         once, so the query is never idle: waiting for that would always take `stop_timeout_s`."""
         deadline = time.monotonic() + self.settings.stream.stop_timeout_s
-        committed = (query.lastProgress or {}).get("batchId")
+        committed = _last_batch_id(query)
         while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-            if (query.lastProgress or {}).get("batchId") != committed:
+            if _last_batch_id(query) != committed:
                 break
             time.sleep(0.1)
         log.info("stopping the query", extra={"batch_running": bool(query.status.get("isTriggerActive"))})
@@ -246,6 +246,11 @@ class StreamJob:
         except Exception as error:  # a report must never stop the job
             log.warning("cannot read the query's progress", extra={"error": repr(error)})
         progress.write(RuntimePaths(self.settings.runtime_dir).stream_progress(self.settings.stream.dataset))
+
+
+def _last_batch_id(query: StreamingQuery) -> int | None:
+    last = query.lastProgress
+    return None if last is None else last.batchId
 
 
 def query_progress(last: dict[str, Any], batch_running: bool = False) -> QueryProgress:
