@@ -173,14 +173,13 @@ class PlatformRun:
     def stop(self, from_stage: Stage = Stage.BROKER) -> list[str]:
         """Stop what this run started in `from_stage` or later, newest first; returns the names of all
         the parts this run has stopped, in order."""
-        for part in reversed(self.started[:]):
-            if part.stage < from_stage:
-                continue
+        stopping = [part for part in self.started if part.stage >= from_stage]
+        self.started = [part for part in self.started if part.stage < from_stage]
+        for part in reversed(stopping):
             with self.console.status(f"stopping {part.name} ..."), contextlib.suppress(Exception):
                 if part.stop is not None:
                     part.stop()
                 self.stopped.append(part.name)
-            self.started.remove(part)
         return self.stopped
 
     def _drain(self, target: int) -> None:

@@ -46,8 +46,7 @@ SEARCH_GRID: dict[str, dict[str, list[Any]]] = {
 EVALUATION_COLUMNS = ["transaction_id", "user_id", "timestamp", "fraud_scenario"]
 ROWS_PER_PARTITION = 50_000
 """Training rows per partition, at the least: a learner runs a Spark job per iteration (logistic
-regression) or per tree level, and a task on fewer rows costs more than its rows (a logistic
-regression on 9,500 rows: 9.0 s in one partition, 11.0 s in two, 14.4 s in four)."""
+regression) or per tree level, and a task on fewer rows costs more than its rows (docs/benchmarks.md)."""
 
 
 class RowSplit(Protocol):

@@ -487,7 +487,7 @@ def test_the_same_job_runs_on_a_spark_standalone_cluster(scored_world, broker, s
 
 
 SESSION_WAIT_S = 40
-"""Several times the second job's run (11 s on a 2-core machine), and the test waits it out once."""
+"""Several times the second job's run, and the test waits it out once."""
 
 
 def test_the_session_join_waits_a_bounded_time_and_counts_late_events(scored_world, broker, spark, tmp_path):
