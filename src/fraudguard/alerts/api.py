@@ -91,11 +91,19 @@ def filters(
     status: ReviewStatus | None = None,
 ) -> AlertFilter:
     """Time range on scored_at: since <= scored_at < until (times without a zone are UTC)."""
-    return AlertFilter(_utc(since), _utc(until), user_id, merchant_id, min_score, status)
+    return AlertFilter(_utc("since", since), _utc("until", until), user_id, merchant_id, min_score, status)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+def _utc(name: str, moment: datetime | None) -> datetime | None:
+    """`moment` in UTC; a moment that UTC cannot hold (in year 1 or 9999 with an offset) is a 422."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise HTTPException(422, f"{name}: {moment.isoformat()} is out of range once in UTC") from None
 
 
 class Review(BaseModel):

@@ -298,6 +298,7 @@ def test_the_api_answers_only_to_its_own_names_with_bounded_work_and_protective_
     assert len(capped.strip().splitlines()) == 1 + 10
     assert api.get("/api/alerts.csv", params={"limit": 10**7}).status_code == 422
     assert api.get("/api/alerts", params={"after_id": 2**80}).status_code == 422  # no database integer
+    assert api.get("/api/alerts.csv", params={"since": "0001-01-01T00:01:00+01:01"}).status_code == 422
 
 
 def test_no_request_makes_the_api_fail_or_leak(served):
