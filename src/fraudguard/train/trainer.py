@@ -118,9 +118,14 @@ class TrainResult:
 
 
 def fit_partitions(train_rows: int) -> int:
-    """Partitions for the rows a model is fitted on: one per `ROWS_PER_PARTITION` (`coalesce` never
-    adds any, so a large set keeps its own)."""
+    """Partitions for the rows a model is fitted on: one per `ROWS_PER_PARTITION`."""
     return max(math.ceil(train_rows / ROWS_PER_PARTITION), 1)
+
+
+def at_most(rows: DataFrame, partitions: int) -> DataFrame:
+    """`rows` in no more than `partitions` (a large set keeps its own). A shuffle, not `coalesce`:
+    XGBoost fits in a barrier stage, which refuses a coalesced RDD among its ancestors."""
+    return rows.repartition(partitions) if rows.rdd.getNumPartitions() > partitions else rows
 
 
 def labelled(features: DataFrame, fraud_weight: float) -> DataFrame:
@@ -165,8 +170,8 @@ def train(
     # weight near its square root (seed 0, book week: AP 0.47 against 0.59 with weight 10).
     weight = model_settings.fraud_weight or (math.sqrt(legit / frauds) if frauds else 1.0)
     partitions = fit_partitions(frauds + legit)
-    train_rows = labelled(train_rows.coalesce(partitions), weight).cache()
-    validation_rows = labelled(split.rows(features, "validation").coalesce(partitions), weight).cache()
+    train_rows = labelled(at_most(train_rows, partitions), weight).cache()
+    validation_rows = labelled(at_most(split.rows(features, "validation"), partitions), weight).cache()
     test_rows = labelled(split.rows(features, "test"), weight)
 
     search: list[dict[str, Any]] = []
