@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from fraudguard.features.records import MERCHANT_COLUMNS, USER_COLUMNS
+from fraudguard.features.user_history import STORE_HOURS, STORE_IDS
 
 RECENT_DAYS = 7
 RECENT_LIMIT = 20
@@ -22,7 +23,7 @@ RECENT_COLUMNS = ("transaction_id", "timestamp", "amount", "currency", "channel"
 NOT_SHOWN = frozenset(
     {"is_fraud", "fraud_scenario",  # the simulator's ground truth: never in front of a reviewer
      "kafka_ts", "topic", "partition", "offset", "day", "batch", "user_known", "merchant_known",
-     "previous_store_merchant_id", "score", "threshold", "alerted", "model_version", "scored_at"}
+     "score", "threshold", "alerted", "model_version", "scored_at", *STORE_IDS, *STORE_HOURS[1:]}
 )  # fmt: skip
 """Columns of the history that are neither the transaction, its records, nor a model input."""
 TRANSACTION_COLUMNS = ("transaction_id", "user_id", "merchant_id", "timestamp", "amount", "currency",

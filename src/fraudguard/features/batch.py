@@ -35,7 +35,14 @@ from fraudguard.features.row import (
     travel_features,
 )
 from fraudguard.features.sessions import with_session_features
-from fraudguard.features.user_history import PREVIOUS_STORE, WINDOWS, UserState, advance, feature_names
+from fraudguard.features.user_history import (
+    STORE_IDS,
+    STORE_PREFIXES,
+    WINDOWS,
+    UserState,
+    advance,
+    value_names,
+)
 
 MERCHANT_RISK_DAYS = (1, 7, 28)
 """Lookbacks of the merchant fraud rate: short ones react to a merchant turning bad, the long is stable."""
@@ -47,9 +54,6 @@ MERCHANT_RISK_FEATURES = (
 )
 CATEGORY_RISK_FEATURES = (f"category_fraud_rate_{LONGEST_RISK_DAYS}d",)
 RISK_FEATURES = (*MERCHANT_RISK_FEATURES, *CATEGORY_RISK_FEATURES)
-
-PREVIOUS_STORE_COLUMNS = {"lat": "previous_store_lat", "lon": "previous_store_lon"}
-"""Where the previous in-store payment's merchant was (`PREVIOUS_STORE`), for the travel features."""
 
 
 def as_of_join(
@@ -74,7 +78,8 @@ def as_of_join(
 
 
 def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) -> DataFrame:
-    """transaction_id plus the per-user behavioural features, each user replayed from an empty state."""
+    """transaction_id plus the per-user behavioural features (`value_names`, `STORE_IDS`), each user
+    replayed from an empty state."""
     inputs = joined.select(
         "transaction_id",
         "user_id",
@@ -86,15 +91,15 @@ def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) 
     )
     schema = T.StructType(
         [T.StructField("transaction_id", T.StringType())]
-        + [T.StructField(name, T.DoubleType()) for name in feature_names(windows)]
-        + [T.StructField(PREVIOUS_STORE, T.StringType())]
+        + [T.StructField(name, T.DoubleType()) for name in value_names(windows)]
+        + [T.StructField(name, T.StringType()) for name in STORE_IDS]
     )
     pa_schema = to_arrow_schema(schema)
 
     def replay(rows: pa.Table) -> pa.Table:
         # Arrow in and out: a pandas frame per user would cost more than the features.
         rows = rows.take(pc.sort_indices(rows, [("ts", "ascending"), ("transaction_id", "ascending")]))
-        values, previous_store, _ = advance(
+        values, store_ids, _ = advance(
             UserState(),
             rows["ts"].to_numpy(),
             rows["amount"].to_numpy(),
@@ -104,16 +109,10 @@ def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) 
             windows,
         )
         columns = {
-            name: pa.array(values[name], pa.float64(), from_pandas=True) for name in feature_names(windows)
+            name: pa.array(values[name], pa.float64(), from_pandas=True) for name in value_names(windows)
         }
-        return pa.table(
-            {
-                "transaction_id": rows["transaction_id"],
-                **columns,
-                PREVIOUS_STORE: pa.array(previous_store, pa.string()),
-            },
-            schema=pa_schema,
-        )
+        stores = {name: pa.array(ids, pa.string()) for name, ids in zip(STORE_IDS, store_ids, strict=True)}
+        return pa.table({"transaction_id": rows["transaction_id"], **columns, **stores}, schema=pa_schema)
 
     return inputs.groupBy("user_id").applyInArrow(replay, schema)
 
@@ -306,9 +305,11 @@ def with_risk(rows: DataFrame, counts: DataFrame, reports: DataFrame, delay_days
 
 
 def with_travel(rows: DataFrame, merchants: DataFrame) -> DataFrame:
-    """`rows` (with the per-user features) plus the distance from the previous in-store payment and
-    the speed it implies, via the location of that payment's merchant at the time."""
-    rows = as_of_join(rows, merchants, "merchant_id", PREVIOUS_STORE_COLUMNS, via=PREVIOUS_STORE)
+    """`rows` (with the per-user features) plus the distances from the recent in-store payments and
+    the speeds they imply, via the location of those payments' merchants at the time."""
+    for prefix, store_id in zip(STORE_PREFIXES, STORE_IDS, strict=True):
+        located = {"lat": f"{prefix}_lat", "lon": f"{prefix}_lon"}
+        rows = as_of_join(rows, merchants, "merchant_id", located, via=store_id)
     return with_numpy_features(rows, travel_features, TRAVEL_INPUTS, TRAVEL_FEATURES)
 
 

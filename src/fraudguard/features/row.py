@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fraudguard.features.user_history import STORE_HOURS, STORE_PREFIXES
 from fraudguard.geo import haversine_km
 
 SECONDS_PER_DAY = 86_400.0
@@ -25,9 +26,9 @@ ROW_FEATURES = (
 )
 ROW_INPUTS = ("timestamp", "amount", "channel", "user_lat", "user_lon", "merchant_lat", "merchant_lon",
               "user_signup_date", "merchant_created_at", "user_age")  # fmt: skip
-TRAVEL_FEATURES = ("km_from_previous_store", "implied_speed_kmh")
-TRAVEL_INPUTS = ("channel", "previous_store_lat", "previous_store_lon", "merchant_lat", "merchant_lon",
-                 "hours_since_previous_store")  # fmt: skip
+TRAVEL_FEATURES = ("km_from_previous_store", "implied_speed_kmh", "fastest_recent_store_speed_kmh")
+TRAVEL_INPUTS = ("channel", "merchant_lat", "merchant_lon", *STORE_HOURS,
+                 *(f"{prefix}_{axis}" for prefix in STORE_PREFIXES for axis in ("lat", "lon")))  # fmt: skip
 
 
 def epoch_seconds(values: pd.Series) -> np.ndarray:
@@ -62,16 +63,24 @@ def row_features(rows: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def travel_features(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Distance from the user's previous in-store payment and the speed it implies, over rows holding
-    `TRAVEL_INPUTS` (`previous_store_lat/lon`: where the merchant of `PREVIOUS_STORE` was)."""
-    previous_lat, previous_lon = _numbers(rows, "previous_store_lat"), _numbers(rows, "previous_store_lon")
-    km = haversine_km(
-        previous_lat, previous_lon, _numbers(rows, "merchant_lat"), _numbers(rows, "merchant_lon")
-    )
-    km = np.where(_in_store(rows) & ~np.isnan(previous_lat), km, 0.0)
-    hours = np.maximum(_numbers(rows, "hours_since_previous_store"), MIN_GAP_H)
-    with np.errstate(invalid="ignore"):
-        return {"km_from_previous_store": km, "implied_speed_kmh": np.where(km > 0, km / hours, 0.0)}
+    """Distance from the user's previous in-store payment, the speed it implies, and the fastest speed
+    implied from any of the last `RECENT_STORES` in-store payments, over rows holding
+    `TRAVEL_INPUTS` (`<prefix>_lat/lon`: where the merchants of `user_history.STORE_IDS` were)."""
+    in_store = _in_store(rows)
+    here = _numbers(rows, "merchant_lat"), _numbers(rows, "merchant_lon")
+    distances, speeds = [], []
+    for prefix, hours_name in zip(STORE_PREFIXES, STORE_HOURS, strict=True):
+        lat, lon = _numbers(rows, f"{prefix}_lat"), _numbers(rows, f"{prefix}_lon")
+        km = np.where(in_store & ~np.isnan(lat), haversine_km(lat, lon, *here), 0.0)
+        hours = np.maximum(_numbers(rows, hours_name), MIN_GAP_H)
+        with np.errstate(invalid="ignore"):
+            speeds.append(np.where(km > 0, km / hours, 0.0))
+        distances.append(km)
+    return {
+        "km_from_previous_store": distances[0],
+        "implied_speed_kmh": speeds[0],
+        "fastest_recent_store_speed_kmh": np.max(speeds, axis=0),
+    }
 
 
 def _in_store(rows: pd.DataFrame) -> np.ndarray:

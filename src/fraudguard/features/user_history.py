@@ -22,6 +22,17 @@ WINDOWS = {"10m": 600, "1h": 3_600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 *
 MAX_DEVICES = 32  # devices remembered per user: the most recently used
 DEVICE_AGE_CAP_MIN = 30 * 24 * 60.0
 NO_PREVIOUS_S = 30 * 86_400.0  # "time since the previous transaction" when there is none
+RECENT_STORES = 3
+"""In-store payments the travel features look back over: a cloned card used in a few shops of a far
+city in a row still shows, at each of them, the jump from the holder's last shop at home."""
+STORE_PREFIXES = ("previous_store", *(f"store_{k}_back" for k in range(2, RECENT_STORES + 1)))
+STORE_IDS = tuple(f"{prefix}_merchant_id" for prefix in STORE_PREFIXES)
+"""Where the user paid in store, the latest first (not model inputs: `row.travel_features` turns them
+into distances and implied speeds once merchants are joined, in batch and in the stream alike)."""
+STORE_HOURS = tuple(f"hours_since_{prefix}" for prefix in STORE_PREFIXES)
+"""Hours since each of those payments; the first is a model input (`FEATURES`), the others only feed
+the travel features."""
+PREVIOUS_STORE = STORE_IDS[0]
 
 FEATURES = (
     *(f"tx_count_{w}" for w in WINDOWS),
@@ -32,11 +43,8 @@ FEATURES = (
     "device_new",
     "device_age_min",
     "seconds_since_previous",
-    "hours_since_previous_store",
+    STORE_HOURS[0],
 )
-PREVIOUS_STORE = "previous_store_merchant_id"
-"""Where the user last paid in store (not a model input: `row.travel_features` turns it into
-the distance and implied speed once merchants are joined, in batch and in the stream alike)."""
 
 
 @dataclass
@@ -49,8 +57,9 @@ class UserState:
     amount_total: float = 0.0
     last_ts: float | None = None
     devices: dict[str, tuple[float, float]] = field(default_factory=dict)  # device -> (first, last seen)
-    store_ts: float | None = None  # last in-store payment: when and where
-    store_merchant_id: str | None = None
+    # The last `RECENT_STORES` in-store payments, oldest first: when and where.
+    store_ts: np.ndarray = field(default_factory=lambda: np.empty(0))
+    store_merchant_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
 
 def feature_names(windows: dict[str, int] = WINDOWS) -> list[str]:
@@ -60,15 +69,20 @@ def feature_names(windows: dict[str, int] = WINDOWS) -> list[str]:
     ]
 
 
+def value_names(windows: dict[str, int] = WINDOWS) -> list[str]:
+    """The numbers `advance` computes: the features, then the hours since the earlier stores."""
+    return [*feature_names(windows), *STORE_HOURS[1:]]
+
+
 def update(
     state: UserState, rows: pd.DataFrame, windows: dict[str, int] = WINDOWS
 ) -> tuple[pd.DataFrame, UserState]:
     """Features of `rows` (one user's next transactions, sorted by `ts`) and the new state. `rows` has
     `ts` (epoch seconds), `amount`, `device_ip`, `in_store` and `merchant_id`; the features come with
-    the `PREVIOUS_STORE` column.
+    the `STORE_IDS` and the rest of `STORE_HOURS`.
     `windows` names the activity windows (the handbook's features use 1, 7 and 30 days); a state is
     only valid with the windows it was built with."""
-    values, previous_store, new_state = advance(
+    values, store_ids, new_state = advance(
         state,
         rows["ts"].to_numpy(dtype=float),
         rows["amount"].to_numpy(dtype=float),
@@ -77,8 +91,9 @@ def update(
         rows["merchant_id"].to_numpy(dtype=object),
         windows,
     )
-    features = pd.DataFrame(values, index=rows.index)[feature_names(windows)]
-    features[PREVIOUS_STORE] = pd.Series(previous_store, index=rows.index, dtype="str")
+    features = pd.DataFrame(values, index=rows.index)[value_names(windows)]
+    for name, ids in zip(STORE_IDS, store_ids, strict=True):
+        features[name] = pd.Series(ids, index=rows.index, dtype="str")
     return features, new_state
 
 
@@ -90,10 +105,10 @@ def advance(
     in_store: np.ndarray,
     merchant_id: np.ndarray,
     windows: dict[str, int] = WINDOWS,
-) -> tuple[dict[str, np.ndarray], np.ndarray, UserState]:
-    """`update` on arrays: the feature columns, the previous in-store merchant of each row, and the
-    new state. The stream calls it for thousands of users per micro-batch, where building a pandas
-    frame per user would cost more than the features themselves."""
+) -> tuple[dict[str, np.ndarray], list[np.ndarray], UserState]:
+    """`update` on arrays: the `value_names` columns, the `STORE_IDS` columns, and the new state. The
+    stream calls it for thousands of users per micro-batch, where building a pandas frame per user
+    would cost more than the features themselves."""
     n = len(ts)
     out: dict[str, np.ndarray] = {}
 
@@ -139,16 +154,23 @@ def advance(
     previous_ts = np.concatenate([[np.nan if state.last_ts is None else state.last_ts], ts[:-1]])
     out["seconds_since_previous"] = np.nan_to_num(ts - previous_ts, nan=NO_PREVIOUS_S)
 
-    # The previous in-store payment (an online merchant's location is only its office): when and where.
-    # Position 0 of these arrays is the state's, then one per row; `before[i]` is the last in-store
-    # position before row i.
-    merchants = np.concatenate([[state.store_merchant_id], merchant_id])
-    store_ts = np.concatenate([[np.nan if state.store_ts is None else state.store_ts], ts])
-    before_each = np.maximum.accumulate(np.where(np.concatenate([[True], in_store]), np.arange(n + 1), 0))
-    before, before_next = before_each[:-1], int(before_each[-1])
-    hours = (ts - store_ts[before]) / 3600
-    out["hours_since_previous_store"] = np.nan_to_num(hours, nan=NO_PREVIOUS_S / 3600)
-    previous_store = merchants[before]
+    # The last in-store payments before each row (an online merchant's location is only its office):
+    # when and where. These arrays hold the state's stores, then one entry per row; `stores` are the
+    # in-store positions in them, and row i has `earlier[i]` of them before it.
+    remembered = len(state.store_ts)
+    merchants = np.concatenate([state.store_merchant_ids, merchant_id])
+    store_ts = np.concatenate([state.store_ts, ts])
+    stores = np.flatnonzero(np.concatenate([np.ones(remembered, dtype=bool), in_store]))
+    earlier = np.searchsorted(stores, remembered + np.arange(n))
+    store_ids: list[np.ndarray] = []
+    for back, hours_name in enumerate(STORE_HOURS, start=1):
+        known = earlier >= back
+        position = stores[np.where(known, earlier - back, 0)] if len(stores) else np.zeros(n, dtype=int)
+        out[hours_name] = np.where(known, (ts - store_ts[position]) / 3600, NO_PREVIOUS_S / 3600)
+        ids = merchants[position]  # a copy: fancy indexing
+        ids[~known] = None
+        store_ids.append(ids)
+    kept_stores = stores[-RECENT_STORES:]
 
     keep = all_ts > all_ts[-1] - max(windows.values()) if len(all_ts) else np.zeros(0, dtype=bool)
     new_state = UserState(
@@ -158,7 +180,7 @@ def advance(
         amount_total=state.amount_total + float(amount.sum()),
         last_ts=float(ts[-1]) if n else state.last_ts,
         devices=dict(sorted(devices.items(), key=lambda item: item[1][1])[-MAX_DEVICES:]),
-        store_ts=float(store_ts[before_next]) if before_next else state.store_ts,
-        store_merchant_id=merchants[before_next] if before_next else state.store_merchant_id,
+        store_ts=store_ts[kept_stores],
+        store_merchant_ids=merchants[kept_stores],
     )
-    return out, previous_store, new_state
+    return out, store_ids, new_state

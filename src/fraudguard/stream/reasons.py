@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fraudguard.features.user_history import RECENT_STORES
+
 Row = Mapping[str, Any]
 MAX_REASONS = 3
 UNKNOWN_MARKERS = ("user_known", "merchant_known")
@@ -62,6 +64,14 @@ RULES = (
         lambda r: (
             f"{r['km_from_previous_store']:.0f} km from the previous in-store payment "
             f"{r['hours_since_previous_store']:.1f} h earlier ({r['implied_speed_kmh']:.0f} km/h)"
+        ),
+    ),
+    Rule(
+        "fastest_recent_store_speed_kmh",
+        lambda r: _value(r, "fastest_recent_store_speed_kmh") >= 500 and _value(r, "implied_speed_kmh") < 500,
+        lambda r: (
+            f"{r['fastest_recent_store_speed_kmh']:.0f} km/h from one of the user's last "
+            f"{RECENT_STORES} in-store payments"
         ),
     ),
     Rule(

@@ -51,7 +51,7 @@ from fraudguard.features.batch import (
 from fraudguard.features.records import MERCHANT_COLUMNS, USER_COLUMNS
 from fraudguard.features.row import ROW_FEATURES, TRAVEL_FEATURES
 from fraudguard.features.sessions import SESSION_FEATURES, session_features
-from fraudguard.features.user_history import PREVIOUS_STORE, feature_names
+from fraudguard.features.user_history import STORE_IDS, value_names
 from fraudguard.kafka import dead_letter
 from fraudguard.kafka.java_client import spark_kafka_options
 from fraudguard.schemas import LABEL, MERCHANT, TRANSACTION, USER, Measure, RecordSchema
@@ -80,8 +80,8 @@ HISTORY_COLUMNS = tuple(
             "offset",
             *USER_COLUMNS.values(),
             *MERCHANT_COLUMNS.values(),
-            *feature_names(),
-            PREVIOUS_STORE,
+            *value_names(),
+            *STORE_IDS,
             *ROW_FEATURES,
             *TRAVEL_FEATURES,
             *RISK_FEATURES,

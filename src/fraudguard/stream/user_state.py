@@ -28,17 +28,18 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 
-from fraudguard.features.user_history import PREVIOUS_STORE, UserState, advance, feature_names
+from fraudguard.features.user_history import STORE_IDS, UserState, advance, value_names
 from fraudguard.schemas import TRANSACTION
 from fraudguard.stream.parse import KIND, PROBLEM
 
-ROUTE, ENVELOPE, FEATURES, ROLE = "_route", "row_json", "feature_values", "row_role"
+ROUTE, ENVELOPE, FEATURES, STORES, ROLE = "_route", "row_json", "feature_values", "store_ids", "row_role"
 """Column names inside the processor do not start with `_`: Arrow hands those over renamed."""
 ENVELOPE_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "ignoreNullFields": "false"}
 """JSON options under which a row survives `to_json` then `from_json` exactly (microseconds, bytes as
 base64, nulls kept)."""
-OUTPUT = Row(ENVELOPE, FEATURES, PREVIOUS_STORE, ROLE)
-"""The processor's output row: its copy of the input row, its features, `PREVIOUS_STORE` and its role."""
+OUTPUT = Row(ENVELOPE, FEATURES, STORES, ROLE)
+"""The processor's output row: its copy of the input row, its `value_names` values, its `STORE_IDS` and
+its role."""
 PRIMARY, PAIR, LATE = "primary", "pair", "late"
 """A transaction's roles: the row that is scored, its other session pairs, pairs that came too late."""
 PASS_THROUGH, USER_ROUTE = "~", "u:"
@@ -55,8 +56,8 @@ STATE_SCHEMA = T.StructType(
         T.StructField("device_ips", T.ArrayType(T.StringType())),
         T.StructField("device_first", T.ArrayType(T.DoubleType())),
         T.StructField("device_last", T.ArrayType(T.DoubleType())),
-        T.StructField("store_ts", T.DoubleType()),
-        T.StructField("store_merchant_id", T.StringType()),
+        T.StructField("store_ts", T.ArrayType(T.DoubleType())),
+        T.StructField("store_merchant_ids", T.ArrayType(T.StringType())),
     ]
 )
 
@@ -72,13 +73,13 @@ def to_row(state: UserState) -> tuple:
         [device for device, _ in devices],
         [first for _, (first, _) in devices],
         [last for _, (_, last) in devices],
-        state.store_ts,
-        state.store_merchant_id,
+        state.store_ts.tolist(),
+        state.store_merchant_ids.tolist(),
     )
 
 
 def from_row(row: tuple) -> UserState:
-    (history_ts, history_amount, count, amount_total, last_ts, ips, first, last, store_ts, store_id) = row
+    (history_ts, history_amount, count, amount_total, last_ts, ips, first, last, store_ts, store_ids) = row
     return UserState(
         history_ts=np.asarray(history_ts, dtype=float),
         history_amount=np.asarray(history_amount, dtype=float),
@@ -86,8 +87,8 @@ def from_row(row: tuple) -> UserState:
         amount_total=float(amount_total),
         last_ts=last_ts,
         devices={ip: (a, b) for ip, a, b in zip(ips, first, last, strict=True)},
-        store_ts=store_ts,
-        store_merchant_id=store_id,
+        store_ts=np.asarray(store_ts, dtype=float),
+        store_merchant_ids=np.asarray(store_ids, dtype=object),
     )
 
 
@@ -127,7 +128,7 @@ class UserHistoryProcessor(StatefulProcessor):
             return
         saved = self.state.get()  # None for a user not seen (or forgotten): one call to the store
         state = from_row(saved) if saved is not None else UserState()
-        values, previous_store, state = advance(
+        values, store_ids, state = advance(
             state,
             np.fromiter((row.ts for row in batch), dtype=float, count=len(batch)),
             np.fromiter((row.amount for row in batch), dtype=float, count=len(batch)),
@@ -136,14 +137,15 @@ class UserHistoryProcessor(StatefulProcessor):
             np.array([row.merchant_id for row in batch], dtype=object),
         )
         self.state.update(to_row(state))
-        features = np.column_stack([values[name] for name in feature_names()]).tolist()
+        features = np.column_stack([values[name] for name in value_names()]).tolist()
+        stores = np.column_stack(store_ids).tolist()
         order = {row.transaction_id: i for i, row in enumerate(batch)}
         for row in rows_in:
             if row.transaction_id in went_on:
                 continue
             i = order[row.transaction_id]
             role = PRIMARY if first[row.transaction_id] is row else PAIR
-            yield OUTPUT(row[ENVELOPE], features[i], previous_store[i], role)
+            yield OUTPUT(row[ENVELOPE], features[i], stores[i], role)
 
     def _went_on(self, rows: list[Row], now_ms: int) -> set[str]:
         """The payments with a session that went on in an earlier micro-batch; records this batch's."""
@@ -178,11 +180,11 @@ def route(rows: DataFrame) -> Column:
 
 def with_user_history(rows: DataFrame, ttl_ms: int, paired_retention_ms: int) -> DataFrame:
     """`rows` (from `parse.parse_inputs`, transactions paired by `session_join`) plus the per-user
-    features, `PREVIOUS_STORE` and `ROLE`, computed in the state store (null for rows that are not
-    valid transactions).
+    values (`value_names`), `STORE_IDS` and `ROLE`, computed in the state store (null for rows that are
+    not valid transactions).
 
     Each row crosses into Python as its `advance` inputs and an exact JSON copy of itself, and comes
-    back as that copy, its features in one array and `PREVIOUS_STORE`; Spark unpacks them."""
+    back as that copy, its values in one array and its stores in another; Spark unpacks them."""
     inputs = rows.select(
         route(rows).alias(ROUTE),
         F.to_json(F.struct(*rows.columns), ENVELOPE_JSON).alias(ENVELOPE),
@@ -198,20 +200,20 @@ def with_user_history(rows: DataFrame, ttl_ms: int, paired_retention_ms: int) ->
         [
             T.StructField(ENVELOPE, T.StringType()),
             T.StructField(FEATURES, T.ArrayType(T.DoubleType())),
-            T.StructField(PREVIOUS_STORE, T.StringType()),
+            T.StructField(STORES, T.ArrayType(T.StringType())),
             T.StructField(ROLE, T.StringType()),
         ]
     )
     advanced = inputs.groupBy(ROUTE).transformWithState(
         UserHistoryProcessor(ttl_ms, paired_retention_ms), schema, "Append", "ProcessingTime"
     )
-    value = F.col(FEATURES)
+    value, store = F.col(FEATURES), F.col(STORES)
     return advanced.select(
-        F.from_json(ENVELOPE, rows.schema, ENVELOPE_JSON).alias("_row"), FEATURES, PREVIOUS_STORE, ROLE
+        F.from_json(ENVELOPE, rows.schema, ENVELOPE_JSON).alias("_row"), FEATURES, STORES, ROLE
     ).select(
         "_row.*",
-        *(F.nanvl(value[i], F.lit(None)).alias(name) for i, name in enumerate(feature_names())),
-        PREVIOUS_STORE,
+        *(F.nanvl(value[i], F.lit(None)).alias(name) for i, name in enumerate(value_names())),
+        *(store[i].alias(name) for i, name in enumerate(STORE_IDS)),
         ROLE,
     )
 

@@ -10,7 +10,7 @@ import pytest
 
 from fraudguard.config.model import FeatureSettings, SimulatorSettings
 from fraudguard.features.batch import as_of_join, build_features, with_labels
-from fraudguard.features.user_history import FEATURES, PREVIOUS_STORE, UserState, update
+from fraudguard.features.user_history import FEATURES, STORE_HOURS, STORE_IDS, UserState, update
 from fraudguard.geo import haversine_km
 from fraudguard.schemas import CHARGEBACK, LABEL, MERCHANT, REVIEW, TRANSACTION, USER
 from fraudguard.spark import spark_schema
@@ -204,9 +204,18 @@ def test_spark_per_user_features_equal_the_shared_definition(world):
                               on="at", by="merchant_id")  # fmt: skip
         return found.sort_values("row")
 
-    here, before = located(actual["merchant_id"]), located(expected[PREVIOUS_STORE])
-    km = haversine_km(before["lat"].to_numpy(), before["lon"].to_numpy(), here["lat"].to_numpy(),
-                      here["lon"].to_numpy())  # fmt: skip
-    in_store = (actual["channel"] == "in_store").to_numpy() & before["lat"].notna().to_numpy()
-    np.testing.assert_allclose(actual["km_from_previous_store"], np.where(in_store, km, 0.0), rtol=1e-9)
-    assert (actual["implied_speed_kmh"] > 0).sum() == (actual["km_from_previous_store"] > 0).sum()
+    here = located(actual["merchant_id"])
+    speeds = []
+    for store_id, hours in zip(STORE_IDS, STORE_HOURS, strict=True):
+        before = located(expected[store_id])
+        km = haversine_km(before["lat"].to_numpy(), before["lon"].to_numpy(), here["lat"].to_numpy(),
+                          here["lon"].to_numpy())  # fmt: skip
+        in_store = (actual["channel"] == "in_store").to_numpy() & before["lat"].notna().to_numpy()
+        km = np.where(in_store, km, 0.0)
+        speeds.append(np.where(km > 0, km / np.maximum(expected[hours].to_numpy(), 1 / 60), 0.0))
+        if store_id == STORE_IDS[0]:
+            np.testing.assert_allclose(actual["km_from_previous_store"], km, rtol=1e-9)
+            np.testing.assert_allclose(actual["implied_speed_kmh"], speeds[0], rtol=1e-9)
+    fastest = np.max(speeds, axis=0)
+    np.testing.assert_allclose(actual["fastest_recent_store_speed_kmh"], fastest, rtol=1e-9)
+    assert (fastest > speeds[0]).sum() > 10, "no payment whose fastest jump is from an earlier store"

@@ -22,7 +22,7 @@ from fraudguard import background
 from fraudguard.config import TopicRole, load_settings
 from fraudguard.features.batch import build_features
 from fraudguard.features.sessions import SESSION_FEATURES, with_session_features
-from fraudguard.features.user_history import PREVIOUS_STORE
+from fraudguard.features.user_history import STORE_IDS
 from fraudguard.kafka.clients import bootstrap_servers, make_producer
 from fraudguard.kafka.dead_letter import REASON, SOURCE_TOPIC, read_headers
 from fraudguard.kafka.local_broker.control import node_down, node_up
@@ -190,7 +190,7 @@ def test_every_transaction_is_scored_once_and_alerts_match_batch_scoring(scored_
         streamed[list(numeric)].astype(float), expected[list(numeric)].astype(float),
         check_exact=False, rtol=0, atol=1e-6,
     )  # fmt: skip
-    for column in [*categorical, PREVIOUS_STORE]:
+    for column in [*categorical, *STORE_IDS]:
         pd.testing.assert_series_equal(
             streamed[column].astype(object).fillna("-"), expected[column].astype(object).fillna("-"),
             check_dtype=False,

@@ -9,11 +9,13 @@ import pytest
 from fraudguard.features.user_history import (
     DEVICE_AGE_CAP_MIN,
     NO_PREVIOUS_S,
-    PREVIOUS_STORE,
+    RECENT_STORES,
+    STORE_HOURS,
+    STORE_IDS,
     WINDOWS,
     UserState,
-    feature_names,
     update,
+    value_names,
 )
 
 
@@ -54,14 +56,15 @@ def reference(rows: pd.DataFrame, windows: dict[str, int] = WINDOWS) -> pd.DataF
         record["device_age_min"] = min((now["ts"] - same_device["ts"].min()) / 60, DEVICE_AGE_CAP_MIN)
         record["seconds_since_previous"] = now["ts"] - rows["ts"].iloc[i - 1] if i else NO_PREVIOUS_S
         stores = rows.iloc[:i][rows["in_store"].iloc[:i]]
-        last = stores.iloc[-1] if len(stores) else None
-        record["hours_since_previous_store"] = (
-            (now["ts"] - last["ts"]) / 3600 if last is not None else NO_PREVIOUS_S / 3600
-        )
-        record[PREVIOUS_STORE] = last["merchant_id"] if last is not None else None
+        for back, (hours_name, id_name) in enumerate(zip(STORE_HOURS, STORE_IDS, strict=True), start=1):
+            store = stores.iloc[-back] if len(stores) >= back else None
+            record[hours_name] = (
+                (now["ts"] - store["ts"]) / 3600 if store is not None else NO_PREVIOUS_S / 3600
+            )
+            record[id_name] = store["merchant_id"] if store is not None else None
         records.append(record)
     frame = pd.DataFrame(records)
-    return frame[feature_names(windows)].astype(float).assign(**{PREVIOUS_STORE: frame[PREVIOUS_STORE]})
+    return frame[value_names(windows)].astype(float).assign(**{name: frame[name] for name in STORE_IDS})
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -109,6 +112,7 @@ def test_state_stays_bounded():
     assert state.count == 2000
     assert state.history_ts.min() > rows["ts"].iloc[-1] - max(WINDOWS.values())
     assert len(state.history_ts) < 2000 and len(state.devices) <= 4
+    assert len(state.store_ts) == len(state.store_merchant_ids) == RECENT_STORES
 
 
 def test_the_state_store_row_round_trips_a_state():
@@ -123,11 +127,11 @@ def test_the_state_store_row_round_trips_a_state():
     assert (
         np.array_equal(decoded.history_ts, state.history_ts)
         and np.array_equal(decoded.history_amount, state.history_amount)
-        and (decoded.count, decoded.amount_total, decoded.last_ts, decoded.devices, decoded.store_ts,
-             decoded.store_merchant_id)
-        == (state.count, state.amount_total, state.last_ts, state.devices, state.store_ts,
-            state.store_merchant_id)
-    )  # fmt: skip
+        and np.array_equal(decoded.store_ts, state.store_ts)
+        and list(decoded.store_merchant_ids) == list(state.store_merchant_ids) == ["m1"]
+        and (decoded.count, decoded.amount_total, decoded.last_ts, decoded.devices)
+        == (state.count, state.amount_total, state.last_ts, state.devices)
+    )
     following = pd.DataFrame({"ts": [5000.0], "amount": [1.0], "device_ip": ["c"], "in_store": [True],
                               "merchant_id": ["m4"]})  # fmt: skip
     pd.testing.assert_frame_equal(update(decoded, following)[0], update(state, following)[0])
