@@ -32,7 +32,6 @@ into distances and implied speeds once merchants are joined, in batch and in the
 STORE_HOURS = tuple(f"hours_since_{prefix}" for prefix in STORE_PREFIXES)
 """Hours since each of those payments; the first is a model input (`FEATURES`), the others only feed
 the travel features."""
-PREVIOUS_STORE = STORE_IDS[0]
 
 FEATURES = (
     *(f"tx_count_{w}" for w in WINDOWS),

@@ -18,6 +18,7 @@ from fraudguard.features.user_history import RECENT_STORES
 Row = Mapping[str, Any]
 MAX_REASONS = 3
 UNKNOWN_MARKERS = ("user_known", "merchant_known")
+IMPOSSIBLE_SPEED_KMH = 500  # faster than an airliner door to door
 UNUSUAL_SD = 3.0
 RARE_SHARE = 0.99  # an anomaly alert names an input rarer than this share of the training population
 
@@ -60,7 +61,7 @@ RULES = (
     ),
     Rule(
         "implied_speed_kmh",
-        lambda r: _value(r, "implied_speed_kmh") >= 500,
+        lambda r: _value(r, "implied_speed_kmh") >= IMPOSSIBLE_SPEED_KMH,
         lambda r: (
             f"{r['km_from_previous_store']:.0f} km from the previous in-store payment "
             f"{r['hours_since_previous_store']:.1f} h earlier ({r['implied_speed_kmh']:.0f} km/h)"
@@ -68,7 +69,10 @@ RULES = (
     ),
     Rule(
         "fastest_recent_store_speed_kmh",
-        lambda r: _value(r, "fastest_recent_store_speed_kmh") >= 500 and _value(r, "implied_speed_kmh") < 500,
+        lambda r: (
+            _value(r, "fastest_recent_store_speed_kmh") >= IMPOSSIBLE_SPEED_KMH
+            and _value(r, "implied_speed_kmh") < IMPOSSIBLE_SPEED_KMH
+        ),
         lambda r: (
             f"{r['fastest_recent_store_speed_kmh']:.0f} km/h from one of the user's last "
             f"{RECENT_STORES} in-store payments"

@@ -28,6 +28,18 @@ def test_a_missing_record_comes_first_and_a_plain_alert_still_has_a_reason():
     ]
 
 
+def test_a_jump_from_an_earlier_store_is_named_only_when_the_previous_one_does_not_say_it():
+    row = {"score": 0.9, "user_known": True, "merchant_known": True, "km_from_previous_store": 12.0,
+           "hours_since_previous_store": 0.5, "implied_speed_kmh": 24.0,
+           "fastest_recent_store_speed_kmh": 2_400.0}  # fmt: skip
+    importances = {"fastest_recent_store_speed_kmh": 0.4, "implied_speed_kmh": 0.3}
+    assert top_reasons(row, importances) == ["2400 km/h from one of the user's last 3 in-store payments"]
+    far = {**row, "km_from_previous_store": 1_200.0, "implied_speed_kmh": 2_400.0}
+    assert top_reasons(far, importances) == [
+        "1200 km from the previous in-store payment 0.5 h earlier (2400 km/h)"
+    ]
+
+
 def test_an_imported_datasets_reasons_name_its_unusual_inputs_the_model_relies_on_first():
     usual = {"V14": (0.0, 1.0), "V4": (0.0, 2.0), "Amount": (88.0, 250.0), "V1": (0.0, 0.0)}
     row = {"V14": -7.25, "V4": 9.0, "Amount": 120.0, "V1": 5.0, "score": 0.97}
