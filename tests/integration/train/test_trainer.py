@@ -11,7 +11,7 @@ from pyspark.ml import PipelineModel
 from fraudguard.config.model import FeatureSettings, ModelSettings, SimulatorSettings
 from fraudguard.train.calibration import PlattCalibration
 from fraudguard.train.metrics import evaluate
-from fraudguard.train.trainer import Split, labelled, score, train
+from fraudguard.train.trainer import Split, at_most, labelled, score, train
 
 pytestmark = pytest.mark.integration
 FAST = ModelSettings(search_budget_s=0, daily_alert_budget=20)
@@ -61,3 +61,14 @@ def test_calibrated_scores_keep_the_ranking_and_read_as_fraud_shares(small_featu
     result.model.write().save(str(tmp_path / "pipeline"))
     again = score(PipelineModel.load(str(tmp_path / "pipeline")), test_rows)
     assert np.abs(again["score"].to_numpy() - calibrated["score"].to_numpy()).max() < 1e-12
+
+
+def test_fewer_partitions_still_feed_a_barrier_stage(spark):
+    """XGBoost fits in a barrier stage, and uses its input as it is when the partitions already number
+    its workers: `at_most` must leave nothing a barrier stage refuses (a coalesce does)."""
+    many = spark.range(400).repartition(8)
+    fewer = at_most(many, 2)
+    assert fewer.rdd.getNumPartitions() == 2
+    sizes = fewer.rdd.barrier().mapPartitions(lambda rows: [sum(1 for _ in rows)]).collect()
+    assert len(sizes) == 2 and sum(sizes) == 400
+    assert at_most(many, 16).rdd.getNumPartitions() == 8
