@@ -5,9 +5,11 @@ supervised classifiers on (c), with the same split and threshold rule, and the d
 calibration; every model on its defaults, without the search. The Brier score, the expected
 calibration error (ECE, ten equal-width bins) and the alerts' mean score minus their precision say how
 far a score is from the share of frauds among scores like it. Each scenario's AUC-PR against the
-legitimate rows shows what a feature set adds for it apart from the alert budget the scenarios share.
+legitimate rows shows what a feature set adds for it apart from the alert budget the scenarios share;
+its recall over the payments that ended a browsing session shows what session features add where they
+have something to read.
 
-    .venv/bin/python benchmarks/feature_lift.py [--days 30]   -> JSON, then three markdown tables
+    .venv/bin/python benchmarks/feature_lift.py [--days 30]   -> JSON, then four markdown tables
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def model_figures(metrics: dict, seconds: float) -> dict:
         "auc_pr_per_scenario": {
             k.removeprefix("auc_pr_"): round(v, 4) for k, v in metrics.items() if k.startswith("auc_pr_")
         },
+        "session_recall_per_scenario": {
+            k.removeprefix("session_recall_"): round(v, 4)
+            for k, v in metrics.items()
+            if k.startswith("session_recall_")
+        },
         "fit_and_score_s": round(seconds, 1),
     }
 
@@ -84,6 +91,17 @@ def print_scenario_auc_pr(rows: dict[str, dict]) -> None:
     print("|---" * (1 + len(scenarios)) + "|")
     for name, row in rows.items():
         print(f"| {name} | " + " | ".join(f"{row['auc_pr_per_scenario'][s]:.3f}" for s in scenarios) + " |")
+
+
+def print_session_recall(rows: dict[str, dict]) -> None:
+    """Each scenario's recall over its payments that ended a browsing session, one row per model:
+    where session features can help, apart from the payments without a trace that share the budget."""
+    scenarios = list(next(iter(rows.values()))["session_recall_per_scenario"])
+    print("\n| features: recall of payments with a session | " + " | ".join(scenarios) + " |")
+    print("|---" * (1 + len(scenarios)) + "|")
+    for name, row in rows.items():
+        recalls = row["session_recall_per_scenario"]
+        print(f"| {name} | " + " | ".join(f"{recalls[s]:.3f}" for s in scenarios) + " |")
 
 
 def main() -> None:
@@ -121,6 +139,7 @@ def main() -> None:
     print(json.dumps(report, indent=2))
     print_table("features", sets)
     print_scenario_auc_pr(sets)
+    print_session_recall(sets)
     print_table(f"learner, on {LEARNERS_ON}", learners)
     frauds, alerts = sets[LEARNERS_ON]["frauds_per_day"], sets[LEARNERS_ON]["alerts_per_day"]
     print(

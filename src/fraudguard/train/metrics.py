@@ -2,7 +2,8 @@
 fraud team gets at the operating threshold.
 
 Input: a pandas DataFrame with `label` (1 fraud) and `score`, and where the data has them `user_id`,
-`timestamp` and, for per-scenario figures, `fraud_scenario`. Without users, each transaction is its own
+`timestamp` and, for per-scenario figures, `fraud_scenario` (and `session_id`, for the recall of the
+payments that ended a browsing session). Without users, each transaction is its own
 card; without times, all rows are one day and there is no daily rate.
 """
 
@@ -92,4 +93,9 @@ def evaluate(scored: pd.DataFrame, threshold: float, k: int = 100) -> dict[str, 
             ranked = np.concatenate([rows["score"].to_numpy(), legit])
             truth = np.arange(len(ranked)) < len(rows)
             metrics[f"auc_pr_{scenario}"] = float(average_precision_score(truth, ranked))
+            if "session_id" in scored:
+                # Only these payments have a browsing trace for session features to read.
+                browsed = rows[rows["session_id"].notna()]
+                if len(browsed):
+                    metrics[f"session_recall_{scenario}"] = float((browsed["score"] >= threshold).mean())
     return metrics

@@ -43,7 +43,7 @@ SEARCH_GRID: dict[str, dict[str, list[Any]]] = {
     "logistic_regression": {"regParam": [0.001, 0.01, 0.1]},
     "isolation_forest": {},  # nothing to choose by labels: the defaults only
 }
-EVALUATION_COLUMNS = ["transaction_id", "user_id", "timestamp", "fraud_scenario"]
+EVALUATION_COLUMNS = ["transaction_id", "user_id", "timestamp", "fraud_scenario", "session_id"]
 ROWS_PER_PARTITION = 50_000
 """Training rows per partition, at the least: a learner runs a Spark job per iteration (logistic
 regression) or per tree level, and a task on fewer rows costs more than its rows (docs/benchmarks.md)."""

@@ -73,6 +73,24 @@ def test_evaluate_reports_ranking_threshold_and_per_scenario_recall_and_auc_pr()
     assert metrics["card_precision_at_2"] == 0.5
     # each scenario against the legitimate rows only: 0.4 ranks below one of the two
     assert metrics["auc_pr_card_testing"] == 1.0 and metrics["auc_pr_account_takeover"] == 0.5
+    assert not any(name.startswith("session_recall_") for name in metrics)
+
+
+def test_the_recall_of_payments_with_a_browsing_session_is_reported_per_scenario():
+    data = scored(
+        [
+            ("2026-01-01", "u1", 1, 0.9),
+            ("2026-01-01", "u2", 1, 0.4),
+            ("2026-01-01", "u3", 1, 0.3),
+            ("2026-01-01", "u4", 0, 0.1),
+        ]
+    )
+    data["fraud_scenario"] = ["account_takeover", "account_takeover", "impossible_travel", None]
+    data["session_id"] = ["s1", None, None, "s4"]
+    metrics = evaluate(data, threshold=0.45)
+    assert metrics["recall_account_takeover"] == 0.5
+    assert metrics["session_recall_account_takeover"] == 1.0
+    assert "session_recall_impossible_travel" not in metrics, "no payment of it had a session"
 
 
 def test_the_calibration_error_is_the_weighted_gap_between_score_and_fraud_share_per_bin():
