@@ -94,7 +94,9 @@ def test_each_scenario_leaves_its_trace_and_legitimate_sessions_vary(world):
     )
     changed = share("account_takeover", lambda kinds: "password_change" in kinds or "address_change" in kinds)
     assert changed == 1
-    assert share("fresh_account_abuse", lambda kinds: "signup" in kinds) > 0.2
+    assert share("fresh_account_abuse", lambda kinds: "signup" in kinds) > 0.9, (
+        "its run is in the sign-up session"
+    )
     legitimate = by["legitimate"]
     views = legitimate.map(lambda kinds: kinds.count("product_view"))
     assert views.min() >= 1 and views.max() >= 10, "quick buyers and long browsers"

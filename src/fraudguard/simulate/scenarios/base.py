@@ -32,7 +32,7 @@ def categories(*names: str) -> np.ndarray:
 def burst(start_ms: int, count: int, mean_gap_s: float, rng: np.random.Generator) -> np.ndarray:
     """Event times starting at `start_ms`, gaps drawn from an exponential distribution."""
     gaps = rng.exponential(mean_gap_s * 1000, count)
-    gaps[0] = 0
+    gaps[:1] = 0
     return start_ms + np.cumsum(gaps).astype(np.int64)
 
 

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from fraudguard.simulate.catalog import ONLINE
 from fraudguard.simulate.columns import Columns
 from fraudguard.simulate.day import Day, transactions
 from fraudguard.simulate.scenarios.base import Scenario, burst, categories, merchants_for, typical_amount_log
 from fraudguard.simulate.world import DAY_MS
 
 TARGETS = categories("electronics", "jewelry", "gift_cards", "travel", "online_retail")
+ONLINE_GAP_S = 5 * 60  # one checkout after another, without leaving the sign-up session
+IN_STORE_GAP_S = 2 * 3600
 
 
 class FreshAccountAbuse(Scenario):
@@ -15,8 +18,9 @@ class FreshAccountAbuse(Scenario):
 
     name = "fresh_account_abuse"
     signal = (
-        "an account only hours old makes 4-12 high-value purchases within about a day (new "
-        "legitimate users sign up every day too, and spend like everyone else)"
+        "an account only hours old makes 4-12 high-value purchases within about a day, the online ones "
+        "in a run of checkouts minutes after signing up (new legitimate users sign up every day too, "
+        "and spend like everyone else)"
     )
 
     def incident(self, day: Day) -> Columns:
@@ -26,11 +30,15 @@ class FreshAccountAbuse(Scenario):
         count = int(rng.integers(4, 13))
         category = rng.choice(TARGETS, size=count)
         first_ms = signup_ms + int(rng.uniform(5, 120) * 60_000)
+        online = ONLINE[category]
+        ts_ms = np.empty(count, dtype=np.int64)
+        ts_ms[online] = burst(first_ms, int(online.sum()), ONLINE_GAP_S, rng)
+        ts_ms[~online] = burst(first_ms, int((~online).sum()), IN_STORE_GAP_S, rng)
         return transactions(
             user=np.full(count, user),
             merchant=merchants_for(day, category, int(world.users.place[user])),
-            ts_ms=burst(first_ms, count, 2 * 3600, rng),
+            ts_ms=ts_ms,
             amount=np.exp(typical_amount_log(day, user, category) + rng.normal(0.5, 0.4, count)),
-            ip=day.user_device(np.full(count, user)),
+            ip=np.repeat(day.user_device(np.array([user])), count),  # the device it signed up on
             scenario=self.name,
         )
