@@ -9,7 +9,7 @@ legitimate rows shows what a feature set adds for it apart from the alert budget
 its recall over the payments that ended a browsing session shows what session features add where they
 have something to read.
 
-    .venv/bin/python benchmarks/feature_lift.py [--days 30]   -> JSON, then four markdown tables
+    .venv/bin/python benchmarks/feature_lift.py [--days 30] [--seed N]   -> JSON, then four markdown tables
 """
 
 from __future__ import annotations
@@ -107,9 +107,12 @@ def print_session_recall(rows: dict[str, dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, help="the world's seed (default: the configured one)")
     args = parser.parse_args()
     settings = load_settings()
-    world = settings.simulator.model_copy(update={"days": args.days})
+    world = settings.simulator.model_copy(
+        update={"days": args.days, "seed": settings.simulator.seed if args.seed is None else args.seed}
+    )
     model = settings.model.model_copy(update={"search_budget_s": 0})
     sets, learners = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -134,8 +137,8 @@ def main() -> None:
             other = model.model_copy(update={"classifier": classifier, "calibration": calibration})
             result = train(features, other, settings.features, FEATURE_SETS[LEARNERS_ON])
             learners[name] = model_figures(result.test_metrics, time.perf_counter() - started)
-    report = {"benchmark": "feature_lift", "days": args.days, "test_days": test_days, "sets": sets,
-              "learners": learners}  # fmt: skip
+    report = {"benchmark": "feature_lift", "days": args.days, "seed": world.seed, "test_days": test_days,
+              "sets": sets, "learners": learners}  # fmt: skip
     print(json.dumps(report, indent=2))
     print_table("features", sets)
     print_scenario_auc_pr(sets)
