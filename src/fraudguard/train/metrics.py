@@ -9,26 +9,33 @@ card; without times, all rows are one day and there is no daily rate.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 
-def card_precision_at_k(scored: pd.DataFrame, k: int = 100) -> float:
-    """The handbook's CP@k: per day, rank cards (users) by their highest score that day; the share of
-    the top k with a fraud that day. Cards caught on an earlier day are left out of later days. Mean
-    over days."""
+def daily_top_cards(scored: pd.DataFrame, k: int = 100) -> Iterator[tuple[Any, pd.DataFrame, pd.DataFrame]]:
+    """The handbook's card ranking, day by day: the day (midnight), its cards (users) not caught on an
+    earlier day, each with its highest score and whether it had a fraud (`score`, `fraud`), and the top
+    k of them. A card is caught when it is in a day's top k with a fraud."""
     caught: set[str] = set()
-    precisions = []
     card = "user_id" if "user_id" in scored else "transaction_id"
     days = scored["timestamp"].dt.floor("D") if "timestamp" in scored else np.zeros(len(scored))
-    for _, day in scored.groupby(days, sort=True):
+    for midnight, day in scored.groupby(days, sort=True):
         day = day[~day[card].isin(caught)]
         cards = day.groupby(card).agg(score=("score", "max"), fraud=("label", "max"))
         top = cards.sort_values("score", ascending=False, kind="stable").head(k)
-        detected = top.index[top["fraud"] > 0]
-        caught.update(detected)
-        precisions.append(len(detected) / k)
+        caught.update(top.index[top["fraud"] > 0])
+        yield midnight, cards, top
+
+
+def card_precision_at_k(scored: pd.DataFrame, k: int = 100) -> float:
+    """The handbook's CP@k: per day, the share of the top k cards (`daily_top_cards`) with a fraud that
+    day. Mean over days."""
+    precisions = [int((top["fraud"] > 0).sum()) / k for _, _, top in daily_top_cards(scored, k)]
     return float(np.mean(precisions)) if precisions else 0.0
 
 

@@ -1,0 +1,55 @@
+"""Where the handbook comparison's missed cards come from: each missed card by the most telling kind of
+its frauds, a terminal's compromise counted as labelled only once it shows outside the label delay."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from datetime import date, datetime
+
+import pandas as pd
+
+from tests.conftest import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # its sibling `book_baselines`
+spec = importlib.util.spec_from_file_location(
+    "handbook_comparison", PROJECT_ROOT / "benchmarks" / "handbook_comparison.py"
+)
+comparison = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(comparison)
+
+
+def test_missed_cards_are_counted_by_what_could_have_given_them_away():
+    day, later = datetime(2018, 8, 10, 12), datetime(2018, 8, 11, 12)
+    scored = pd.DataFrame(
+        [  # transaction, card, time, fraud, scenario, score
+            ("a", "old-terminal", day, 1, "compromised_terminal", 0.2),
+            ("b", "new-terminal", day, 1, "compromised_terminal", 0.3),
+            ("c", "card", day, 1, "compromised_card", 0.1),
+            ("c2", "card", day, 1, "compromised_terminal", 0.05),
+            ("d", "legit", day, 0, None, 0.9),
+            ("e", "card", later, 1, "compromised_card", 0.8),
+        ],
+        columns=["transaction_id", "user_id", "timestamp", "label", "fraud_scenario", "score"],
+    )
+    fraud_rows = pd.DataFrame(
+        [  # terminal T1 went bad 9 days before: its label shows; T2 a day before: still in the delay
+            ("earlier", "x", "T1", "compromised_terminal", date(2018, 8, 1)),
+            ("recent", "y", "T2", "compromised_terminal", date(2018, 8, 9)),
+            ("a", "old-terminal", "T1", "compromised_terminal", date(2018, 8, 10)),
+            ("b", "new-terminal", "T2", "compromised_terminal", date(2018, 8, 10)),
+            ("c", "card", "T3", "compromised_card", date(2018, 8, 10)),
+            ("c2", "card", "T2", "compromised_terminal", date(2018, 8, 10)),
+            ("e", "card", "T3", "compromised_card", date(2018, 8, 11)),
+        ],
+        columns=["transaction_id", "user_id", "merchant_id", "fraud_scenario", "day"],
+    )
+    cards = comparison.missed_cards(scored, fraud_rows, delay_days=7, k=1)
+    assert cards["fraud_cards_per_day"] == 2.0  # three on the first day, one on the second
+    assert cards["in_top_1_per_day"] == 0.5  # the legit card tops the first day
+    assert cards["missed_per_day"] == {
+        "high_amount": 0.0,
+        "compromised_card": 0.5,  # its own fraud tells more than the terminal it also went through
+        "terminal_labelled": 0.5,
+        "terminal_within_delay": 0.5,
+    }
