@@ -28,7 +28,7 @@ def test_days_split_in_time_order_with_the_label_delay_left_out():
 
 
 def test_the_model_learns_fraud_and_the_threshold_meets_the_alert_budget(small_features):
-    result = train(small_features, FAST, FeatureSettings(), params_override={"n_estimators": 15})
+    result = train(small_features, FAST, FeatureSettings(), params_override={"n_estimators": 30})
     metrics = result.test_metrics
     base_rate = metrics["frauds"] / metrics["transactions"]
     assert metrics["auc_pr"] > 10 * base_rate

@@ -11,12 +11,17 @@ import pandas as pd
 
 from tests.conftest import PROJECT_ROOT
 
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # its sibling `book_baselines`
-spec = importlib.util.spec_from_file_location(
-    "handbook_comparison", PROJECT_ROOT / "benchmarks" / "handbook_comparison.py"
-)
-comparison = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(comparison)
+
+def load(name: str):
+    """A benchmark script as a module (registered, so its sibling imports find it)."""
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "benchmarks" / f"{name}.py")
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+load("book_baselines")
+comparison = load("handbook_comparison")
 
 
 def test_missed_cards_are_counted_by_what_could_have_given_them_away():
