@@ -46,20 +46,19 @@ def model_figures(metrics: dict, seconds: float) -> dict:
         "alert_score_gap": round(metrics["alert_score_gap"], 4),
         "alerts_per_day": round(metrics["alerts_per_day"], 1),
         "frauds_per_day": round(metrics["frauds_per_day"], 1),
-        "recall_per_scenario": {
-            k.removeprefix("recall_"): round(v, 4)
-            for k, v in metrics.items()
-            if k.startswith("recall_") and k != "recall_at_threshold"
-        },
-        "auc_pr_per_scenario": {
-            k.removeprefix("auc_pr_"): round(v, 4) for k, v in metrics.items() if k.startswith("auc_pr_")
-        },
-        "session_recall_per_scenario": {
-            k.removeprefix("session_recall_"): round(v, 4)
-            for k, v in metrics.items()
-            if k.startswith("session_recall_")
-        },
+        "recall_per_scenario": per_scenario(metrics, "recall_"),
+        "auc_pr_per_scenario": per_scenario(metrics, "auc_pr_"),
+        "session_recall_per_scenario": per_scenario(metrics, "session_recall_"),
         "fit_and_score_s": round(seconds, 1),
+    }
+
+
+def per_scenario(metrics: dict, prefix: str) -> dict[str, float]:
+    """The metrics named `prefix` + a scenario, by scenario."""
+    return {
+        name.removeprefix(prefix): round(value, 4)
+        for name, value in metrics.items()
+        if name.startswith(prefix) and name != "recall_at_threshold"
     }
 
 
@@ -82,26 +81,13 @@ def print_table(heading: str, rows: dict[str, dict]) -> None:
         )
 
 
-def print_scenario_auc_pr(rows: dict[str, dict]) -> None:
-    """Each scenario's frauds against the legitimate rows only, one row per model: how well a model
-    tells them apart, where recall at the threshold also shows what the scenarios take from each
-    other under one alert budget."""
-    scenarios = list(next(iter(rows.values()))["auc_pr_per_scenario"])
-    print("\n| features: AUC-PR per scenario | " + " | ".join(scenarios) + " |")
+def print_per_scenario(heading: str, rows: dict[str, dict], key: str) -> None:
+    """One `model_figures` per-scenario figure (`key`) as a markdown table, one row per model."""
+    scenarios = list(next(iter(rows.values()))[key])
+    print(f"\n| {heading} | " + " | ".join(scenarios) + " |")
     print("|---" * (1 + len(scenarios)) + "|")
     for name, row in rows.items():
-        print(f"| {name} | " + " | ".join(f"{row['auc_pr_per_scenario'][s]:.3f}" for s in scenarios) + " |")
-
-
-def print_session_recall(rows: dict[str, dict]) -> None:
-    """Each scenario's recall over its payments that ended a browsing session, one row per model:
-    where session features can help, apart from the payments without a trace that share the budget."""
-    scenarios = list(next(iter(rows.values()))["session_recall_per_scenario"])
-    print("\n| features: recall of payments with a session | " + " | ".join(scenarios) + " |")
-    print("|---" * (1 + len(scenarios)) + "|")
-    for name, row in rows.items():
-        recalls = row["session_recall_per_scenario"]
-        print(f"| {name} | " + " | ".join(f"{recalls[s]:.3f}" for s in scenarios) + " |")
+        print(f"| {name} | " + " | ".join(f"{row[key][s]:.3f}" for s in scenarios) + " |")
 
 
 def main() -> None:
@@ -141,8 +127,10 @@ def main() -> None:
               "sets": sets, "learners": learners}  # fmt: skip
     print(json.dumps(report, indent=2))
     print_table("features", sets)
-    print_scenario_auc_pr(sets)
-    print_session_recall(sets)
+    # each scenario against the legitimate rows only, apart from what the scenarios take from each
+    # other under one alert budget; and where session features have something to read
+    print_per_scenario("features: AUC-PR per scenario", sets, "auc_pr_per_scenario")
+    print_per_scenario("features: recall of payments with a session", sets, "session_recall_per_scenario")
     print_table(f"learner, on {LEARNERS_ON}", learners)
     frauds, alerts = sets[LEARNERS_ON]["frauds_per_day"], sets[LEARNERS_ON]["alerts_per_day"]
     print(
