@@ -85,11 +85,12 @@ class StandaloneCluster:
         return self.master_url
 
     def _status(self) -> dict | None:
-        """The master's own JSON status page (workers, applications)."""
+        """The master's own JSON status page (workers, applications); None until it answers with
+        JSON (while its web UI starts, the page can come back empty)."""
         try:
             with urllib.request.urlopen(f"http://{HOST}:{self.ui_port}/json/", timeout=2) as response:
                 return json.load(response)
-        except OSError:
+        except (OSError, ValueError):
             return None
 
     def alive_workers(self) -> int:
