@@ -22,6 +22,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from book_baselines import book_features, train_and_score
 from pyspark.sql import functions as F
@@ -78,14 +79,21 @@ MISSED_KINDS = (  # what could give a missed card away, most telling first
 )
 
 
+def hours(times: pd.Series) -> np.ndarray:
+    """Whole hours since the epoch, the platform's risk-rate calendar (`features.batch.hour_number`)."""
+    return ((times - pd.Timestamp(0)) // pd.Timedelta(hours=1)).to_numpy(np.int64)
+
+
 def missed_cards(scored: pd.DataFrame, fraud_rows: pd.DataFrame, delay_days: int, k: int = 100) -> dict:
     """Per test day on average: the compromised cards left to find (not known, not caught earlier), how
     many the model's top k holds, and the missed ones by the most telling kind of their frauds. A
-    terminal's fraud counts as labelled when the terminal had a compromised-terminal fraud in the days
+    terminal's fraud counts as labelled when the terminal had a compromised-terminal fraud in the hours
     the platform's merchant rates read (`label_window`)."""
     low, high = label_window(delay_days, LONGEST_RISK_DAYS)
     terminal = fraud_rows[fraud_rows["fraud_scenario"] == "compromised_terminal"]
-    terminal_days = terminal.groupby("merchant_id")["day"].agg(set).to_dict()
+    terminal_hours = {
+        merchant: np.sort(hours(t)) for merchant, t in terminal.groupby("merchant_id")["timestamp"]
+    }
     frauds = scored[scored["label"] > 0].merge(
         fraud_rows[["transaction_id", "merchant_id"]], on="transaction_id"
     )
@@ -93,11 +101,11 @@ def missed_cards(scored: pd.DataFrame, fraud_rows: pd.DataFrame, delay_days: int
     def kind(row: pd.Series) -> str:
         if row["fraud_scenario"] != "compromised_terminal":
             return str(row["fraud_scenario"])
-        days = terminal_days.get(row["merchant_id"], set())
-        labelled = any(row["day"] + timedelta(days=offset) in days for offset in range(low, high + 1))
-        return "terminal_labelled" if labelled else "terminal_within_delay"
+        seen = terminal_hours.get(row["merchant_id"], np.array([], dtype=np.int64))
+        first, last = np.searchsorted(seen, [row["hour"] + low, row["hour"] + high + 1])
+        return "terminal_labelled" if last > first else "terminal_within_delay"
 
-    frauds = frauds.assign(day=frauds["timestamp"].dt.date)
+    frauds = frauds.assign(day=frauds["timestamp"].dt.date, hour=hours(frauds["timestamp"]))
     frauds = frauds.assign(kind=frauds.apply(kind, axis=1) if len(frauds) else pd.Series(dtype=str))
     rank = {name: position for position, name in enumerate(MISSED_KINDS)}
     most_telling = frauds.groupby(["day", "user_id"])["kind"].agg(lambda kinds: min(kinds, key=rank.get))
@@ -151,7 +159,7 @@ def main() -> None:
             features = build_features(*Dataset(data).frames(spark), settings.features).cache()
             fraud_rows = (
                 features.where("is_fraud")
-                .select("transaction_id", "user_id", "merchant_id", "fraud_scenario",
+                .select("transaction_id", "user_id", "merchant_id", "fraud_scenario", "timestamp",
                         F.to_date("timestamp").alias("day"))
                 .toPandas()
             )  # fmt: skip

@@ -1,7 +1,8 @@
 """Training features in batch with Spark: the same definitions the streaming job computes incrementally.
 
 transactions ─┬─ point-in-time join: the user and merchant record versions in force at the time
-              ├─ merchant and category fraud rates over labels reported in time (`labels` topic)
+              ├─ merchant and category fraud rates over labels reported in time (`labels` topic),
+              │  on an hourly calendar: a payment's rates read the hours just outside the label delay
               ├─ row features (`features.row`, numpy over Arrow batches)
               ├─ per-user behaviour (`features.user_history.advance`, per user via applyInArrow)
               ├─ distance and speed from the previous in-store payment
@@ -117,9 +118,21 @@ def user_history_features(joined: DataFrame, windows: dict[str, int] = WINDOWS) 
     return inputs.groupBy("user_id").applyInArrow(replay, schema)
 
 
+HOURS_PER_DAY = 24
+
+
 def day_number(column: str = "timestamp") -> Column:
-    """The label-delay calendar: days since the epoch (UTC) of the event time (or of `column`)."""
+    """Days since the epoch (UTC) of the event time (or of `column`): when a label becomes known."""
     return F.datediff(F.to_date(column), F.lit("1970-01-01"))
+
+
+def hour_number(column: str = "timestamp") -> Column:
+    """Whole hours since the epoch (UTC) of the event time (or of `column`): the risk rates' calendar."""
+    return F.floor(F.unix_timestamp(column) / 3600)
+
+
+def day_of_hour(hour: Column) -> Column:
+    return F.floor(hour / HOURS_PER_DAY)
 
 
 RISK_KEYS = ("merchant_id", "merchant_category")
@@ -140,16 +153,16 @@ def with_labels(transactions: DataFrame, labels: DataFrame) -> DataFrame:
     )
 
 
-def daily_counts(rows: DataFrame) -> DataFrame:
-    """Transactions per (`RISK_KEYS`, day): the denominators of the risk rates."""
-    return rows.groupBy(*RISK_KEYS, day_number().alias("_day")).agg(
+def hourly_counts(rows: DataFrame) -> DataFrame:
+    """Transactions per (`RISK_KEYS`, hour): the denominators of the risk rates."""
+    return rows.groupBy(*RISK_KEYS, hour_number().alias("_hour")).agg(
         F.count("*").cast("double").alias("_count")
     )
 
 
 def fraud_reports(labels: DataFrame, merchants: DataFrame) -> DataFrame:
     """One row per transaction reported as fraud (`LABEL` rows): its `RISK_KEYS` (the merchant's
-    record at the transaction's time), its day and the day its first fraud report came (`_known_day`)."""
+    record at the transaction's time), its hour and the day its first fraud report came (`_known_day`)."""
     first = (
         labels.where("is_fraud")
         .groupBy("transaction_id")
@@ -161,20 +174,21 @@ def fraud_reports(labels: DataFrame, merchants: DataFrame) -> DataFrame:
     )
     return as_of_join(first, merchants, "merchant_id", {"category": "merchant_category"}).select(
         *RISK_KEYS,
-        day_number().alias("_day"),
+        hour_number().alias("_hour"),
         day_number("_reported_at").alias("_known_day"),
     )
 
 
-def risk_horizon(first_day: int, delay_days: int) -> int:
-    """The earliest day whose counts and labels a risk rate of `first_day` or later can use."""
-    return first_day + label_window(delay_days, LONGEST_RISK_DAYS)[0]
+def risk_horizon(first_hour: int, delay_days: int) -> int:
+    """The earliest hour whose counts and labels a risk rate of `first_hour` or later can use."""
+    return first_hour + label_window(delay_days, LONGEST_RISK_DAYS)[0]
 
 
 def label_window(delay_days: int, lookback_days: int) -> tuple[int, int]:
-    """The days, relative to a transaction's day D, whose labels its risk rates use: D - delay -
-    lookback .. D - delay - 1 (both ends included)."""
-    return -(delay_days + lookback_days), -(delay_days + 1)
+    """The hours, relative to a transaction's hour H, whose transactions and labels its risk rates use:
+    H - 24 (delay + lookback) .. H - 24 delay - 1 (both ends included), at most an hour more than the
+    delay old and never less."""
+    return -HOURS_PER_DAY * (delay_days + lookback_days), -HOURS_PER_DAY * delay_days - 1
 
 
 def delayed_fraud_rates(
@@ -185,40 +199,42 @@ def delayed_fraud_rates(
     lookbacks: tuple[int, ...],
     prefix: str,
 ) -> DataFrame:
-    """Per (`key`, day D) of `counts` (`daily_counts`) and each lookback L: over the key's transactions
-    of days D - delay - L .. D - delay - 1, the share reported as fraud (`fraud_reports`) before day D
-    (`{prefix}_fraud_rate_{L}d`), and how many there were (`{prefix}_labelled_count_{L}d`). A fraud
-    reported on day D or later counts from then on, never before.
+    """Per (`key`, hour H) of `counts` (`hourly_counts`) and each lookback L days: over the key's
+    transactions in `label_window(delay, L)` of H, the share reported as fraud (`fraud_reports`) before
+    H's day (`{prefix}_fraud_rate_{L}d`), and how many there were (`{prefix}_labelled_count_{L}d`). A
+    fraud reported on day D counts from day D + 1 on, never before: a day's labels all come before the
+    next day's payments on the topics, so the stream can compute an hour's rates once, at its first
+    payment.
 
-    Computed on daily figures, every lookback in the same pass, so the work spans a few hundred rows
+    Computed on hourly figures, every lookback in the same pass, so the work spans a few thousand rows
     per key whatever the volume."""
-    counts = counts.groupBy(key, "_day").agg(F.sum("_count").alias("_count"))
-    ordered = Window.partitionBy(key).orderBy("_day")
+    counts = counts.groupBy(key, "_hour").agg(F.sum("_count").alias("_count"))
+    ordered = Window.partitionBy(key).orderBy("_hour")
     in_window = {
         days: F.coalesce(
             F.sum("_count").over(ordered.rangeBetween(*label_window(delay_days, days))), F.lit(0.0)
         )
         for days in lookbacks
     }
-    count = counts.select(key, "_day", *(value.alias(f"_in_{days}") for days, value in in_window.items()))
+    count = counts.select(key, "_hour", *(value.alias(f"_in_{days}") for days, value in in_window.items()))
     reported = reports.groupBy(
-        F.col(key).alias("_fraud_key"), F.col("_day").alias("_fraud_day"), "_known_day"
+        F.col(key).alias("_fraud_key"), F.col("_hour").alias("_fraud_hour"), "_known_day"
     ).agg(F.count("*").cast("double").alias("_frauds"))
     widest, high = label_window(delay_days, max(lookbacks))
     frauds = (
-        count.select(key, "_day")
+        count.select(key, "_hour")
         .join(
             reported,
             (F.col("_fraud_key") == F.col(key))
-            & F.col("_fraud_day").between(F.col("_day") + widest, F.col("_day") + high)
-            & (F.col("_known_day") < F.col("_day")),
+            & F.col("_fraud_hour").between(F.col("_hour") + widest, F.col("_hour") + high)
+            & (F.col("_known_day") < day_of_hour(F.col("_hour"))),
         )
-        .groupBy(key, "_day")
+        .groupBy(key, "_hour")
         .agg(
             *(
                 F.sum(
                     F.when(
-                        F.col("_fraud_day") >= F.col("_day") + label_window(delay_days, days)[0],
+                        F.col("_fraud_hour") >= F.col("_hour") + label_window(delay_days, days)[0],
                         F.col("_frauds"),
                     )
                 ).alias(f"_frauds_{days}")
@@ -231,19 +247,19 @@ def delayed_fraud_rates(
         total, known = F.col(f"_in_{days}"), F.coalesce(f"_frauds_{days}", F.lit(0.0))
         columns.append(F.when(total > 0, known / total).otherwise(0.0).alias(f"{prefix}_fraud_rate_{days}d"))
         columns.append(total.alias(f"{prefix}_labelled_count_{days}d"))
-    return count.join(frauds, [key, "_day"], "left").select(key, "_day", *columns)
+    return count.join(frauds, [key, "_hour"], "left").select(key, "_hour", *columns)
 
 
 def with_delayed_rates(
     rows: DataFrame, key: str, delay_days: int, lookbacks: tuple[int, ...], prefix: str
 ) -> DataFrame:
-    """`rows` with the label-delayed fraud rates and counts of their `key` on their day, from their
+    """`rows` with the label-delayed fraud rates and counts of their `key` in their hour, from their
     own `is_fraud`, each known on its transaction's day (how the handbook's features see labels)."""
-    day = day_number().alias("_day")
-    counts = rows.groupBy(key, day).agg(F.count("*").cast("double").alias("_count"))
-    reports = rows.where("is_fraud").select(key, day, day_number().alias("_known_day"))
+    hour = hour_number().alias("_hour")
+    counts = rows.groupBy(key, hour).agg(F.count("*").cast("double").alias("_count"))
+    reports = rows.where("is_fraud").select(key, hour, day_number().alias("_known_day"))
     rates = delayed_fraud_rates(counts, reports, key, delay_days, lookbacks, prefix)
-    return rows.withColumn("_day", day_number()).join(rates, [key, "_day"], "left").drop("_day")
+    return rows.withColumn("_hour", hour_number()).join(rates, [key, "_hour"], "left").drop("_hour")
 
 
 def with_entities(transactions: DataFrame, users: DataFrame, merchants: DataFrame) -> DataFrame:
@@ -254,19 +270,19 @@ def with_entities(transactions: DataFrame, users: DataFrame, merchants: DataFram
 
 
 def risk_rates(
-    counts: DataFrame, reports: DataFrame, delay_days: int, days: list[int] | None = None
+    counts: DataFrame, reports: DataFrame, delay_days: int, hours: list[int] | None = None
 ) -> tuple[DataFrame, DataFrame]:
-    """Per (merchant, day) and per (category, day): the `RISK_FEATURES` from `daily_counts` and
-    `fraud_reports` that include at least every day the windows reach back to. For the days of
-    `counts`, or for `days` and every key with counts in their windows (a key with none has a rate
+    """Per (merchant, hour) and per (category, hour): the `RISK_FEATURES` from `hourly_counts` and
+    `fraud_reports` that include at least every hour the windows reach back to. For the hours of
+    `counts`, or for `hours` and every key with counts in their windows (a key with none has a rate
     of 0 over 0 transactions: `with_rates`)."""
-    if days is not None:
+    if hours is not None:
         grid = (
             counts.select(*RISK_KEYS)
             .distinct()
             .select(
                 *RISK_KEYS,
-                F.explode(F.array(*(F.lit(day) for day in days))).alias("_day"),
+                F.explode(F.array(*(F.lit(hour) for hour in hours))).alias("_hour"),
                 F.lit(0.0).alias("_count"),
             )
         )
@@ -274,20 +290,20 @@ def risk_rates(
     merchant = delayed_fraud_rates(counts, reports, "merchant_id", delay_days, MERCHANT_RISK_DAYS, "merchant")
     category = delayed_fraud_rates(counts, reports, "merchant_category", delay_days, (LONGEST_RISK_DAYS,),
                                    "category")  # fmt: skip
-    merchant = merchant.select("merchant_id", "_day", *MERCHANT_RISK_FEATURES)
-    category = category.select("merchant_category", "_day", *CATEGORY_RISK_FEATURES)
-    if days is not None:
-        merchant, category = (rates.where(F.col("_day").isin(days)) for rates in (merchant, category))
+    merchant = merchant.select("merchant_id", "_hour", *MERCHANT_RISK_FEATURES)
+    category = category.select("merchant_category", "_hour", *CATEGORY_RISK_FEATURES)
+    if hours is not None:
+        merchant, category = (rates.where(F.col("_hour").isin(hours)) for rates in (merchant, category))
     return merchant, category
 
 
 def with_rates(rows: DataFrame, merchant_rates: DataFrame, category_rates: DataFrame) -> DataFrame:
-    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their day (`risk_rates`)."""
+    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their hour (`risk_rates`)."""
     known_category = F.col("merchant_category").isNotNull()
     return (
-        rows.withColumn("_day", day_number())
-        .join(merchant_rates, ["merchant_id", "_day"], "left")
-        .join(category_rates, ["merchant_category", "_day"], "left")
+        rows.withColumn("_hour", hour_number())
+        .join(merchant_rates, ["merchant_id", "_hour"], "left")
+        .join(category_rates, ["merchant_category", "_hour"], "left")
         .select(
             *rows.columns,
             *(F.coalesce(name, F.lit(0.0)).alias(name) for name in MERCHANT_RISK_FEATURES),
@@ -300,7 +316,7 @@ def with_rates(rows: DataFrame, merchant_rates: DataFrame, category_rates: DataF
 
 
 def with_risk(rows: DataFrame, counts: DataFrame, reports: DataFrame, delay_days: int) -> DataFrame:
-    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their day (`risk_rates`)."""
+    """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their hour (`risk_rates`)."""
     return with_rates(rows, *risk_rates(counts, reports, delay_days))
 
 
@@ -353,7 +369,7 @@ def build_features(
     events), the session features too."""
     joined = with_entities(transactions, users, merchants)
     joined = with_risk(
-        joined, daily_counts(joined), fraud_reports(labels, merchants), settings.label_delay_days
+        joined, hourly_counts(joined), fraud_reports(labels, merchants), settings.label_delay_days
     )
     joined = with_row_features(joined).join(user_history_features(joined), "transaction_id")
     joined = with_travel(joined, merchants)

@@ -5,8 +5,9 @@ same data and code path as the platform's pipeline.
 TX_AMOUNT; weekend; night (hour <= 6); per customer over 1, 7, 30 days (window includes the current
 transaction): count and average amount; per terminal, with a 7-day delay, over n = 1, 7, 30 days:
 count and risk = frauds / count (0 when there are none). The book's terminal windows are
-(t - 7 - n days, t - 7 days] in time; here they are whole days (D - 7 - n .. D - 8 for a transaction on
-day D), the platform's day-granular label delay: never a label from inside the delay.
+(t - 7 - n days, t - 7 days] in time; here they are whole hours (H - 24 (7 + n) .. H - 169 for a
+transaction in hour H), the platform's hourly risk calendar: at most an hour older than the book's,
+never a label from inside the delay.
 """
 
 from __future__ import annotations

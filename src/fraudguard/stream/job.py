@@ -40,7 +40,7 @@ from fraudguard.spark import spark_session
 from fraudguard.stream import control
 from fraudguard.stream.champion import ChampionSource
 from fraudguard.stream.progress import QueryProgress, ServedModel, State, StreamProgress
-from fraudguard.stream.scoring import INPUT_ROLES, MicroBatchScorer
+from fraudguard.stream.scoring import INPUT_ROLES, IncompatibleTables, MicroBatchScorer
 from fraudguard.stream.user_state import quiet_state_server
 
 log = logging.getLogger("fraudguard.stream")
@@ -131,7 +131,10 @@ class StreamJob:
         try:
             self._await_inputs()
             if not self.stop_requested.is_set():
-                self.scorer = scorer_for(spark, self.settings, self.models)
+                try:
+                    self.scorer = scorer_for(spark, self.settings, self.models)
+                except IncompatibleTables as error:
+                    raise control.StreamError(self._incompatible(str(error))) from error
             while not self.stop_requested.is_set():
                 assert self.scorer is not None
                 query = start_query(spark, self.settings, self.scorer, self.available_now)

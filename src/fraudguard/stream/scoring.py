@@ -36,11 +36,12 @@ from pyspark.sql import functions as F
 
 from fraudguard.config import Settings, TopicRole
 from fraudguard.features.batch import (
+    HOURS_PER_DAY,
     RISK_FEATURES,
     RISK_KEYS,
-    daily_counts,
-    day_number,
     fraud_reports,
+    hour_number,
+    hourly_counts,
     risk_horizon,
     risk_rates,
     with_entities,
@@ -124,6 +125,14 @@ INPUT_ROLES = (
 """The topics the world's scorer reads (`MicroBatchScorer.inputs`)."""
 
 
+RETIRED_TABLES = ("daily_counts", "merchant_risk", "category_risk")
+"""Tables of daily risk rates, which an earlier version kept: the hourly ones cannot be derived from them."""
+
+
+class IncompatibleTables(RuntimeError):
+    pass
+
+
 class MicroBatchScorer:
     """Spark calls it with each micro-batch (`foreachBatch`)."""
 
@@ -131,6 +140,9 @@ class MicroBatchScorer:
         self.spark, self.settings = spark, settings
         self.models = models or ChampionSource(settings)
         self.storage = Storage(spark, settings.stream.state_uri)
+        retired = sorted(set(self.storage.children(f"{self.storage.base}/tables")) & set(RETIRED_TABLES))
+        if retired:
+            raise IncompatibleTables(f"tables {', '.join(retired)}")
         self.tables = RecordTables(self.storage)
         self.run_id = self._run_id()
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
@@ -273,30 +285,31 @@ class MicroBatchScorer:
                 "merchant_known": F.col("merchant_category").isNotNull(),
             }
         )
-        joined = joined.persist()  # read by the daily counts, then by the rest
+        joined = joined.persist()  # read by the hourly counts, then by the rest
         self._cached.append(joined)
         counts = self.tables.counts
-        counts.add(batch_id, daily_counts(joined))
-        counts.compact(batch_id, DAILY_COUNTS_SCHEMA)
-        days = sorted(row[0] for row in joined.select(day_number()).distinct().collect())
-        joined = with_rates(joined, *self._rates(batch_id, days, merchants))
+        counts.add(batch_id, hourly_counts(joined))
+        counts.compact(batch_id, HOURLY_COUNTS_SCHEMA)
+        hours = sorted(row[0] for row in joined.select(hour_number()).distinct().collect())
+        joined = with_rates(joined, *self._rates(batch_id, hours, merchants))
         return with_travel(with_row_features(joined), merchants)
 
-    def _rates(self, batch_id: int, days: list[int], merchants: DataFrame) -> tuple[DataFrame, DataFrame]:
-        """The risk rates of `days`, each computed once, by the first micro-batch with a transaction
-        on that day (from the counts and labels then known: those of the days before it, which come
-        before it on the topics), then kept. Per micro-batch, the work is a lookup."""
+    def _rates(self, batch_id: int, hours: list[int], merchants: DataFrame) -> tuple[DataFrame, DataFrame]:
+        """The risk rates of `hours`, each computed once, by the first micro-batch with a transaction in
+        that hour (from the counts and labels then known: the counts of the hours outside the label
+        delay and the labels of the days before it, which come before it on the topics), then kept.
+        Per micro-batch, the work is a lookup."""
         tables = self.tables
-        missing = sorted(set(days) - tables.merchant_rates.days())
+        missing = sorted(set(hours) - tables.merchant_rates.hours({hour // HOURS_PER_DAY for hour in hours}))
         if missing:
             delay = self.settings.features.label_delay_days
             horizon = risk_horizon(missing[0], delay)
-            counts = tables.counts.read(batch_id, DAILY_COUNTS_SCHEMA).where(F.col("_day") >= horizon)
-            labels = tables.labels(batch_id).where(day_number("event_time") >= horizon)
+            counts = tables.counts.read(batch_id, HOURLY_COUNTS_SCHEMA).where(F.col("_hour") >= horizon)
+            labels = tables.labels(batch_id).where(hour_number("event_time") >= horizon)
             merchant, category = risk_rates(counts, fraud_reports(labels, merchants), delay, missing)
             tables.category_rates.write(category)
-            tables.merchant_rates.write(merchant)  # last: its days say which days are complete
-        return tables.merchant_rates.read(days), tables.category_rates.read(days)
+            tables.merchant_rates.write(merchant)  # last: its hours say which hours are complete
+        return tables.merchant_rates.read(hours), tables.category_rates.read(hours)
 
     def _write_history(self, scored: DataFrame, batch_id: int) -> None:
         """Parquet partitioned by day (of the event, or of the scoring when there is no event time) and
@@ -350,12 +363,12 @@ class MicroBatchScorer:
         return self._totals
 
 
-DAILY_COUNTS_SCHEMA = "merchant_id string, merchant_category string, _day int, _count double"
+HOURLY_COUNTS_SCHEMA = "merchant_id string, merchant_category string, _hour bigint, _count double"
 
 
 class RecordTables:
-    """The stream's tables: user and merchant record versions, labels, daily transaction counts, the
-    live aggregates' counts per window."""
+    """The stream's tables: user and merchant record versions, labels, hourly transaction counts, the
+    risk rates of each hour, the live aggregates' counts per window."""
 
     def __init__(self, storage: Storage) -> None:
         self.records = {
@@ -363,11 +376,12 @@ class RecordTables:
             for schema in (USER, MERCHANT, LABEL)
         }
         self.counts = storage.table(
-            "daily_counts", lambda rows: rows.groupBy(*RISK_KEYS, "_day").agg(F.sum("_count").alias("_count"))
+            "hourly_counts",
+            lambda rows: rows.groupBy(*RISK_KEYS, "_hour").agg(F.sum("_count").alias("_count")),
         )
         self.window_counts = storage.table("window_counts", summed)
-        self.merchant_rates = storage.day_table("merchant_risk")
-        self.category_rates = storage.day_table("category_risk")
+        self.merchant_rates = storage.hour_table("merchant_hourly_risk")
+        self.category_rates = storage.hour_table("category_hourly_risk")
 
     def users(self, batch_id: int) -> DataFrame:
         return _versions(USER)(self.records[USER.name].read(batch_id, spark_schema(USER)))

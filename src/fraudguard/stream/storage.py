@@ -1,6 +1,6 @@
 """Where the streaming job keeps what outlives a micro-batch, under one base URI (`stream.state_uri`)
 that every Spark node sees: the query checkpoint (offsets and the per-user state store), the tables
-(user and merchant versions, labels, daily counts, risk rates per day) and one small document per
+(user and merchant versions, labels, hourly counts, risk rates per day computed) and one small document per
 micro-batch (its plan, then its report).
 
 A table is a folder of Parquet partitions, one per micro-batch that added rows (`batch=N`), folded
@@ -16,6 +16,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from fraudguard.features.batch import HOURS_PER_DAY, day_of_hour
 
 COMPACT_EVERY = 25
 KEEP_DOCUMENTS = 200
@@ -34,8 +37,8 @@ class Storage:
     def checkpoint(self) -> str:
         return f"{self.base}/checkpoint"
 
-    def day_table(self, name: str) -> DayTable:
-        return DayTable(self, f"{self.base}/tables/{name}")
+    def hour_table(self, name: str) -> HourTable:
+        return HourTable(self, f"{self.base}/tables/{name}")
 
     def table(self, name: str, fold: Callable[[DataFrame], DataFrame]) -> BatchTable:
         """`fold` turns a table's rows into their compacted form (e.g. one row per key and version)."""
@@ -137,23 +140,34 @@ class BatchTable:
                 self.storage.delete(f"{self.uri}/{name}")
 
 
-class DayTable:
-    """Rows computed once per day and kept (`_day=N` partitions): a replay rewrites the days it wrote."""
+class HourTable:
+    """Rows computed once per hour and kept (`_day=N/_hour=H` partitions, so looking an hour up lists
+    its day only): a replay rewrites the hours it wrote."""
 
     def __init__(self, storage: Storage, uri: str) -> None:
         self.storage, self.uri = storage, uri
 
-    def days(self) -> set[int]:
+    def hours(self, days: set[int]) -> set[int]:
+        """The hours of `days` (hours since the epoch) already written."""
         return {
-            int(name.split("=", 1)[1]) for name in self.storage.children(self.uri) if name.startswith("_day=")
+            int(name.split("=", 1)[1])
+            for day in days
+            for name in self.storage.children(f"{self.uri}/_day={day}")
+            if name.startswith("_hour=")
         }
 
     def write(self, rows: DataFrame) -> None:
-        """`rows` with an int `_day` column."""
-        rows.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy("_day").parquet(
-            self.uri
+        """`rows` with an integer `_hour` column."""
+        rows = rows.withColumn("_day", day_of_hour(F.col("_hour")))
+        (
+            rows.write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy("_day", "_hour")
+            .parquet(self.uri)
         )
 
-    def read(self, days: list[int]) -> DataFrame:
-        paths = [f"{self.uri}/_day={day}" for day in days]
-        return self.storage.spark.read.option("basePath", self.uri).parquet(*paths)
+    def read(self, hours: list[int]) -> DataFrame:
+        """The rows of `hours`, with `_hour` (a long, like `features.batch.hour_number`)."""
+        paths = [f"{self.uri}/_day={hour // HOURS_PER_DAY}/_hour={hour}" for hour in hours]
+        rows = self.storage.spark.read.option("basePath", self.uri).parquet(*paths)
+        return rows.drop("_day").withColumn("_hour", F.col("_hour").cast("long"))

@@ -125,21 +125,24 @@ def test_merchant_fraud_rate_uses_labels_outside_the_delay_once_reported(spark, 
     _, users, merchants, _ = world
     settings = FeatureSettings(label_delay_days=7)
     user, merchant = users["user_id"].iloc[0], merchants["merchant_id"].iloc[0]
-    # A fraud on day X counts from day X + delay + 1 on, and not before the day after its report.
+    # A fraud in hour X counts from hour X + 7 x 24 + 1 on, and not before the day after its report.
     # The transactions' own `is_fraud` is no label: it says the opposite here and changes nothing.
     rows = [
-        {"transaction_id": "fraud", "timestamp": at(0), "is_fraud": False},  # 2026-01-10
-        {"transaction_id": "reported-late", "timestamp": at(1), "is_fraud": False},  # 2026-01-10
-        {"transaction_id": "inside-delay", "timestamp": at(7 * 24 + 23.9), "is_fraud": True},  # 01-17
-        {"transaction_id": "after-delay", "timestamp": at(8 * 24 + 0.01), "is_fraud": True},  # 01-18
-        {"transaction_id": "after-report", "timestamp": at(10 * 24 + 1), "is_fraud": True},  # 01-20
+        {"transaction_id": "fraud", "timestamp": at(0.5), "is_fraud": False},  # 2026-01-10 00:30
+        {"transaction_id": "reported-late", "timestamp": at(1.5), "is_fraud": False},  # 01-10 01:30
+        {"transaction_id": "inside-delay", "timestamp": at(7 * 24 + 0.9), "is_fraud": True},  # 01-17 00:54
+        {"transaction_id": "first-hour-out", "timestamp": at(7 * 24 + 1.1), "is_fraud": True},  # 01:06
+        {"transaction_id": "both-out", "timestamp": at(7 * 24 + 2.5), "is_fraud": True},  # 01-17 02:30
+        {"transaction_id": "a-day-later", "timestamp": at(8 * 24 + 1.5), "is_fraud": True},  # 01-18 01:30
+        {"transaction_id": "report-day", "timestamp": at(9 * 24 + 10), "is_fraud": True},  # 01-19 10:00
+        {"transaction_id": "after-report", "timestamp": at(10 * 24 + 1), "is_fraud": True},  # 01-20 01:00
     ]
     transactions = tx(spark, [{**r, "user_id": user, "merchant_id": merchant} for r in rows])
     labels = label(spark, [
-        {"transaction_id": "fraud", "merchant_id": merchant, "event_time": at(0), "reported_at": at(48)},
-        {"transaction_id": "reported-late", "merchant_id": merchant, "event_time": at(1),
-         "reported_at": at(9 * 24 + 5)},  # 01-19
-        {"transaction_id": "reported-late", "merchant_id": merchant, "event_time": at(1),
+        {"transaction_id": "fraud", "merchant_id": merchant, "event_time": at(0.5), "reported_at": at(48)},
+        {"transaction_id": "reported-late", "merchant_id": merchant, "event_time": at(1.5),
+         "reported_at": at(9 * 24 + 5)},  # 01-19 05:00
+        {"transaction_id": "reported-late", "merchant_id": merchant, "event_time": at(1.5),
          "reported_at": at(9 * 24 + 6), "source": REVIEW},  # the same fraud again: counted once
     ])  # fmt: skip
     features = (
@@ -153,11 +156,15 @@ def test_merchant_fraud_rate_uses_labels_outside_the_delay_once_reported(spark, 
         .toPandas()
         .set_index("transaction_id")
     )
-    assert features.loc["inside-delay", "merchant_fraud_rate_28d"] == 0.0
-    assert features.loc["after-delay", "merchant_fraud_rate_28d"] == 0.5  # one of day X's two is known
-    assert features.loc["after-delay", "merchant_fraud_rate_1d"] == 0.5  # day X + 8 looks at day X exactly
-    assert features.loc["after-delay", "merchant_labelled_count_28d"] == 2.0  # not the rows inside the delay
-    assert features.loc["after-report", "merchant_fraud_rate_28d"] == 1.0
+    rate, count = features["merchant_fraud_rate_28d"], features["merchant_labelled_count_28d"]
+    assert (rate["inside-delay"], count["inside-delay"]) == (0.0, 0.0)
+    assert (rate["first-hour-out"], count["first-hour-out"]) == (1.0, 1.0)  # hour X only: the fraud
+    assert (rate["both-out"], count["both-out"]) == (0.5, 2.0)  # one of the two is known
+    assert features.loc["both-out", "merchant_fraud_rate_1d"] == 0.5
+    assert features.loc["a-day-later", "merchant_fraud_rate_1d"] == 0.0  # 24 h back: past the fraud's hour
+    assert rate["a-day-later"] == 0.5
+    assert rate["report-day"] == 0.5  # reported that morning: known from the next day on
+    assert rate["after-report"] == 1.0
     assert features.loc["after-report", "category_fraud_rate_28d"] == 1.0
 
 

@@ -12,6 +12,8 @@ import signal
 import threading
 import time
 import uuid
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 import pyarrow as pa
@@ -116,8 +118,8 @@ def publish_poison(settings, role: TopicRole, count: int, sample: dict, schema: 
     rng = random.Random(f"{role.value}-poison")
     values = [mutated(sample, schema, rng) for _ in range(count)]
     producer = make_producer(settings)
-    for value in values:
-        producer.produce(topic, key=b"poison", value=value)
+    for number, value in enumerate(values):  # keyed apart, as producers' ids are: over every partition
+        producer.produce(topic, key=f"poison-{number}".encode(), value=value)
         producer.poll(0)
     assert producer.flush(30) == 0
     return values
@@ -356,6 +358,23 @@ def test_a_job_started_before_its_topics_waits_for_them(scored_world, broker, sp
     assert not thread.is_alive() and job.scorer is not None
     progress = stream_control.status(settings).progress
     assert progress.state == "stopped" and progress.model is not None and progress.model.version == "1"
+
+
+def test_a_checkpoint_with_daily_risk_tables_ends_the_job_with_the_reset_command(
+    scored_world, broker, spark, tmp_path
+):
+    """Hourly risk rates cannot be derived from the daily tables an earlier version kept: the job says
+    how to start afresh instead of scoring with rates missing their history."""
+    first, _, _, _ = scored_world
+    broker_settings, _ = broker
+    settings, _ = stream_settings(
+        broker_settings, tmp_path, uuid.uuid4().hex[:8],
+        FRAUDGUARD__MLFLOW__TRACKING_URI=first.mlflow.tracking_uri,
+    )  # fmt: skip
+    create_topics(broker_settings, list(settings.topics.all().values()))
+    (Path(urlparse(settings.stream.state_uri).path) / "tables" / "daily_counts").mkdir(parents=True)
+    with pytest.raises(stream_control.StreamError, match=r"tables daily_counts.*`fraudguard stream reset`"):
+        StreamJob(settings, available_now=True, spark=spark).run()
 
 
 def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world, broker, spark, tmp_path):

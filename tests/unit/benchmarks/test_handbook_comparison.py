@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from datetime import date, datetime
+from datetime import datetime
 
 import pandas as pd
 
@@ -38,16 +38,16 @@ def test_missed_cards_are_counted_by_what_could_have_given_them_away():
         columns=["transaction_id", "user_id", "timestamp", "label", "fraud_scenario", "score"],
     )
     fraud_rows = pd.DataFrame(
-        [  # terminal T1 went bad 9 days before: its label shows; T2 a day before: still in the delay
-            ("earlier", "x", "T1", "compromised_terminal", date(2018, 8, 1)),
-            ("recent", "y", "T2", "compromised_terminal", date(2018, 8, 9)),
-            ("a", "old-terminal", "T1", "compromised_terminal", date(2018, 8, 10)),
-            ("b", "new-terminal", "T2", "compromised_terminal", date(2018, 8, 10)),
-            ("c", "card", "T3", "compromised_card", date(2018, 8, 10)),
-            ("c2", "card", "T2", "compromised_terminal", date(2018, 8, 10)),
-            ("e", "card", "T3", "compromised_card", date(2018, 8, 11)),
+        [  # terminal T1 went bad 7 days and 2 hours before: its label shows; T2 7 days before: in the delay
+            ("earlier", "x", "T1", "compromised_terminal", datetime(2018, 8, 3, 10)),
+            ("recent", "y", "T2", "compromised_terminal", datetime(2018, 8, 3, 12, 30)),
+            ("a", "old-terminal", "T1", "compromised_terminal", day),
+            ("b", "new-terminal", "T2", "compromised_terminal", day),
+            ("c", "card", "T3", "compromised_card", day),
+            ("c2", "card", "T2", "compromised_terminal", day),
+            ("e", "card", "T3", "compromised_card", later),
         ],
-        columns=["transaction_id", "user_id", "merchant_id", "fraud_scenario", "day"],
+        columns=["transaction_id", "user_id", "merchant_id", "fraud_scenario", "timestamp"],
     )
     cards = comparison.missed_cards(scored, fraud_rows, delay_days=7, k=1)
     assert cards["fraud_cards_per_day"] == 2.0  # three on the first day, one on the second
