@@ -124,19 +124,27 @@ def missed_cards(scored: pd.DataFrame, fraud_rows: pd.DataFrame, delay_days: int
     }
 
 
+WANTED_MARGIN = {"average_precision": 0.03, "card_precision_at_100": 0.01}
+"""How far ahead of the best baseline a fraud team wants the default pipeline, in every week."""
+
+
 def platform_beats_baselines(results: list[dict], ceilings: dict[tuple[int, str], float]) -> list[dict]:
-    """Per seed and test week: does the platform's pipeline beat the best baseline in AP and CP@100? With
-    the CP@100 a perfect ranking would reach there (the compromised cards per day bound it)."""
+    """Per seed and test week: does the platform's pipeline beat the best baseline in AP and CP@100, and
+    by `WANTED_MARGIN`? With the CP@100 a perfect ranking would reach there (the compromised cards per
+    day bound it)."""
     verdicts = []
     for seed, week in dict.fromkeys((r["seed"], r["test_week"]) for r in results):
         rows = [r for r in results if (r["seed"], r["test_week"]) == (seed, week)]
         platform = next(r for r in rows if r["model"] == PLATFORM)
         baselines = [r for r in rows if r["model"] != PLATFORM]
-        best = {m: max(r[m] for r in baselines) for m in ("average_precision", "card_precision_at_100")}
+        best = {m: max(r[m] for r in baselines) for m in WANTED_MARGIN}
+        margin = {m: round(platform[m] - v, 3) for m, v in best.items()}
         verdicts.append(
             {"seed": seed, "test_week": week, **{f"best_baseline_{m}": v for m, v in best.items()},
+             **{f"margin_{m}": v for m, v in margin.items()},
              "card_precision_at_100_ceiling": ceilings[(seed, week)],
-             "beats": all(platform[m] > v for m, v in best.items())}
+             "beats": all(v > 0 for v in margin.values()),
+             "by_the_wanted_margin": all(margin[m] >= wanted for m, wanted in WANTED_MARGIN.items())}
         )  # fmt: skip
     return verdicts
 
@@ -226,11 +234,18 @@ def main() -> None:
             f"| {row['seed']} | {row['test_week']} | {row['model']} | {cards['fraud_cards_per_day']:.1f} | "
             f"{cards['in_top_100_per_day']:.1f} | {missed} |"
         )
-    print("\n| seed | test week | platform beats the best baseline in AP and CP@100 | CP@100 ceiling |")
-    print("|---|---|---|---|")
+    print(
+        "\n| seed | test week | margin over the best baseline, AP / CP@100 | beats it | by +0.03 AP and "
+        "+0.01 CP@100 | CP@100 ceiling |"
+    )
+    print("|---|---|---|---|---|---|")
     for v in verdicts:
-        shown = "yes" if v["beats"] else "no"
-        print(f"| {v['seed']} | {v['test_week']} | {shown} | {v['card_precision_at_100_ceiling']:.3f} |")
+        beats, by_margin = ("yes" if v[key] else "no" for key in ("beats", "by_the_wanted_margin"))
+        print(
+            f"| {v['seed']} | {v['test_week']} | {v['margin_average_precision']:+.3f} / "
+            f"{v['margin_card_precision_at_100']:+.3f} | {beats} | {by_margin} | "
+            f"{v['card_precision_at_100_ceiling']:.3f} |"
+        )
 
 
 if __name__ == "__main__":
