@@ -65,9 +65,10 @@ def test_the_platform_beats_a_baseline_by_the_wanted_margin_only_in_both_measure
         return {"seed": 0, "test_week": week, "model": model, "average_precision": ap,
                 "card_precision_at_100": cp}  # fmt: skip
 
+    platform = comparison.PLATFORM
     results = [
-        row("w1", comparison.PLATFORM, 0.70, 0.30), row("w1", "forest", 0.66, 0.29), row("w1", "tree", 0.4, 0.2),
-        row("w2", comparison.PLATFORM, 0.70, 0.30), row("w2", "forest", 0.60, 0.295),
+        row("w1", platform, 0.70, 0.30), row("w1", "forest", 0.66, 0.29), row("w1", "tree", 0.4, 0.2),
+        row("w2", platform, 0.70, 0.30), row("w2", "forest", 0.60, 0.295),
     ]  # fmt: skip
     first, second = comparison.platform_beats_baselines(results, {(0, "w1"): 0.4, (0, "w2"): 0.4})
     assert (first["margin_average_precision"], first["margin_card_precision_at_100"]) == (0.04, 0.01)
