@@ -158,7 +158,7 @@ class HourTable:
 
     def write(self, rows: DataFrame) -> None:
         """`rows` with an integer `_hour` column."""
-        rows = rows.withColumn("_day", day_of_hour(F.col("_hour")))
+        rows = rows.withColumn("_day", day_of_hour(F.col("_hour"))).repartition("_hour")  # a file an hour
         (
             rows.write.mode("overwrite")
             .option("partitionOverwriteMode", "dynamic")
