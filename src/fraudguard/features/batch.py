@@ -203,8 +203,8 @@ def delayed_fraud_rates(
     transactions in `label_window(delay, L)` of H, the share reported as fraud (`fraud_reports`) before
     H's day (`{prefix}_fraud_rate_{L}d`), and how many there were (`{prefix}_labelled_count_{L}d`). A
     fraud reported on day D counts from day D + 1 on, never before: a day's labels all come before the
-    next day's payments on the topics, so the stream can compute an hour's rates once, at its first
-    payment.
+    next day's payments on the topics, so the stream computes the rates of a day's hours once, at the
+    day's first payment.
 
     Computed on hourly figures, every lookback in the same pass, so the work spans a few thousand rows
     per key whatever the volume."""

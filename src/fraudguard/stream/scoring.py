@@ -39,6 +39,8 @@ from fraudguard.features.batch import (
     HOURS_PER_DAY,
     RISK_FEATURES,
     RISK_KEYS,
+    day_number,
+    day_of_hour,
     fraud_reports,
     hour_number,
     hourly_counts,
@@ -290,26 +292,28 @@ class MicroBatchScorer:
         counts = self.tables.counts
         counts.add(batch_id, hourly_counts(joined))
         counts.compact(batch_id, HOURLY_COUNTS_SCHEMA)
-        hours = sorted(row[0] for row in joined.select(hour_number()).distinct().collect())
-        joined = with_rates(joined, *self._rates(batch_id, hours, merchants))
+        days = sorted(row[0] for row in joined.select(day_number()).distinct().collect())
+        joined = with_rates(joined, *self._rates(batch_id, days, merchants))
         return with_travel(with_row_features(joined), merchants)
 
-    def _rates(self, batch_id: int, hours: list[int], merchants: DataFrame) -> tuple[DataFrame, DataFrame]:
-        """The risk rates of `hours`, each computed once, by the first micro-batch with a transaction in
-        that hour (from the counts and labels then known: the counts of the hours outside the label
-        delay and the labels of the days before it, which come before it on the topics), then kept.
-        Per micro-batch, the work is a lookup."""
+    def _rates(self, batch_id: int, days: list[int], merchants: DataFrame) -> tuple[DataFrame, DataFrame]:
+        """The hourly risk rates of `days`, each day's computed once, by the first micro-batch with a
+        transaction on that day, from the counts and labels then known: the labels of the days before
+        it and the counts of hours at least (delay - 1) days and an hour older, which come before it on
+        the topics. Then kept: per micro-batch, the work is a lookup."""
         tables = self.tables
-        missing = sorted(set(hours) - tables.merchant_rates.hours({hour // HOURS_PER_DAY for hour in hours}))
+        missing = sorted(set(days) - tables.merchant_rates.days())
         if missing:
             delay = self.settings.features.label_delay_days
-            horizon = risk_horizon(missing[0], delay)
+            hours = [day * HOURS_PER_DAY + hour for day in missing for hour in range(HOURS_PER_DAY)]
+            horizon = risk_horizon(hours[0], delay)
             counts = tables.counts.read(batch_id, HOURLY_COUNTS_SCHEMA).where(F.col("_hour") >= horizon)
             labels = tables.labels(batch_id).where(hour_number("event_time") >= horizon)
-            merchant, category = risk_rates(counts, fraud_reports(labels, merchants), delay, missing)
+            rates = risk_rates(counts, fraud_reports(labels, merchants), delay, hours)
+            merchant, category = (r.withColumn("_day", day_of_hour(F.col("_hour"))) for r in rates)
             tables.category_rates.write(category)
-            tables.merchant_rates.write(merchant)  # last: its hours say which hours are complete
-        return tables.merchant_rates.read(hours), tables.category_rates.read(hours)
+            tables.merchant_rates.write(merchant)  # last: its days say which days are complete
+        return tables.merchant_rates.read(days), tables.category_rates.read(days)
 
     def _write_history(self, scored: DataFrame, batch_id: int) -> None:
         """Parquet partitioned by day (of the event, or of the scoring when there is no event time) and
@@ -368,7 +372,7 @@ HOURLY_COUNTS_SCHEMA = "merchant_id string, merchant_category string, _hour bigi
 
 class RecordTables:
     """The stream's tables: user and merchant record versions, labels, hourly transaction counts, the
-    risk rates of each hour, the live aggregates' counts per window."""
+    hourly risk rates by day, the live aggregates' counts per window."""
 
     def __init__(self, storage: Storage) -> None:
         self.records = {
@@ -380,8 +384,8 @@ class RecordTables:
             lambda rows: rows.groupBy(*RISK_KEYS, "_hour").agg(F.sum("_count").alias("_count")),
         )
         self.window_counts = storage.table("window_counts", summed)
-        self.merchant_rates = storage.hour_table("merchant_hourly_risk")
-        self.category_rates = storage.hour_table("category_hourly_risk")
+        self.merchant_rates = storage.day_table("merchant_hourly_risk")
+        self.category_rates = storage.day_table("category_hourly_risk")
 
     def users(self, batch_id: int) -> DataFrame:
         return _versions(USER)(self.records[USER.name].read(batch_id, spark_schema(USER)))

@@ -16,9 +16,6 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-
-from fraudguard.features.batch import HOURS_PER_DAY, day_of_hour
 
 COMPACT_EVERY = 25
 KEEP_DOCUMENTS = 200
@@ -37,8 +34,8 @@ class Storage:
     def checkpoint(self) -> str:
         return f"{self.base}/checkpoint"
 
-    def hour_table(self, name: str) -> HourTable:
-        return HourTable(self, f"{self.base}/tables/{name}")
+    def day_table(self, name: str) -> DayTable:
+        return DayTable(self, f"{self.base}/tables/{name}")
 
     def table(self, name: str, fold: Callable[[DataFrame], DataFrame]) -> BatchTable:
         """`fold` turns a table's rows into their compacted form (e.g. one row per key and version)."""
@@ -140,34 +137,28 @@ class BatchTable:
                 self.storage.delete(f"{self.uri}/{name}")
 
 
-class HourTable:
-    """Rows computed once per hour and kept (`_day=N/_hour=H` partitions, so looking an hour up lists
-    its day only): a replay rewrites the hours it wrote."""
+class DayTable:
+    """Rows computed once per day and kept (`_day=N` partitions): a replay rewrites the days it wrote."""
 
     def __init__(self, storage: Storage, uri: str) -> None:
         self.storage, self.uri = storage, uri
 
-    def hours(self, days: set[int]) -> set[int]:
-        """The hours of `days` (hours since the epoch) already written."""
+    def days(self) -> set[int]:
         return {
-            int(name.split("=", 1)[1])
-            for day in days
-            for name in self.storage.children(f"{self.uri}/_day={day}")
-            if name.startswith("_hour=")
+            int(name.split("=", 1)[1]) for name in self.storage.children(self.uri) if name.startswith("_day=")
         }
 
     def write(self, rows: DataFrame) -> None:
-        """`rows` with an integer `_hour` column."""
-        rows = rows.withColumn("_day", day_of_hour(F.col("_hour"))).repartition("_hour")  # a file an hour
+        """`rows` with an integer `_day` column."""
         (
-            rows.write.mode("overwrite")
+            rows.repartition("_day")  # a file a day
+            .write.mode("overwrite")
             .option("partitionOverwriteMode", "dynamic")
-            .partitionBy("_day", "_hour")
+            .partitionBy("_day")
             .parquet(self.uri)
         )
 
-    def read(self, hours: list[int]) -> DataFrame:
-        """The rows of `hours`, with `_hour` (a long, like `features.batch.hour_number`)."""
-        paths = [f"{self.uri}/_day={hour // HOURS_PER_DAY}/_hour={hour}" for hour in hours]
-        rows = self.storage.spark.read.option("basePath", self.uri).parquet(*paths)
-        return rows.drop("_day").withColumn("_hour", F.col("_hour").cast("long"))
+    def read(self, days: list[int]) -> DataFrame:
+        """The rows of `days`, without `_day`."""
+        paths = [f"{self.uri}/_day={day}" for day in days]
+        return self.storage.spark.read.option("basePath", self.uri).parquet(*paths).drop("_day")
