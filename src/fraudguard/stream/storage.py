@@ -1,7 +1,7 @@
 """Where the streaming job keeps what outlives a micro-batch, under one base URI (`stream.state_uri`)
 that every Spark node sees: the query checkpoint (offsets and the per-user state store), the tables
-(user and merchant versions, labels, hourly counts, risk rates per day computed) and one small document per
-micro-batch (its plan, then its report).
+(user and merchant versions, labels, hourly counts, hourly risk rates kept by day) and one small
+document per micro-batch (its plan, then its report).
 
 A table is a folder of Parquet partitions, one per micro-batch that added rows (`batch=N`), folded
 into one (`compact=N`: every row of the batches before N) every `COMPACT_EVERY` batches. Only
