@@ -204,6 +204,11 @@ class ModelSettings(Section):
     search_budget_s: Annotated[float, Field(ge=0)] = Field(
         300, description="time allowed for the hyperparameter search (0: defaults only)"
     )
+    search_folds: Annotated[int, Field(ge=1)] = Field(
+        3,
+        description="time-ordered folds the search averages validation AUC-PR over: each earlier fold "
+        "validates on the validation_days before the next one's, trained on the days before them",
+    )
     calibration: Literal["platt", "none"] = Field(
         "platt",
         description="platt: a supervised model's score is mapped, on the validation days, to the share of "

@@ -3,7 +3,9 @@
 Days are split in order into [train | validation | label delay | test]: validation picks the
 hyperparameters, calibrates the scores (`train.calibration`) and sets the operating threshold, the
 delay days are left out because their labels are not known yet when the model would be trained, and
-the test days are only ever scored.
+the test days are only ever scored. The search ranks its candidates over time-ordered folds (the
+validation days and the same number of days before them, each fold trained on the days before its
+own), so that a choice is not fitted to the particular days of one validation window.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Protocol
 
@@ -91,6 +93,21 @@ class Split:
             delay=(delay_start, test_start - one),
             test=(test_start, last),
         )
+
+    def folds(self, count: int) -> list[Split]:
+        """This split and up to `count - 1` earlier ones, the book's prequential validation: each
+        validates on as many days as this one, just before the next fold's, and trains on every day
+        before them. A fold that would train on fewer days than it validates on is not made."""
+        one = timedelta(days=1)
+        span = self.validation[1] - self.validation[0] + one
+        folds = [self]
+        for number in range(1, count):
+            start = self.validation[0] - number * span
+            if start - self.train[0] < span:
+                break
+            validation = (start, start + span - one)
+            folds.append(replace(self, train=(self.train[0], start - one), validation=validation))
+        return folds
 
     def rows(self, features: DataFrame, part: str) -> DataFrame:
         low, high = getattr(self, part)
@@ -174,24 +191,45 @@ def train(
     validation_rows = labelled(at_most(split.rows(features, "validation"), partitions), weight).cache()
     test_rows = labelled(split.rows(features, "test"), weight)
 
+    candidates = _candidates(model_settings.classifier)
+    searching = model_settings.search_budget_s > 0 and len(candidates) > 1
+    # Earlier folds only rank candidates; another split (an imported dataset's) has its own days.
+    earlier = split.folds(model_settings.search_folds)[1:] if searching and isinstance(split, Split) else []
+
+    def fit(params: dict[str, Any], rows: DataFrame) -> PipelineModel:
+        return build_pipeline(model_settings, inputs, {**params, **(params_override or {})}, seed).fit(rows)
+
     search: list[dict[str, Any]] = []
     best: tuple[float, dict[str, Any], PipelineModel, pd.DataFrame] | None = None
     deadline = time.monotonic() + model_settings.search_budget_s
-    for params in _candidates(model_settings.classifier):
+    for params in candidates:
         if search and time.monotonic() > deadline:
             break
         on_step(f"fitting {model_settings.classifier} {params or 'defaults'}")
         started = time.monotonic()
-        model = build_pipeline(model_settings, inputs, {**params, **(params_override or {})}, seed).fit(
-            train_rows
-        )
+        model = fit(params, train_rows)
         validation_scores = score(model, validation_rows)
         ap = evaluate(validation_scores, threshold=1.0)["auc_pr"]
+        fold_aps = {split.describe()["validation"]: ap}  # validation days: AUC-PR
+        for fold in earlier:
+            days = fold.describe()["validation"]
+            on_step(f"fitting {model_settings.classifier} {params or 'defaults'}, validating on {days}")
+            fold_model = fit(params, fold.rows(train_rows, "train"))
+            fold_scores = score(fold_model, fold.rows(train_rows, "validation"))
+            if fold_scores["label"].any():  # a fold without frauds ranks nothing
+                fold_aps[days] = evaluate(fold_scores, threshold=1.0)["auc_pr"]
+        mean_ap = sum(fold_aps.values()) / len(fold_aps)
         search.append(
-            {"params": params, "validation_auc_pr": ap, "seconds": round(time.monotonic() - started, 1)}
+            {
+                "params": params,
+                "validation_auc_pr": ap,
+                "fold_auc_pr": fold_aps,
+                "mean_auc_pr": mean_ap,
+                "seconds": round(time.monotonic() - started, 1),
+            }
         )
-        if best is None or ap > best[0]:
-            best = (ap, params, model, validation_scores)
+        if best is None or mean_ap > best[0]:
+            best = (mean_ap, params, model, validation_scores)
     assert best is not None, "the search fits one candidate at least"
     _, params, model, validation_scores = best
     if _calibrates(model_settings, validation_scores):

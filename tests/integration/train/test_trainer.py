@@ -27,6 +27,30 @@ def test_days_split_in_time_order_with_the_label_delay_left_out():
         Split.from_days(date(2026, 1, 1), date(2026, 1, 10), ModelSettings(), FeatureSettings())
 
 
+def test_earlier_folds_validate_on_the_days_before_and_train_on_the_days_before_them():
+    split = Split.from_days(date(2026, 1, 1), date(2026, 1, 30), ModelSettings(), FeatureSettings())
+    folds = split.folds(9)
+    day = lambda number: date(2026, 1, number)  # noqa: E731
+    assert [fold.validation for fold in folds] == [(day(14), day(16)), (day(11), day(13)), (day(8), day(10)),
+                                                   (day(5), day(7))]  # fmt: skip
+    assert [fold.train for fold in folds] == [(day(1), day(13)), (day(1), day(10)), (day(1), day(7)),
+                                              (day(1), day(4))]  # fmt: skip
+    assert {(fold.delay, fold.test) for fold in folds} == {(split.delay, split.test)}
+    assert split.folds(1) == [split]
+
+
+def test_the_search_ranks_candidates_by_validation_auc_pr_over_the_earlier_folds(small_features):
+    model = ModelSettings(search_budget_s=0.001, search_folds=3, test_days=2, validation_days=2)
+    delay = FeatureSettings(label_delay_days=2)
+    result = train(small_features, model, delay, params_override={"n_estimators": 10})
+    [candidate] = result.search  # the budget is spent after the first candidate
+    assert list(candidate["fold_auc_pr"]) == ["2026-01-15..2026-01-16", "2026-01-13..2026-01-14",
+                                              "2026-01-11..2026-01-12"]  # fmt: skip
+    assert candidate["fold_auc_pr"]["2026-01-15..2026-01-16"] == candidate["validation_auc_pr"]
+    assert len(set(candidate["fold_auc_pr"].values())) == 3
+    assert candidate["mean_auc_pr"] == pytest.approx(np.mean(list(candidate["fold_auc_pr"].values())))
+
+
 def test_the_model_learns_fraud_and_the_threshold_meets_the_alert_budget(small_features):
     result = train(small_features, FAST, FeatureSettings(), params_override={"n_estimators": 30})
     metrics = result.test_metrics
