@@ -202,7 +202,7 @@ class ModelSettings(Section):
         description="weight of a fraud row in training; null = square root of the legitimate/fraud ratio",
     )
     search_budget_s: Annotated[float, Field(ge=0)] = Field(
-        300, description="time allowed for the hyperparameter search (0: defaults only)"
+        300, description="time the hyperparameter search may take (0: defaults only)"
     )
     search_folds: Annotated[int, Field(ge=1)] = Field(
         3,

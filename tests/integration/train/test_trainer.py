@@ -11,7 +11,7 @@ from pyspark.ml import PipelineModel
 from fraudguard.config.model import FeatureSettings, ModelSettings, SimulatorSettings
 from fraudguard.train.calibration import PlattCalibration
 from fraudguard.train.metrics import evaluate
-from fraudguard.train.trainer import Split, at_most, labelled, score, train
+from fraudguard.train.trainer import FRAUD_WEIGHT, SEARCH_GRID, Split, at_most, labelled, score, train
 
 pytestmark = pytest.mark.integration
 FAST = ModelSettings(search_budget_s=0, daily_alert_budget=20)
@@ -39,16 +39,22 @@ def test_earlier_folds_validate_on_the_days_before_and_train_on_the_days_before_
     assert split.folds(1) == [split]
 
 
-def test_the_search_ranks_candidates_by_validation_auc_pr_over_the_earlier_folds(small_features):
-    model = ModelSettings(search_budget_s=0.001, search_folds=3, test_days=2, validation_days=2)
+def test_the_search_ranks_candidates_by_validation_auc_pr_over_the_earlier_folds(small_features, monkeypatch):
+    """With the grid emptied, the candidates are the defaults and the same without weighting frauds up."""
+    monkeypatch.setitem(SEARCH_GRID, "xgboost", {})
+    model = ModelSettings(search_folds=2, test_days=2, validation_days=2, daily_alert_budget=20)
     delay = FeatureSettings(label_delay_days=2)
     result = train(small_features, model, delay, params_override={"n_estimators": 10})
-    [candidate] = result.search  # the budget is spent after the first candidate
-    assert list(candidate["fold_auc_pr"]) == ["2026-01-15..2026-01-16", "2026-01-13..2026-01-14",
-                                              "2026-01-11..2026-01-12"]  # fmt: skip
-    assert candidate["fold_auc_pr"]["2026-01-15..2026-01-16"] == candidate["validation_auc_pr"]
-    assert len(set(candidate["fold_auc_pr"].values())) == 3
-    assert candidate["mean_auc_pr"] == pytest.approx(np.mean(list(candidate["fold_auc_pr"].values())))
+    assert [candidate["params"] for candidate in result.search] == [{}, {FRAUD_WEIGHT: 1.0}]
+    for candidate in result.search:
+        folds = candidate["fold_auc_pr"]
+        assert list(folds) == ["2026-01-15..2026-01-16", "2026-01-13..2026-01-14"]
+        assert folds["2026-01-15..2026-01-16"] == candidate["validation_auc_pr"]
+        assert len(set(folds.values())) == 2
+        assert candidate["mean_auc_pr"] == pytest.approx(np.mean(list(folds.values())))
+    weighted, unweighted = result.search
+    assert weighted["validation_auc_pr"] != unweighted["validation_auc_pr"]
+    assert result.params == max(result.search, key=lambda candidate: candidate["mean_auc_pr"])["params"]
 
 
 def test_the_model_learns_fraud_and_the_threshold_meets_the_alert_budget(small_features):
