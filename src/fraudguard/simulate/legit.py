@@ -1,8 +1,9 @@
 """Legitimate behaviour: every user spends by their own profile, at home or on a trip.
 
 Realistic noise is part of it on purpose, so that no single signal is proof of fraud: people travel
-(transactions far from home), buy tiny things (coffee, transit), make big purchases now and then, and
-pay from a new phone or network once in a while.
+(transactions far from home), buy tiny things (coffee, transit), make big purchases now and then, pay
+from a new phone or network once in a while, and many sign up in order to buy, paying online minutes
+after the sign-up, as a fresh-account fraudster does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ TRIP_START_PROBABILITY = 0.004  # per user and day
 TRIP_DAYS = (2, 8)
 NEW_DEVICE_PROBABILITY = 0.01  # per transaction
 BIG_PURCHASE_PROBABILITY = 0.01  # per transaction: a splurge several times the usual amount
+WELCOME_PURCHASE_SHARE = 0.5  # new users whose sign-up is part of their first (online) purchase
+WELCOME_PURCHASE_MINUTES = (3, 45)  # from the sign-up to that payment
 
 
 def plan_trips(day: Day) -> None:
@@ -41,6 +44,9 @@ def legit_day(day: Day) -> Columns:
 
     draw = rng.random(len(user))[:, None]
     category = np.minimum((users.category_cdf[user] < draw).sum(axis=1), len(CATEGORIES) - 1)
+    welcome, welcome_ms, welcome_category = _welcome_purchases(day)
+    user, ts_ms = np.concatenate([user, welcome]), np.concatenate([ts_ms, welcome_ms])
+    category = np.concatenate([category, welcome_category])
     place = np.where(users.trip_place[user] >= 0, users.trip_place[user], users.place[user])
     merchant = np.empty(len(user), dtype=np.int64)
     online = ONLINE[category]
@@ -59,3 +65,18 @@ def legit_day(day: Day) -> Columns:
     fresh = rng.random(len(user)) < NEW_DEVICE_PROBABILITY
     ip[fresh] = random_ips(rng, int(fresh.sum()))
     return transactions(user, merchant, ts_ms, np.exp(log_amount), ip)
+
+
+def _welcome_purchases(day: Day) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The users who sign up this day in order to buy, when they pay, and the online category they
+    buy in (by their own taste among the online ones)."""
+    users, rng = day.world.users, day.rng
+    today = (users.signup_ms >= day.start_ms) & (users.signup_ms < day.end_ms)
+    new = np.flatnonzero(~users.synthetic & today)
+    buyers = new[rng.random(len(new)) < WELCOME_PURCHASE_SHARE]
+    minutes = rng.uniform(*WELCOME_PURCHASE_MINUTES, len(buyers))
+    ts_ms = np.minimum(users.signup_ms[buyers] + (minutes * 60_000).astype(np.int64), day.end_ms - 1)
+    taste = np.diff(users.category_cdf[buyers], axis=1, prepend=0.0) * ONLINE
+    draw = rng.random(len(buyers))[:, None] * taste.sum(axis=1, keepdims=True)
+    category = (np.cumsum(taste, axis=1) <= draw).sum(axis=1)  # the first category past the draw
+    return buyers, ts_ms, category

@@ -100,6 +100,9 @@ def test_each_scenario_leaves_its_trace_and_legitimate_sessions_vary(world):
     legitimate = by["legitimate"]
     views = legitimate.map(lambda kinds: kinds.count("product_view"))
     assert views.min() >= 1 and views.max() >= 10, "quick buyers and long browsers"
+    new_customers = legitimate[legitimate.map(lambda kinds: "signup" in kinds)]
+    assert len(new_customers) >= WORLD.new_users_per_day * WORLD.days / 4, "many sign up to buy"
+    assert new_customers.map(lambda kinds: kinds.count("checkout")).mean() < 1.5
     for kind in ("address_change", "password_change"):
         assert 0 < legitimate.map(lambda kinds, kind=kind: kind in kinds).mean() < 0.03, kind
 

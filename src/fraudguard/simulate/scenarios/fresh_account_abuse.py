@@ -20,7 +20,7 @@ class FreshAccountAbuse(Scenario):
     signal = (
         "an account only hours old makes 4-12 high-value purchases within about a day, the online ones "
         "in a run of checkouts minutes after signing up (new legitimate users sign up every day too, "
-        "and spend like everyone else)"
+        "half of them to pay for one purchase at once, and then spend like everyone else)"
     )
 
     def incident(self, day: Day) -> Columns:
