@@ -4,8 +4,9 @@ memory (PSS) at rest.
 .venv/bin/python benchmarks/airflow.py [--skip-training] [--rest-s 60]   -> one JSON object
 
 A fresh runtime folder each time. The training DAG runs with `airflow dags test` (dag.test(), every task
-in one process) on the configured defaults: a 30-day window of the 5,000-user world, GBT with its
-300 s search budget, no stream running (so its restart is skipped) and no champion (so it promotes).
+in one process) on the configured defaults: a 30-day window of the 5,000-user world, the default learner
+with its 300 s search budget, a local Kafka of its own (the labels topic is read, empty here), no stream
+running (so its restart is skipped) and no champion (so it promotes).
 Memory: `fraudguard airflow start`, `--rest-s` seconds idle, then the PSS of every Airflow process.
 """
 
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
+from local_kafka import FREE_PORTS, local_kafka
 
 from fraudguard.config import default_config_path, load_settings
 from fraudguard.orchestration.local_airflow import LocalAirflow
@@ -29,17 +31,19 @@ from fraudguard.ports import free_ports
 
 
 def training_dag(runtime: Path) -> dict:
+    os.environ.update(FREE_PORTS)
     os.environ["FRAUDGUARD__RUNTIME_DIR"] = str(runtime)
     os.environ["FRAUDGUARD__MODEL__EXPORT_DIR"] = str(runtime / "models")
-    local = LocalAirflow(load_settings(), default_config_path())
+    settings = load_settings()
+    local = LocalAirflow(settings, default_config_path())
     local.migrate()
     logical_date = (datetime.now(UTC) - timedelta(days=1)).replace(hour=2, minute=0, second=0, microsecond=0)
     log = runtime / "dags-test.log"
-    started = time.perf_counter()
-    with log.open("w") as out:
+    with local_kafka(settings), log.open("w") as out:  # the DAG reads the labels topic
+        started = time.perf_counter()
         done = subprocess.run(local.command("dags", "test", "fraud_model_training", logical_date.isoformat()),
                               env=local.environment(), stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    wall = time.perf_counter() - started
+        wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"the training DAG failed; see {log}")
     run = max(local.cli_json("dags", "list-runs", "fraud_model_training"), key=lambda r: r["run_after"])
