@@ -196,7 +196,12 @@ def train(
     candidates = _candidates(model_settings.classifier, weighs_frauds=model_settings.fraud_weight is None)
     searching = model_settings.search_budget_s > 0 and len(candidates) > 1
     # Earlier folds only rank candidates; another split (an imported dataset's) has its own days.
-    earlier = split.folds(model_settings.search_folds)[1:] if searching and isinstance(split, Split) else []
+    folds = split.folds(model_settings.search_folds)[1:] if searching and isinstance(split, Split) else []
+    earlier = [
+        fold
+        for fold in folds
+        if all(_has_fraud(fold.rows(train_rows, part)) for part in ("train", "validation"))
+    ]
 
     def fit(params: dict[str, Any], rows: DataFrame) -> PipelineModel:
         if FRAUD_WEIGHT in params:
@@ -221,9 +226,7 @@ def train(
             days = fold.describe()["validation"]
             on_step(f"fitting {model_settings.classifier} {params or 'defaults'}, validating on {days}")
             fold_model = fit(params, fold.rows(train_rows, "train"))
-            fold_scores = score(fold_model, fold.rows(train_rows, "validation"))
-            if fold_scores["label"].any():  # a fold without frauds ranks nothing
-                fold_aps[days] = evaluate(fold_scores, threshold=1.0)["auc_pr"]
+            fold_aps[days] = evaluate(score(fold_model, fold.rows(train_rows, "validation")), 1.0)["auc_pr"]
         mean_ap = sum(fold_aps.values()) / len(fold_aps)
         search.append(
             {
@@ -270,6 +273,11 @@ def train(
     train_rows.unpersist()
     validation_rows.unpersist()
     return result
+
+
+def _has_fraud(rows: DataFrame) -> bool:
+    """Whether the labelled rows hold a fraud: a fold without one neither learns nor ranks."""
+    return bool(rows.where(F.col(LABEL) > 0).limit(1).count())
 
 
 def _calibrates(model_settings: ModelSettings, validation_scores: pd.DataFrame) -> bool:

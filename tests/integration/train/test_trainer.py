@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pytest
 from pyspark.ml import PipelineModel
+from pyspark.sql import functions as F
 
 from fraudguard.config.model import FeatureSettings, ModelSettings, SimulatorSettings
 from fraudguard.train.calibration import PlattCalibration
@@ -40,11 +41,14 @@ def test_earlier_folds_validate_on_the_days_before_and_train_on_the_days_before_
 
 
 def test_the_search_ranks_candidates_by_validation_auc_pr_over_the_earlier_folds(small_features, monkeypatch):
-    """With the grid emptied, the candidates are the defaults and the same without weighting frauds up."""
+    """With the grid emptied, the candidates are the defaults and the same without weighting frauds up.
+    Without frauds before 01-11, the third fold (validating on 01-11..12) has none to learn from and is
+    left out."""
     monkeypatch.setitem(SEARCH_GRID, "xgboost", {})
-    model = ModelSettings(search_folds=2, test_days=2, validation_days=2, daily_alert_budget=20)
+    model = ModelSettings(search_folds=3, test_days=2, validation_days=2, daily_alert_budget=20)
     delay = FeatureSettings(label_delay_days=2)
-    result = train(small_features, model, delay, params_override={"n_estimators": 10})
+    features = small_features.where(~F.col("is_fraud") | (F.to_date("timestamp") >= F.lit(date(2026, 1, 11))))
+    result = train(features, model, delay, params_override={"n_estimators": 10})
     assert [candidate["params"] for candidate in result.search] == [{}, {FRAUD_WEIGHT: 1.0}]
     for candidate in result.search:
         folds = candidate["fold_auc_pr"]
