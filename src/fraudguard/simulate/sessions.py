@@ -8,7 +8,7 @@ none), share a session. What happens before a checkout depends on who pays:
   password, so neither is proof of fraud;
 - card testing is a bot: no product view, the cart filled and paid again and again within seconds;
 - account takeover logs in, changes the password and/or the delivery address, then pays at once;
-- fresh-account abuse signs up and pays minutes later, having looked at little, then checks out
+- fresh-account abuse signs up and pays 1-10 minutes later, having looked at little, then checks out
   again and again in the same session (new customers sign up before their first purchase too);
 - the other scenarios pay from a session that looks like anyone's.
 

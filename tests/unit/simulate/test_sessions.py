@@ -126,6 +126,17 @@ def test_a_sign_up_in_a_session_is_when_the_account_was_opened(world):
     ).all()
 
 
+def test_fresh_account_abuse_checks_out_minutes_after_its_sign_up_and_new_customers_take_longer(world):
+    _, events, per_session = world
+    opened = events[events["event_type"] == "signup"].set_index("session_id")["event_time"]
+    first_checkout = events[events["event_type"] == "checkout"].groupby("session_id")["event_time"].min()
+    minutes = ((first_checkout[opened.index] - opened).dt.total_seconds() / 60).rename("minutes")
+    by = per_session.join(minutes, how="inner").groupby("scenario")["minutes"]
+    fraud, legitimate = by.get_group("fresh_account_abuse"), by.get_group("legitimate")
+    assert len(fraud) >= 10 and fraud.between(1, 10).all()
+    assert len(legitimate) >= 10 and legitimate.between(3, 45).all() and legitimate.median() > 15
+
+
 def test_the_catalogue_is_what_sessions_view_and_buy():
     timeline = FakerWorldTimeline(WORLD.model_copy(update={"days": 1}))
     products = timeline.products()

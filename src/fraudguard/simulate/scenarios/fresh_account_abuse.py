@@ -11,6 +11,8 @@ from fraudguard.simulate.world import DAY_MS
 TARGETS = categories("electronics", "jewelry", "gift_cards", "travel", "online_retail")
 ONLINE_GAP_S = 5 * 60  # one checkout after another, without leaving the sign-up session
 IN_STORE_GAP_S = 2 * 3600
+ONLINE_START_MINUTES = (1, 10)  # from the sign-up straight to the checkout
+IN_STORE_START_MINUTES = (5, 120)
 
 
 class FreshAccountAbuse(Scenario):
@@ -19,8 +21,9 @@ class FreshAccountAbuse(Scenario):
     name = "fresh_account_abuse"
     signal = (
         "an account only hours old makes 4-12 high-value purchases within about a day, the online ones "
-        "in a run of checkouts minutes after signing up (new legitimate users sign up every day too, "
-        "half of them to pay for one purchase at once, and then spend like everyone else)"
+        "in a run of checkouts starting 1-10 minutes after signing up (new legitimate users sign up "
+        "every day too, half of them to pay for one purchase 3-45 minutes later, and then spend like "
+        "everyone else)"
     )
 
     def incident(self, day: Day) -> Columns:
@@ -29,11 +32,13 @@ class FreshAccountAbuse(Scenario):
         user = int(world.add_users(np.array([signup_ms]), synthetic=True)[0])
         count = int(rng.integers(4, 13))
         category = rng.choice(TARGETS, size=count)
-        first_ms = signup_ms + int(rng.uniform(5, 120) * 60_000)
+        eagerness = rng.random()  # a fraudster quick online is quick to the shops too
         online = ONLINE[category]
         ts_ms = np.empty(count, dtype=np.int64)
-        ts_ms[online] = burst(first_ms, int(online.sum()), ONLINE_GAP_S, rng)
-        ts_ms[~online] = burst(first_ms, int((~online).sum()), IN_STORE_GAP_S, rng)
+        for channel, minutes, gap_s in ((online, ONLINE_START_MINUTES, ONLINE_GAP_S),
+                                        (~online, IN_STORE_START_MINUTES, IN_STORE_GAP_S)):  # fmt: skip
+            start_ms = signup_ms + int((minutes[0] + (minutes[1] - minutes[0]) * eagerness) * 60_000)
+            ts_ms[channel] = burst(start_ms, int(channel.sum()), gap_s, rng)
         return transactions(
             user=np.full(count, user),
             merchant=merchants_for(day, category, int(world.users.place[user])),
