@@ -92,7 +92,8 @@ def evaluate(scored: pd.DataFrame, threshold: float, k: int = 100) -> dict[str, 
         metrics["alerts_per_day"] = float(flagged.sum() / days)
         metrics["frauds_per_day"] = float(label.sum() / days)
     if "fraud_scenario" in scored:
-        legit = score[label == 0]
+        # Not a fraud at all: an unreported fraud (no label, but a scenario) is no legitimate row.
+        legit = score[(label == 0) & scored["fraud_scenario"].isna().to_numpy()]
         for scenario, rows in scored[label > 0].groupby("fraud_scenario"):
             metrics[f"recall_{scenario}"] = float((rows["score"] >= threshold).mean())
             # The scenario's frauds against the legitimate rows only: how well the model tells them

@@ -62,10 +62,11 @@ def test_evaluate_reports_ranking_threshold_and_per_scenario_recall_and_auc_pr()
             ("2026-01-01", "u2", 1, 0.4),
             ("2026-01-01", "u3", 0, 0.5),
             ("2026-01-01", "u4", 0, 0.1),
+            ("2026-01-02", "u5", 0, 0.95),  # a fraud never reported: unlabelled, but no legitimate row
         ]
     )
-    data["fraud_scenario"] = ["card_testing", "account_takeover", None, None]
-    metrics = evaluate(data, threshold=0.45, k=2)
+    data["fraud_scenario"] = ["card_testing", "account_takeover", None, None, "card_testing"]
+    metrics = evaluate(data.iloc[:4], threshold=0.45, k=2)
     assert metrics["auc_roc"] == 0.75
     assert metrics["auc_pr"] == pytest.approx((1 + 2 / 3) / 2)
     assert metrics["precision_at_threshold"] == 0.5 and metrics["recall_at_threshold"] == 0.5
@@ -74,6 +75,9 @@ def test_evaluate_reports_ranking_threshold_and_per_scenario_recall_and_auc_pr()
     # each scenario against the legitimate rows only: 0.4 ranks below one of the two
     assert metrics["auc_pr_card_testing"] == 1.0 and metrics["auc_pr_account_takeover"] == 0.5
     assert not any(name.startswith("session_recall_") for name in metrics)
+    with_unreported = evaluate(data, threshold=0.45, k=2)
+    assert with_unreported["auc_pr"] < metrics["auc_pr"], "the label is what the platform knows"
+    assert with_unreported["auc_pr_account_takeover"] == 0.5
 
 
 def test_the_recall_of_payments_with_a_browsing_session_is_reported_per_scenario():
