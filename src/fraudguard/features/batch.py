@@ -48,10 +48,10 @@ from fraudguard.features.user_history import (
 MERCHANT_RISK_DAYS = (1, 7, 28)
 """Lookbacks of the merchant fraud rate: short ones react to a merchant turning bad, the long is stable."""
 LONGEST_RISK_DAYS = max(MERCHANT_RISK_DAYS)
-"""Also the lookback of the category rate."""
+"""Also the lookback of the labelled count and of the category rate."""
 MERCHANT_RISK_FEATURES = (
     *(f"merchant_fraud_rate_{d}d" for d in MERCHANT_RISK_DAYS),
-    *(f"merchant_labelled_count_{d}d" for d in MERCHANT_RISK_DAYS),  # how much each rate rests on
+    f"merchant_labelled_count_{LONGEST_RISK_DAYS}d",
 )
 CATEGORY_RISK_FEATURES = (f"category_fraud_rate_{LONGEST_RISK_DAYS}d",)
 RISK_FEATURES = (*MERCHANT_RISK_FEATURES, *CATEGORY_RISK_FEATURES)
