@@ -35,9 +35,9 @@ class FreshAccountAbuse(Scenario):
         eagerness = rng.random()  # a fraudster quick online is quick to the shops too
         online = ONLINE[category]
         ts_ms = np.empty(count, dtype=np.int64)
-        for channel, minutes, gap_s in ((online, ONLINE_START_MINUTES, ONLINE_GAP_S),
-                                        (~online, IN_STORE_START_MINUTES, IN_STORE_GAP_S)):  # fmt: skip
-            start_ms = signup_ms + int((minutes[0] + (minutes[1] - minutes[0]) * eagerness) * 60_000)
+        for channel, (low, high), gap_s in ((online, ONLINE_START_MINUTES, ONLINE_GAP_S),
+                                            (~online, IN_STORE_START_MINUTES, IN_STORE_GAP_S)):  # fmt: skip
+            start_ms = signup_ms + int((low + (high - low) * eagerness) * 60_000)
             ts_ms[channel] = burst(start_ms, int(channel.sum()), gap_s, rng)
         return transactions(
             user=np.full(count, user),
