@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from fraudguard.config import load_settings
 from fraudguard.features.batch import build_features
 from fraudguard.simulate.batch import write_batch
-from fraudguard.simulate.handbook import HandbookTimeline
+from fraudguard.simulate.handbook import HandbookTimeline, feature_settings
 from fraudguard.simulate.timeline import FakerWorldTimeline
 from fraudguard.spark import spark_session
 from fraudguard.train.job import Dataset
@@ -79,7 +79,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             data = Path(scratch) / "handbook"
             write_batch(HandbookTimeline(seed=seed), data, settings_json={"world": "handbook", "seed": seed})
-            features = build_features(*Dataset(data).frames(spark), settings.features).cache()
+            frames = Dataset(data).frames(spark)
+            features = build_features(*frames, feature_settings(settings.features)).cache()
             frauds = (
                 features.where("is_fraud").select("user_id", F.to_date("timestamp").alias("day")).distinct()
             ).toPandas()

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from fraudguard.config import load_settings
 from fraudguard.features.batch import LONGEST_RISK_DAYS, build_features, label_window
 from fraudguard.simulate.batch import write_batch
-from fraudguard.simulate.handbook import HandbookTimeline
+from fraudguard.simulate.handbook import HandbookTimeline, feature_settings
 from fraudguard.spark import spark_session
 from fraudguard.train.job import Dataset
 from fraudguard.train.metrics import card_precision_at_k, daily_top_cards, evaluate
@@ -155,6 +155,7 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=4)
     args = parser.parse_args()
     settings = load_settings()
+    settings = settings.model_copy(update={"features": feature_settings(settings.features)})
     results, ceilings = [], {}
     for seed in args.seeds:
         # A fresh session per seed: in one session, after seeds 0 and 1 (32 fits, ~150,000 stages),

@@ -175,6 +175,11 @@ class FeatureSettings(Section):
     label_delay_days: Annotated[int, Field(ge=0)] = Field(
         7, description="labels are known only this long after the transaction (no leakage)"
     )
+    early_chargebacks: bool = Field(
+        True,
+        description="also rate a merchant on its payments inside the label delay, from the chargebacks "
+        "already reported; off for data whose labels' report times stand for no real arrival",
+    )
 
 
 Classifier = Literal["gbt", "xgboost", "logistic_regression", "random_forest", "isolation_forest"]

@@ -49,9 +49,13 @@ MERCHANT_RISK_DAYS = (1, 7, 28)
 """Lookbacks of the merchant fraud rate: short ones react to a merchant turning bad, the long is stable."""
 LONGEST_RISK_DAYS = max(MERCHANT_RISK_DAYS)
 """Also the lookback of the labelled count and of the category rate."""
+EARLY_RATE = "merchant_fraud_rate_early"
+"""The merchant's fraud rate over its payments inside the label delay (`early_window`), from the
+chargebacks already reported: a merchant turning bad shows days before the delayed rates see it."""
 MERCHANT_RISK_FEATURES = (
     *(f"merchant_fraud_rate_{d}d" for d in MERCHANT_RISK_DAYS),
     f"merchant_labelled_count_{LONGEST_RISK_DAYS}d",
+    EARLY_RATE,
 )
 CATEGORY_RISK_FEATURES = (f"category_fraud_rate_{LONGEST_RISK_DAYS}d",)
 RISK_FEATURES = (*MERCHANT_RISK_FEATURES, *CATEGORY_RISK_FEATURES)
@@ -191,42 +195,49 @@ def label_window(delay_days: int, lookback_days: int) -> tuple[int, int]:
     return -HOURS_PER_DAY * (delay_days + lookback_days), -HOURS_PER_DAY * delay_days - 1
 
 
-def delayed_fraud_rates(
-    counts: DataFrame,
-    reports: DataFrame,
-    key: str,
-    delay_days: int,
-    lookbacks: tuple[int, ...],
-    prefix: str,
-) -> DataFrame:
-    """Per (`key`, hour H) of `counts` (`hourly_counts`) and each lookback L days: over the key's
-    transactions in `label_window(delay, L)` of H, the share reported as fraud (`fraud_reports`) before
-    H's day (`{prefix}_fraud_rate_{L}d`), and how many there were (`{prefix}_labelled_count_{L}d`). A
-    fraud reported on day D counts from day D + 1 on, never before: a day's labels all come before the
-    next day's payments on the topics, so the stream computes the rates of a day's hours once, at the
-    day's first payment.
+def delayed_windows(delay_days: int, lookbacks: tuple[int, ...]) -> dict[str, tuple[int, int]]:
+    """`label_window` of each lookback, named `{days}d`."""
+    return {f"{days}d": label_window(delay_days, days) for days in lookbacks}
 
-    Computed on hourly figures, every lookback in the same pass, so the work spans a few thousand rows
+
+def early_window(delay_days: int) -> dict[str, tuple[int, int]]:
+    """The hours inside the label delay but its last two days (`label_window(2, delay - 2)`): the stream
+    computes a day's rates at its first payment, and these hours end more than a day before it."""
+    return {"early": label_window(2, delay_days - 2)} if delay_days > 2 else {}
+
+
+def delayed_fraud_rates(
+    counts: DataFrame, reports: DataFrame, key: str, windows: dict[str, tuple[int, int]], prefix: str
+) -> DataFrame:
+    """Per (`key`, hour H) of `counts` (`hourly_counts`) and each named window of hours relative to H
+    (`delayed_windows`): over the key's transactions in it, the share reported as fraud
+    (`fraud_reports`) before H's day (`{prefix}_fraud_rate_{name}`), and how many there were
+    (`{prefix}_labelled_count_{name}`). A fraud reported on day D counts from day D + 1 on, never
+    before: a day's labels all come before the next day's payments on the topics, so the stream
+    computes the rates of a day's hours once, at the day's first payment.
+
+    Computed on hourly figures, every window in the same pass, so the work spans a few thousand rows
     per key whatever the volume."""
     counts = counts.groupBy(key, "_hour").agg(F.sum("_count").alias("_count"))
     ordered = Window.partitionBy(key).orderBy("_hour")
-    in_window = {
-        days: F.coalesce(
-            F.sum("_count").over(ordered.rangeBetween(*label_window(delay_days, days))), F.lit(0.0)
-        )
-        for days in lookbacks
-    }
-    count = counts.select(key, "_hour", *(value.alias(f"_in_{days}") for days, value in in_window.items()))
+    count = counts.select(
+        key,
+        "_hour",
+        *(
+            F.coalesce(F.sum("_count").over(ordered.rangeBetween(*hours)), F.lit(0.0)).alias(f"_in_{name}")
+            for name, hours in windows.items()
+        ),
+    )
     reported = reports.groupBy(
         F.col(key).alias("_fraud_key"), F.col("_hour").alias("_fraud_hour"), "_known_day"
     ).agg(F.count("*").cast("double").alias("_frauds"))
-    widest, high = label_window(delay_days, max(lookbacks))
+    widest, latest = min(low for low, _ in windows.values()), max(high for _, high in windows.values())
     frauds = (
         count.select(key, "_hour")
         .join(
             reported,
             (F.col("_fraud_key") == F.col(key))
-            & F.col("_fraud_hour").between(F.col("_hour") + widest, F.col("_hour") + high)
+            & F.col("_fraud_hour").between(F.col("_hour") + widest, F.col("_hour") + latest)
             & (F.col("_known_day") < day_of_hour(F.col("_hour"))),
         )
         .groupBy(key, "_hour")
@@ -234,19 +245,19 @@ def delayed_fraud_rates(
             *(
                 F.sum(
                     F.when(
-                        F.col("_fraud_hour") >= F.col("_hour") + label_window(delay_days, days)[0],
+                        F.col("_fraud_hour").between(F.col("_hour") + low, F.col("_hour") + high),
                         F.col("_frauds"),
                     )
-                ).alias(f"_frauds_{days}")
-                for days in lookbacks
+                ).alias(f"_frauds_{name}")
+                for name, (low, high) in windows.items()
             )
         )
     )
     columns = []
-    for days in lookbacks:
-        total, known = F.col(f"_in_{days}"), F.coalesce(f"_frauds_{days}", F.lit(0.0))
-        columns.append(F.when(total > 0, known / total).otherwise(0.0).alias(f"{prefix}_fraud_rate_{days}d"))
-        columns.append(total.alias(f"{prefix}_labelled_count_{days}d"))
+    for name in windows:
+        total, known = F.col(f"_in_{name}"), F.coalesce(f"_frauds_{name}", F.lit(0.0))
+        columns.append(F.when(total > 0, known / total).otherwise(0.0).alias(f"{prefix}_fraud_rate_{name}"))
+        columns.append(total.alias(f"{prefix}_labelled_count_{name}"))
     return count.join(frauds, [key, "_hour"], "left").select(key, "_hour", *columns)
 
 
@@ -258,7 +269,7 @@ def with_delayed_rates(
     hour = hour_number().alias("_hour")
     counts = rows.groupBy(key, hour).agg(F.count("*").cast("double").alias("_count"))
     reports = rows.where("is_fraud").select(key, hour, day_number().alias("_known_day"))
-    rates = delayed_fraud_rates(counts, reports, key, delay_days, lookbacks, prefix)
+    rates = delayed_fraud_rates(counts, reports, key, delayed_windows(delay_days, lookbacks), prefix)
     return rows.withColumn("_hour", hour_number()).join(rates, [key, "_hour"], "left").drop("_hour")
 
 
@@ -270,12 +281,13 @@ def with_entities(transactions: DataFrame, users: DataFrame, merchants: DataFram
 
 
 def risk_rates(
-    counts: DataFrame, reports: DataFrame, delay_days: int, hours: list[int] | None = None
+    counts: DataFrame, reports: DataFrame, settings: FeatureSettings, hours: list[int] | None = None
 ) -> tuple[DataFrame, DataFrame]:
     """Per (merchant, hour) and per (category, hour): the `RISK_FEATURES` from `hourly_counts` and
     `fraud_reports` that include at least every hour the windows reach back to. For the hours of
     `counts`, or for `hours` and every key with counts in their windows (a key with none has a rate
-    of 0 over 0 transactions: `with_rates`)."""
+    of 0 over 0 transactions: `with_rates`). Without `settings.early_chargebacks`, `EARLY_RATE` is 0."""
+    delay_days = settings.label_delay_days
     if hours is not None:
         grid = (
             counts.select(*RISK_KEYS)
@@ -287,9 +299,18 @@ def risk_rates(
             )
         )
         counts = counts.unionByName(grid)
-    merchant = delayed_fraud_rates(counts, reports, "merchant_id", delay_days, MERCHANT_RISK_DAYS, "merchant")
-    category = delayed_fraud_rates(counts, reports, "merchant_category", delay_days, (LONGEST_RISK_DAYS,),
-                                   "category")  # fmt: skip
+    early = early_window(delay_days) if settings.early_chargebacks else {}
+    merchant = delayed_fraud_rates(
+        counts,
+        reports,
+        "merchant_id",
+        {**delayed_windows(delay_days, MERCHANT_RISK_DAYS), **early},
+        "merchant",
+    )
+    category = delayed_fraud_rates(counts, reports, "merchant_category",
+                                   delayed_windows(delay_days, (LONGEST_RISK_DAYS,)), "category")  # fmt: skip
+    if not early:
+        merchant = merchant.withColumn(EARLY_RATE, F.lit(0.0))
     merchant = merchant.select("merchant_id", "_hour", *MERCHANT_RISK_FEATURES)
     category = category.select("merchant_category", "_hour", *CATEGORY_RISK_FEATURES)
     if hours is not None:
@@ -315,9 +336,9 @@ def with_rates(rows: DataFrame, merchant_rates: DataFrame, category_rates: DataF
     )
 
 
-def with_risk(rows: DataFrame, counts: DataFrame, reports: DataFrame, delay_days: int) -> DataFrame:
+def with_risk(rows: DataFrame, counts: DataFrame, reports: DataFrame, settings: FeatureSettings) -> DataFrame:
     """`rows` (with `merchant_category`) plus `RISK_FEATURES` for their hour (`risk_rates`)."""
-    return with_rates(rows, *risk_rates(counts, reports, delay_days))
+    return with_rates(rows, *risk_rates(counts, reports, settings))
 
 
 def with_travel(rows: DataFrame, merchants: DataFrame) -> DataFrame:
@@ -368,9 +389,7 @@ def build_features(
     every feature; the risk rates from `labels` as they were reported; with `sessions` (browsing
     events), the session features too."""
     joined = with_entities(transactions, users, merchants)
-    joined = with_risk(
-        joined, hourly_counts(joined), fraud_reports(labels, merchants), settings.label_delay_days
-    )
+    joined = with_risk(joined, hourly_counts(joined), fraud_reports(labels, merchants), settings)
     joined = with_row_features(joined).join(user_history_features(joined), "transaction_id")
     joined = with_travel(joined, merchants)
     return with_session_features(joined, sessions) if sessions is not None else joined

@@ -7,7 +7,7 @@ lon = x / 100, so one grid unit is about 1.1 km). Fields the book does not model
 that carry no signal: every user has one device, age and gender are drawn independently of fraud,
 accounts and terminals open 1-10 years before the start, every payment is in store in EUR. The book
 knows every fraud's label (its features wait out a fixed delay instead): each is reported an hour
-after it happens.
+after it happens, so no chargeback may count before that delay (`feature_settings`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,19 @@ from datetime import date, timedelta
 import numpy as np
 import pyarrow as pa
 
+from fraudguard.config.model import FeatureSettings
 from fraudguard.schemas import MERCHANT, TRANSACTION, USER
 from fraudguard.simulate.labels import ChargebackQueue
 from fraudguard.simulate.timeline import DayBatch, epoch_ms
 from fraudguard.simulate.world import DAY_MS, GENDERS
 
 SCENARIO_NAMES = {1: "high_amount", 2: "compromised_terminal", 3: "compromised_card"}
+
+
+def feature_settings(features: FeatureSettings) -> FeatureSettings:
+    """`features` as the book's protocol allows them on this world: its report times are not real, so
+    no rate counts a chargeback inside the label delay."""
+    return features.model_copy(update={"early_chargebacks": False})
 
 
 class HandbookTimeline:

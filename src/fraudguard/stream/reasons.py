@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fraudguard.features.batch import EARLY_RATE
 from fraudguard.features.user_history import RECENT_STORES
 
 Row = Mapping[str, Any]
@@ -89,6 +90,14 @@ RULES = (
         lambda r: (
             f"{r['merchant_fraud_rate_7d']:.0%} of this merchant's labelled payments were fraud "
             "(most recent labelled week)"
+        ),
+    ),
+    Rule(
+        EARLY_RATE,
+        lambda r: _value(r, EARLY_RATE) >= 0.05,
+        lambda r: (
+            f"{r[EARLY_RATE]:.0%} of this merchant's recent payments (two days old or more) were already "
+            "reported as fraud"
         ),
     ),
     Rule(

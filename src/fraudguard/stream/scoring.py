@@ -299,8 +299,9 @@ class MicroBatchScorer:
     def _rates(self, batch_id: int, days: list[int], merchants: DataFrame) -> tuple[DataFrame, DataFrame]:
         """The hourly risk rates of `days`, each day's computed once, by the first micro-batch with a
         transaction on that day, from the counts and labels then known: the labels of the days before
-        it and the counts of hours at least (delay - 1) days and an hour older, which come before it on
-        the topics. Then kept: per micro-batch, the work is a lookup."""
+        it and the counts of the hours that end more than a day before it (`features.batch.early_window`),
+        which come before it on the topics. Then kept: per
+        micro-batch, the work is a lookup."""
         tables = self.tables
         missing = sorted(set(days) - tables.merchant_rates.days())
         if missing:
@@ -309,7 +310,7 @@ class MicroBatchScorer:
             horizon = risk_horizon(hours[0], delay)
             counts = tables.counts.read(batch_id, HOURLY_COUNTS_SCHEMA).where(F.col("_hour") >= horizon)
             labels = tables.labels(batch_id).where(hour_number("event_time") >= horizon)
-            rates = risk_rates(counts, fraud_reports(labels, merchants), delay, hours)
+            rates = risk_rates(counts, fraud_reports(labels, merchants), self.settings.features, hours)
             merchant, category = (r.withColumn("_day", day_of_hour(F.col("_hour"))) for r in rates)
             tables.category_rates.write(category)
             tables.merchant_rates.write(merchant)  # last: its days say which days are complete

@@ -116,6 +116,7 @@ def log_run(
                 "inputs": result.inputs.to_json(),
                 "threshold_objective": settings.model.threshold_objective,
                 "label_delay_days": settings.features.label_delay_days,
+                "early_chargebacks": settings.features.early_chargebacks,
                 **_split_params(result),
                 **{f"param_{key}": value for key, value in result.params.items()},
                 **{f"data_{key}": value for key, value in data_info.items()},

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fraudguard.config.model import FeatureSettings, SimulatorSettings
-from fraudguard.features.batch import as_of_join, build_features, with_labels
+from fraudguard.features.batch import EARLY_RATE, as_of_join, build_features, with_labels
 from fraudguard.features.user_history import FEATURES, STORE_HOURS, STORE_IDS, UserState, update
 from fraudguard.geo import haversine_km
 from fraudguard.schemas import CHARGEBACK, LABEL, MERCHANT, REVIEW, TRANSACTION, USER
@@ -166,6 +166,45 @@ def test_merchant_fraud_rate_uses_labels_outside_the_delay_once_reported(spark, 
     assert rate["report-day"] == 0.5  # reported that morning: known from the next day on
     assert rate["after-report"] == 1.0
     assert features.loc["after-report", "category_fraud_rate_28d"] == 1.0
+
+
+def test_the_early_merchant_rate_counts_chargebacks_already_in_from_the_day_after_their_report(spark, world):
+    _, users, merchants, _ = world
+    user, merchant = users["user_id"].iloc[0], merchants["merchant_id"].iloc[0]
+    # In hour H, the early rate reads the payments of hours H - 168 .. H - 49 (inside the 7-day label
+    # delay) and the chargebacks on them reported before H's day.
+    rows = [
+        {"transaction_id": "fraud", "timestamp": at(0.5)},  # 2026-01-10 00:30, reported 01-11 05:00
+        {"transaction_id": "legit", "timestamp": at(0.7)},
+        {"transaction_id": "late-fraud", "timestamp": at(1.5)},  # reported 01-12 12:00
+        {"transaction_id": "next-day", "timestamp": at(34)},  # 01-11 10:00: hour 0 is too recent
+        {"transaction_id": "two-days-on", "timestamp": at(49)},  # 01-12 01:00: hour 0 only
+        {"transaction_id": "late-report-day", "timestamp": at(68)},  # 01-12 20:00: hours 0 and 1
+        {"transaction_id": "after-late-report", "timestamp": at(74)},  # 01-13 02:00
+        {"transaction_id": "week-later", "timestamp": at(7 * 24 + 2)},  # 01-17 02:00: hours 0 and 1 are past
+    ]
+    transactions = tx(
+        spark, [{**r, "user_id": user, "merchant_id": merchant, "is_fraud": False} for r in rows]
+    )
+    labels = label(spark, [
+        {"transaction_id": "fraud", "merchant_id": merchant, "event_time": at(0.5), "reported_at": at(29)},
+        {"transaction_id": "late-fraud", "merchant_id": merchant, "event_time": at(1.5),
+         "reported_at": at(60)},
+    ])  # fmt: skip
+    frames = (
+        transactions,
+        spark.createDataFrame(users, spark_schema(USER)),
+        spark.createDataFrame(merchants, spark_schema(MERCHANT)),
+        labels,
+    )
+    early = build_features(*frames, FeatureSettings()).toPandas().set_index("transaction_id")
+    assert early[EARLY_RATE].to_dict() == pytest.approx({
+        "fraud": 0.0, "legit": 0.0, "late-fraud": 0.0, "next-day": 0.0, "two-days-on": 0.5,
+        "late-report-day": 1 / 3, "after-late-report": 2 / 3, "week-later": 0.0,
+    })  # fmt: skip
+    assert early.loc["week-later", "merchant_fraud_rate_28d"] == pytest.approx(2 / 3)  # the delayed windows'
+    off = build_features(*frames, FeatureSettings(early_chargebacks=False)).toPandas()
+    assert (off[EARLY_RATE] == 0.0).all()
 
 
 def test_the_latest_label_is_the_training_label_and_no_label_means_legitimate(spark):

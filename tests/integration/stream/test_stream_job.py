@@ -22,7 +22,7 @@ from pyspark.ml.functions import vector_to_array
 
 from fraudguard import background
 from fraudguard.config import TopicRole, load_settings
-from fraudguard.features.batch import build_features
+from fraudguard.features.batch import EARLY_RATE, build_features
 from fraudguard.features.sessions import SESSION_FEATURES, with_session_features
 from fraudguard.features.user_history import STORE_IDS
 from fraudguard.kafka.clients import bootstrap_servers, make_producer
@@ -187,6 +187,7 @@ def test_every_transaction_is_scored_once_and_alerts_match_batch_scoring(scored_
     assert online.sum() > 100 and streamed.loc[online, "session_events"].notna().all()
     assert streamed.loc[~online, "session_events"].isna().all()
     assert (streamed["merchant_fraud_rate_28d"] > 0).any(), "no label reached the risk window: a weak check"
+    assert (streamed[EARLY_RATE] > 0).any(), "no chargeback came in early: a weak check"
     assert (streamed["km_from_previous_store"] > 0).any()
     pd.testing.assert_frame_equal(
         streamed[list(numeric)].astype(float), expected[list(numeric)].astype(float),

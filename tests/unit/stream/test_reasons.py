@@ -19,6 +19,16 @@ def test_reasons_name_unusual_values_ordered_by_the_models_reliance():
     assert top_reasons(row, {"tx_count_10m": 0.5}) == ["6 payments by this user in the last 10 minutes"]
 
 
+def test_a_merchant_whose_recent_payments_are_already_charged_back_is_named():
+    row = {"score": 0.8, "user_known": True, "merchant_known": True, "merchant_fraud_rate_7d": 0.0,
+           "merchant_fraud_rate_early": 0.125}  # fmt: skip
+    importances = {"merchant_fraud_rate_7d": 0.3, "merchant_fraud_rate_early": 0.2}
+    assert top_reasons(row, importances) == [
+        "12% of this merchant's recent payments (two days old or more) were already reported as fraud"
+    ]
+    assert "reported as fraud" not in top_reasons({**row, "merchant_fraud_rate_early": 0.01}, importances)[0]
+
+
 def test_a_missing_record_comes_first_and_a_plain_alert_still_has_a_reason():
     row = {"score": 0.71, "user_known": False, "merchant_known": True, "amount": 20.0, "is_night": 0.0}
     assert top_reasons(row, {"amount": 0.2}) == ["the user's record had not arrived yet (scored without it)"]

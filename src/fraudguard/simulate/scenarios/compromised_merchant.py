@@ -17,7 +17,7 @@ class CompromisedMerchant(Scenario):
     name = "compromised_merchant"
     signal = (
         "a merchant younger than ~45 days whose transactions are fraudulent for 10-28 days: visible "
-        "through the merchant's fraud rate on labels older than the label delay, and its age; each "
+        "through the merchant's fraud rate on the chargebacks already reported, and its age; each "
         "transaction on its own looks ordinary (the customer's own device, a plausible amount)"
     )
 
