@@ -131,6 +131,11 @@ RETIRED_TABLES = ("daily_counts", "merchant_risk", "category_risk")
 """Tables of daily risk rates, which an earlier version kept: the hourly ones cannot be derived from them."""
 
 
+SUPERSEDED_TABLES = ("merchant_hourly_risk",)
+"""Day tables an earlier version wrote with fewer columns: deleted, and their days' rates computed again
+from the hourly counts and labels, which are kept."""
+
+
 class IncompatibleTables(RuntimeError):
     pass
 
@@ -145,6 +150,8 @@ class MicroBatchScorer:
         retired = sorted(set(self.storage.children(f"{self.storage.base}/tables")) & set(RETIRED_TABLES))
         if retired:
             raise IncompatibleTables(f"tables {', '.join(retired)}")
+        for name in set(self.storage.children(f"{self.storage.base}/tables")) & set(SUPERSEDED_TABLES):
+            self.storage.delete(f"{self.storage.base}/tables/{name}")
         self.tables = RecordTables(self.storage)
         self.run_id = self._run_id()
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
@@ -385,7 +392,7 @@ class RecordTables:
             lambda rows: rows.groupBy(*RISK_KEYS, "_hour").agg(F.sum("_count").alias("_count")),
         )
         self.window_counts = storage.table("window_counts", summed)
-        self.merchant_rates = storage.day_table("merchant_hourly_risk")
+        self.merchant_rates = storage.day_table("merchant_hourly_rates")
         self.category_rates = storage.day_table("category_hourly_risk")
 
     def users(self, batch_id: int) -> DataFrame:

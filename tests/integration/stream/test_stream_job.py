@@ -49,6 +49,7 @@ from fraudguard.stream import control as stream_control
 from fraudguard.stream.champion import ChampionSource
 from fraudguard.stream.job import StreamJob
 from fraudguard.stream.progress import StreamProgress
+from fraudguard.stream.scoring import MicroBatchScorer
 from fraudguard.stream.session_join import BOUGHT
 from fraudguard.train import registry
 from fraudguard.train.job import Dataset, run_training
@@ -66,7 +67,7 @@ def stream_settings(broker_settings, runtime, suffix: str, **extra: str):
     environ = {
         "FRAUDGUARD__RUNTIME_DIR": str(runtime),
         "FRAUDGUARD__KAFKA__BOOTSTRAP_SERVERS": bootstrap_servers(broker_settings),
-        "FRAUDGUARD__FEATURES__LABEL_DELAY_DAYS": "2",
+        "FRAUDGUARD__FEATURES__LABEL_DELAY_DAYS": "3",  # the early merchant rate reads one day
         "FRAUDGUARD__MODEL__CLASSIFIER": "logistic_regression",
         "FRAUDGUARD__MODEL__SEARCH_BUDGET_S": "0",
         "FRAUDGUARD__MODEL__TEST_DAYS": "2",
@@ -376,6 +377,21 @@ def test_a_checkpoint_with_daily_risk_tables_ends_the_job_with_the_reset_command
     (Path(urlparse(settings.stream.state_uri).path) / "tables" / "daily_counts").mkdir(parents=True)
     with pytest.raises(stream_control.StreamError, match=r"tables daily_counts.*`fraudguard stream reset`"):
         StreamJob(settings, available_now=True, spark=spark).run()
+
+
+def test_a_checkpoints_merchant_rates_of_an_earlier_version_are_computed_again(scored_world, spark, tmp_path):
+    """An earlier version's merchant rates lack a column: the scorer drops them, and each day's rates
+    are computed again from the hourly counts and labels the checkpoint keeps."""
+    first, _, _, _ = scored_world
+    settings = first.model_copy(
+        update={"stream": first.stream.model_copy(update={"state_uri": (tmp_path / "state").as_uri()})}
+    )
+    old = tmp_path / "state" / "tables" / "merchant_hourly_risk" / "_day=20000"
+    old.mkdir(parents=True)
+    (tmp_path / "state" / "tables" / "hourly_counts").mkdir()
+    MicroBatchScorer(spark, settings)
+    assert not old.parent.exists()
+    assert (tmp_path / "state" / "tables" / "hourly_counts").exists()
 
 
 def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world, broker, spark, tmp_path):
