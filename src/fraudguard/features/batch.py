@@ -210,7 +210,7 @@ def delayed_fraud_rates(
     counts: DataFrame, reports: DataFrame, key: str, windows: dict[str, tuple[int, int]], prefix: str
 ) -> DataFrame:
     """Per (`key`, hour H) of `counts` (`hourly_counts`) and each named window of hours relative to H
-    (`delayed_windows`): over the key's transactions in it, the share reported as fraud
+    (`delayed_windows`, `early_window`): over the key's transactions in it, the share reported as fraud
     (`fraud_reports`) before H's day (`{prefix}_fraud_rate_{name}`), and how many there were
     (`{prefix}_labelled_count_{name}`). A fraud reported on day D counts from day D + 1 on, never
     before: a day's labels all come before the next day's payments on the topics, so the stream
