@@ -147,11 +147,12 @@ class MicroBatchScorer:
         self.spark, self.settings = spark, settings
         self.models = models or ChampionSource(settings)
         self.storage = Storage(spark, settings.stream.state_uri)
-        retired = sorted(set(self.storage.children(f"{self.storage.base}/tables")) & set(RETIRED_TABLES))
-        if retired:
+        folder = f"{self.storage.base}/tables"
+        kept = set(self.storage.children(folder))
+        if retired := sorted(kept & set(RETIRED_TABLES)):
             raise IncompatibleTables(f"tables {', '.join(retired)}")
-        for name in set(self.storage.children(f"{self.storage.base}/tables")) & set(SUPERSEDED_TABLES):
-            self.storage.delete(f"{self.storage.base}/tables/{name}")
+        for name in kept & set(SUPERSEDED_TABLES):
+            self.storage.delete(f"{folder}/{name}")
         self.tables = RecordTables(self.storage)
         self.run_id = self._run_id()
         self.topics = {role: settings.topics.get(role).name for role in TopicRole}
@@ -307,8 +308,7 @@ class MicroBatchScorer:
         """The hourly risk rates of `days`, each day's computed once, by the first micro-batch with a
         transaction on that day, from the counts and labels then known: the labels of the days before
         it and the counts of the hours that end more than a day before it (`features.batch.early_window`),
-        which come before it on the topics. Then kept: per
-        micro-batch, the work is a lookup."""
+        which come before it on the topics. Then kept: per micro-batch, the work is a lookup."""
         tables = self.tables
         missing = sorted(set(days) - tables.merchant_rates.days())
         if missing:

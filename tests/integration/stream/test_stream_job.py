@@ -379,9 +379,9 @@ def test_a_checkpoint_with_daily_risk_tables_ends_the_job_with_the_reset_command
         StreamJob(settings, available_now=True, spark=spark).run()
 
 
-def test_a_checkpoints_merchant_rates_of_an_earlier_version_are_computed_again(scored_world, spark, tmp_path):
-    """An earlier version's merchant rates lack a column: the scorer drops them, and each day's rates
-    are computed again from the hourly counts and labels the checkpoint keeps."""
+def test_a_checkpoints_merchant_rates_of_an_earlier_version_are_dropped(scored_world, spark, tmp_path):
+    """An earlier version's merchant rates lack a column: the scorer drops them and keeps the hourly
+    counts, so each day's rates are computed again from those (a day without rates is computed)."""
     first, _, _, _ = scored_world
     settings = first.model_copy(
         update={"stream": first.stream.model_copy(update={"state_uri": (tmp_path / "state").as_uri()})}
@@ -389,8 +389,9 @@ def test_a_checkpoints_merchant_rates_of_an_earlier_version_are_computed_again(s
     old = tmp_path / "state" / "tables" / "merchant_hourly_risk" / "_day=20000"
     old.mkdir(parents=True)
     (tmp_path / "state" / "tables" / "hourly_counts").mkdir()
-    MicroBatchScorer(spark, settings)
+    scorer = MicroBatchScorer(spark, settings)
     assert not old.parent.exists()
+    assert scorer.tables.merchant_rates.days() == set()
     assert (tmp_path / "state" / "tables" / "hourly_counts").exists()
 
 
