@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fraudguard.simulate.catalog import CATEGORIES
+from fraudguard.simulate.catalog import CATEGORIES, ONLINE
 from fraudguard.simulate.columns import Columns
 from fraudguard.simulate.world import DAY_MS, World
 
@@ -24,18 +24,29 @@ class MerchantPools:
         self._local_ids, self._local_keys = open_[order], local_key[order]
         order = np.argsort(merchants.category[open_], kind="stable")
         self._any_ids, self._any_keys = open_[order], merchants.category[open_][order]
-        self._nearest = self._nearest_place_with(world, merchants.place[open_], merchants.category[open_])
+        self._nearest, self._nearest_km = self._nearest_place_with(
+            world, merchants.place[open_], merchants.category[open_]
+        )
 
     @staticmethod
-    def _nearest_place_with(world: World, places: np.ndarray, categories: np.ndarray) -> np.ndarray:
-        """For each (place, category): the nearest place with an open merchant of that category."""
+    def _nearest_place_with(
+        world: World, places: np.ndarray, categories: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For each (place, category): the nearest place with an open merchant of that category, and
+        how far it is (infinite when no place has one)."""
         distance = world.place_distance_km
         nearest = np.zeros((len(distance), N_CATEGORIES), dtype=np.int64)
+        nearest_km = np.full((len(distance), N_CATEGORIES), np.inf)
         for category in range(N_CATEGORIES):
             having = np.unique(places[categories == category])
             if len(having):
                 nearest[:, category] = having[np.argmin(distance[:, having], axis=1)]
-        return nearest
+                nearest_km[:, category] = distance[np.arange(len(distance)), nearest[:, category]]
+        return nearest, nearest_km
+
+    def reachable(self, place: np.ndarray, within_km: float) -> np.ndarray:
+        """Per place (rows): which categories someone there can buy, online or in a shop within reach."""
+        return ONLINE | (self._nearest_km[place] <= within_km)
 
     def local(self, place: np.ndarray, category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A merchant of `category` in `place`, or in the nearest place that has one."""

@@ -1,4 +1,5 @@
-"""Legitimate behaviour: every user spends by their own profile, at home or on a trip.
+"""Legitimate behaviour: every user spends by their own profile, at home or on a trip, in person only
+in shops within reach of where they are.
 
 Realistic noise is part of it on purpose, so that no single signal is proof of fraud: people travel
 (transactions far from home), buy tiny things (coffee, transit), make big purchases now and then, pay
@@ -21,6 +22,7 @@ NEW_DEVICE_PROBABILITY = 0.01  # per transaction
 BIG_PURCHASE_PROBABILITY = 0.01  # per transaction: a splurge several times the usual amount
 WELCOME_PURCHASE_SHARE = 0.5  # new users whose sign-up is part of their first (online) purchase
 WELCOME_PURCHASE_MINUTES = (3, 45)  # from the sign-up to that payment
+SHOPPING_REACH_KM = 150.0  # in-store purchases: categories with no shop this close are not bought
 
 
 def plan_trips(day: Day) -> None:
@@ -42,12 +44,12 @@ def legit_day(day: Day) -> Columns:
     after_signup = ts_ms >= users.signup_ms[user]
     user, ts_ms = user[after_signup], ts_ms[after_signup]
 
-    draw = rng.random(len(user))[:, None]
-    category = np.minimum((users.category_cdf[user] < draw).sum(axis=1), len(CATEGORIES) - 1)
+    taste = np.diff(users.category_cdf[user], axis=1, prepend=0.0)
+    category = _draw_category(taste * day.pools.reachable(_whereabouts(day, user), SHOPPING_REACH_KM), rng)
     welcome, welcome_ms, welcome_category = _welcome_purchases(day)
     user, ts_ms = np.concatenate([user, welcome]), np.concatenate([ts_ms, welcome_ms])
     category = np.concatenate([category, welcome_category])
-    place = np.where(users.trip_place[user] >= 0, users.trip_place[user], users.place[user])
+    place = _whereabouts(day, user)
     merchant = np.empty(len(user), dtype=np.int64)
     online = ONLINE[category]
     merchant[online] = day.pools.anywhere(category[online], rng)
@@ -67,6 +69,12 @@ def legit_day(day: Day) -> Columns:
     return transactions(user, merchant, ts_ms, np.exp(log_amount), ip)
 
 
+def _whereabouts(day: Day, user: np.ndarray) -> np.ndarray:
+    """Each user's place this day: their trip's, or home."""
+    trip_place = day.world.users.trip_place[user]
+    return np.where(trip_place >= 0, trip_place, day.world.users.place[user])
+
+
 def _welcome_purchases(day: Day) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The users who sign up this day in order to buy, when they pay, and the online category they
     buy in (by their own taste among the online ones)."""
@@ -77,6 +85,11 @@ def _welcome_purchases(day: Day) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     minutes = rng.uniform(*WELCOME_PURCHASE_MINUTES, len(buyers))
     ts_ms = np.minimum(users.signup_ms[buyers] + (minutes * 60_000).astype(np.int64), day.end_ms - 1)
     taste = np.diff(users.category_cdf[buyers], axis=1, prepend=0.0) * ONLINE
-    draw = rng.random(len(buyers))[:, None] * taste.sum(axis=1, keepdims=True)
-    category = (np.cumsum(taste, axis=1) <= draw).sum(axis=1)  # the first category past the draw
-    return buyers, ts_ms, category
+    return buyers, ts_ms, _draw_category(taste, rng)
+
+
+def _draw_category(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One category per row, drawn in proportion to the row's (unnormalised, positive) weights."""
+    draw = rng.random(len(weights))[:, None] * weights.sum(axis=1, keepdims=True)
+    category = (np.cumsum(weights, axis=1) <= draw).sum(axis=1)  # the first category past the draw
+    return np.minimum(category, len(CATEGORIES) - 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -16,8 +17,11 @@ from fraudguard.config.model import ScenarioMix, SimulatorSettings
 from fraudguard.platform.components import first_classifier
 from fraudguard.schemas import CHARGEBACK, LABEL, MERCHANT, TRANSACTION, USER
 from fraudguard.simulate.batch import write_batch
+from fraudguard.simulate.day import Day, MerchantPools
+from fraudguard.simulate.legit import SHOPPING_REACH_KM, legit_day
 from fraudguard.simulate.scenarios import SCENARIOS
 from fraudguard.simulate.timeline import FakerWorldTimeline
+from fraudguard.simulate.world import DAY_MS
 
 SMALL = SimulatorSettings(users=600, merchants=150, days=6, seed=7)
 MIX = ScenarioMix(
@@ -134,6 +138,25 @@ def test_users_and_merchants_exist_before_their_first_transaction(mixed):
     opened = merchants.groupby("merchant_id")["created_at"].min()
     assert (opened[first_sale.index] <= first_sale).all()
     assert users["user_id"].duplicated().any(), "some users moved: their record has a later version"
+
+
+def test_legitimate_customers_pay_in_store_only_within_reach_of_where_they_are():
+    """No legitimate customer pays at home and, minutes later, in a shop hundreds of km away: that is
+    impossible travel's signal. Categories with no shop within reach are bought less (or online)."""
+    timeline = FakerWorldTimeline(SMALL)
+    world, start = timeline.world, timeline.start_ms
+    users = world.users
+    travelling = np.arange(0, len(users), 10)
+    users.trip_place[travelling] = timeline.rng.choice(len(world.places), size=len(travelling))
+    users.trip_end_ms[travelling] = start + DAY_MS
+    legit = legit_day(Day(world, MerchantPools(world, start), start, timeline.rng))
+
+    in_store = ~world.merchants.online[legit.merchant]
+    where = np.where(users.trip_place >= 0, users.trip_place, users.place)[legit.user]
+    km = world.place_distance_km[where, world.merchants.place[legit.merchant]]
+    assert in_store.mean() > 0.5
+    assert np.isin(legit.user[in_store], travelling).any()
+    assert km[in_store].max() <= SHOPPING_REACH_KM
 
 
 def test_the_scenario_registry_and_the_configured_mix_name_the_same_scenarios():
