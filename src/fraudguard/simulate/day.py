@@ -44,9 +44,9 @@ class MerchantPools:
                 nearest_km[:, category] = distance[np.arange(len(distance)), nearest[:, category]]
         return nearest, nearest_km
 
-    def reachable(self, place: np.ndarray, within_km: float) -> np.ndarray:
-        """Per place (rows): which categories someone there can buy, online or in a shop within reach."""
-        return ONLINE | (self._nearest_km[place] <= within_km)
+    def in_store_within(self, place: np.ndarray, km: float) -> np.ndarray:
+        """Per place (rows): the in-store categories with an open shop within `km` of it."""
+        return ~ONLINE & (self._nearest_km[place] <= km)
 
     def local(self, place: np.ndarray, category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A merchant of `category` in `place`, or in the nearest place that has one."""

@@ -22,7 +22,7 @@ NEW_DEVICE_PROBABILITY = 0.01  # per transaction
 BIG_PURCHASE_PROBABILITY = 0.01  # per transaction: a splurge several times the usual amount
 WELCOME_PURCHASE_SHARE = 0.5  # new users whose sign-up is part of their first (online) purchase
 WELCOME_PURCHASE_MINUTES = (3, 45)  # from the sign-up to that payment
-SHOPPING_REACH_KM = 150.0  # in-store purchases: categories with no shop this close are not bought
+SHOPPING_REACH_KM = 150.0  # in person, people buy only in categories with a shop this close
 
 
 def plan_trips(day: Day) -> None:
@@ -45,7 +45,8 @@ def legit_day(day: Day) -> Columns:
     user, ts_ms = user[after_signup], ts_ms[after_signup]
 
     taste = np.diff(users.category_cdf[user], axis=1, prepend=0.0)
-    category = _draw_category(taste * day.pools.reachable(_whereabouts(day, user), SHOPPING_REACH_KM), rng)
+    in_reach = day.pools.in_store_within(_whereabouts(day, user), SHOPPING_REACH_KM)
+    category = _draw_category(_within_reach(taste, in_reach), rng)
     welcome, welcome_ms, welcome_category = _welcome_purchases(day)
     user, ts_ms = np.concatenate([user, welcome]), np.concatenate([ts_ms, welcome_ms])
     category = np.concatenate([category, welcome_category])
@@ -67,6 +68,17 @@ def legit_day(day: Day) -> Columns:
     fresh = rng.random(len(user)) < NEW_DEVICE_PROBABILITY
     ip[fresh] = random_ips(rng, int(fresh.sum()))
     return transactions(user, merchant, ts_ms, np.exp(log_amount), ip)
+
+
+def _within_reach(taste: np.ndarray, in_reach: np.ndarray) -> np.ndarray:
+    """Each row's taste with its in-store share spread over the in-store categories within reach, so
+    that the share of payments made online stays each user's own (all of it online when no shop of any
+    category is in reach)."""
+    in_store = taste * in_reach
+    reached = in_store.sum(axis=1, keepdims=True)
+    wanted = taste[:, ~ONLINE].sum(axis=1, keepdims=True)
+    scale = np.divide(wanted, reached, out=np.zeros_like(reached), where=reached > 0)
+    return taste * ONLINE + in_store * scale
 
 
 def _whereabouts(day: Day, user: np.ndarray) -> np.ndarray:
