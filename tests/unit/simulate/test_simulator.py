@@ -17,6 +17,7 @@ from fraudguard.config.model import ScenarioMix, SimulatorSettings
 from fraudguard.platform.components import first_classifier
 from fraudguard.schemas import CHARGEBACK, LABEL, MERCHANT, TRANSACTION, USER
 from fraudguard.simulate.batch import write_batch
+from fraudguard.simulate.catalog import ONLINE
 from fraudguard.simulate.day import Day, MerchantPools
 from fraudguard.simulate.legit import SHOPPING_REACH_KM, legit_day
 from fraudguard.simulate.scenarios import SCENARIOS
@@ -142,14 +143,16 @@ def test_users_and_merchants_exist_before_their_first_transaction(mixed):
 
 def test_legitimate_customers_pay_in_store_only_within_reach_of_where_they_are():
     """No legitimate customer pays at home and, minutes later, in a shop hundreds of km away: that is
-    impossible travel's signal. Categories with no shop within reach are bought less (or online)."""
+    impossible travel's signal. What they spend in person goes to the categories within reach, and the
+    share they spend online stays their own."""
     timeline = FakerWorldTimeline(SMALL)
     world, start = timeline.world, timeline.start_ms
     users = world.users
     travelling = np.arange(0, len(users), 10)
     users.trip_place[travelling] = timeline.rng.choice(len(world.places), size=len(travelling))
     users.trip_end_ms[travelling] = start + DAY_MS
-    legit = legit_day(Day(world, MerchantPools(world, start), start, timeline.rng))
+    pools = MerchantPools(world, start)
+    legit = legit_day(Day(world, pools, start, timeline.rng))
 
     in_store = ~world.merchants.online[legit.merchant]
     where = np.where(users.trip_place >= 0, users.trip_place, users.place)[legit.user]
@@ -157,6 +160,11 @@ def test_legitimate_customers_pay_in_store_only_within_reach_of_where_they_are()
     assert in_store.mean() > 0.5
     assert np.isin(legit.user[in_store], travelling).any()
     assert km[in_store].max() <= SHOPPING_REACH_KM
+    some_shop = pools.in_store_within(where, SHOPPING_REACH_KM).any(axis=1)
+    online_taste = np.diff(users.category_cdf, axis=1, prepend=0.0)[:, ONLINE].sum(axis=1)
+    assert (~in_store[some_shop]).mean() == pytest.approx(
+        online_taste[legit.user[some_shop]].mean(), abs=0.03
+    )
 
 
 def test_the_scenario_registry_and_the_configured_mix_name_the_same_scenarios():
