@@ -44,7 +44,7 @@ def legit_day(day: Day) -> Columns:
     after_signup = ts_ms >= users.signup_ms[user]
     user, ts_ms = user[after_signup], ts_ms[after_signup]
 
-    taste = np.diff(users.category_cdf[user], axis=1, prepend=0.0)
+    taste = users.category_taste[user]
     in_reach = day.pools.in_store_within(_whereabouts(day, user), SHOPPING_REACH_KM)
     category = _draw_category(_within_reach(taste, in_reach), rng)
     welcome, welcome_ms, welcome_category = _welcome_purchases(day)
@@ -96,7 +96,7 @@ def _welcome_purchases(day: Day) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     buyers = new[rng.random(len(new)) < WELCOME_PURCHASE_SHARE]
     minutes = rng.uniform(*WELCOME_PURCHASE_MINUTES, len(buyers))
     ts_ms = np.minimum(users.signup_ms[buyers] + (minutes * 60_000).astype(np.int64), day.end_ms - 1)
-    taste = np.diff(users.category_cdf[buyers], axis=1, prepend=0.0) * ONLINE
+    taste = users.category_taste[buyers] * ONLINE
     return buyers, ts_ms, _draw_category(taste, rng)
 
 

@@ -84,7 +84,7 @@ class World:
             daily_rate=rng.gamma(2.0, 1.25, count),
             peak_hour=np.clip(rng.normal(14.5, 3.0, count), 7, 22),
             hour_spread=rng.uniform(2.0, 4.5, count),
-            category_cdf=np.cumsum(affinity / affinity.sum(axis=1, keepdims=True), axis=1),
+            category_taste=affinity / affinity.sum(axis=1, keepdims=True),
             devices=devices,
             n_devices=n_devices,
             trip_place=np.full(count, -1),
