@@ -20,9 +20,10 @@ ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBSta
 def spark_session(settings: Settings, app_name: str) -> SparkSession:
     """Get or create the session. Python workers run this interpreter (so they see the package), time
     is UTC everywhere so event times mean the same in Spark, Parquet and Kafka, and Spark's own Kafka
-    connector is on the classpath (`spark.jars`: the driver ships the jars to every executor). Streaming
-    state lives in RocksDB (what `transformWithState` needs), checkpointed as changelogs. Hadoop, which
-    writes Spark's files, applies the platform's private umask too (it has its own, 022)."""
+    connector is on the classpath (`spark.jars`: the driver ships the jars to every executor). The JVMs
+    start with `spark.java_options` (`extraJavaOptions` in `spark.conf` add to them). Streaming state
+    lives in RocksDB (what `transformWithState` needs), checkpointed as changelogs. Hadoop, which writes
+    Spark's files, applies the platform's private umask too (it has its own, 022)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     spark = settings.spark
@@ -30,6 +31,8 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
         SparkSession.builder.appName(app_name)
         .master(spark.master)
         .config("spark.driver.memory", spark.driver_memory)
+        .config("spark.driver.defaultJavaOptions", spark.java_options)
+        .config("spark.executor.defaultJavaOptions", spark.java_options)
         .config("spark.sql.shuffle.partitions", str(spark.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")

@@ -73,15 +73,18 @@ class StandaloneCluster:
              "--port", str(self.master_port), "--webui-port", str(self.ui_port)],
             environ, ready=lambda: self._status() is not None, timeout_s=timeout_s,
         )  # fmt: skip
+        launched = []  # the workers start together; then every one must register
         for number in range(1, self.workers + 1):
-            work_dir = self.folder / f"worker-{number}"
+            work_dir, worker = self.folder / f"worker-{number}", self._service(f"worker-{number}")
             work_dir.mkdir(parents=True, exist_ok=True)
-            self._service(f"worker-{number}").start(
-                [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", HOST,
-                 "--cores", str(self.cores_per_worker), "--memory", self.memory_per_worker,
-                 "--webui-port", "0", "--work-dir", str(work_dir), self.master_url],
-                environ, ready=partial(self._has_workers, number), timeout_s=timeout_s,
-            )  # fmt: skip
+            if worker.pid() is None:
+                launched.append((worker, worker.launch(
+                    [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", HOST,
+                     "--cores", str(self.cores_per_worker), "--memory", self.memory_per_worker,
+                     "--webui-port", "0", "--work-dir", str(work_dir), self.master_url], environ,
+                )))  # fmt: skip
+        for worker, started in launched:
+            worker.await_ready(started, partial(self._has_workers, self.workers), timeout_s)
         return self.master_url
 
     def _status(self) -> dict | None:

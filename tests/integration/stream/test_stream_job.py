@@ -499,6 +499,10 @@ def test_the_same_job_runs_on_a_spark_standalone_cluster(scored_world, broker, s
     assert [app["cores"] for app in applications] == [2], applications
     executors = list((tmp_path / "spark-cluster").glob("worker-*/app-*/*/stderr"))
     assert {path.parts[-4] for path in executors} == {"worker-1", "worker-2"}, executors
+    launched = [
+        line for path in executors for line in path.read_text().splitlines() if "Executor Command" in line
+    ]
+    assert len(launched) == 2 and all(f'"{first.spark.java_options}"' in line for line in launched), launched
 
     model = ChampionSource(settings).current()
     batch_scores = (
