@@ -16,8 +16,11 @@ def test_a_reader_always_finds_a_complete_folder_while_it_is_replaced(tmp_path):
         (staging / "pipeline").write_text("000")
     failures: list[str] = []
     stop = threading.Event()
+    reads = 0
+    read_done = threading.Condition()
 
     def read() -> None:
+        nonlocal reads
         while not stop.is_set():
             try:
                 version = (target / "metadata.json").read_text()
@@ -27,6 +30,9 @@ def test_a_reader_always_finds_a_complete_folder_while_it_is_replaced(tmp_path):
                     failures.append(f"metadata {version} with an older pipeline")
             except OSError as error:
                 failures.append(repr(error))
+            with read_done:
+                reads += 1
+                read_done.notify_all()
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -35,6 +41,11 @@ def test_a_reader_always_finds_a_complete_folder_while_it_is_replaced(tmp_path):
             with replacing(target) as staging:
                 (staging / "pipeline").write_text(str(version).zfill(3))
                 (staging / "metadata.json").write_text(str(version).zfill(3))
+            # The promise holds for a reader that finishes before the next replacement: wait for
+            # the read under way and for one that started after this replacement.
+            with read_done:
+                seen = reads
+                assert read_done.wait_for(lambda seen=seen: reads >= seen + 2, timeout=10)
     finally:
         stop.set()
         reader.join()
