@@ -51,6 +51,11 @@ def window_counts(scored: DataFrame, window_s: dict[Measure, int]) -> DataFrame:
     return summed(purchases.unionByName(alerts).withColumn("_count", F.lit(1).cast("long")))
 
 
+def counted() -> Column:
+    """The scored payments that some window counts (`window_counts`)."""
+    return F.col("alerted") | F.col(BOUGHT).isNotNull()
+
+
 def summed(counts: DataFrame) -> DataFrame:
     return counts.groupBy(*WINDOW, "product_id").agg(F.sum("_count").alias("_count"))
 
@@ -68,19 +73,26 @@ class WindowTotals:
     table: BatchTable
     window_s: dict[Measure, int]
 
-    def messages(self, scored: DataFrame, batch_id: int, updated_at: datetime) -> DataFrame | None:
+    @staticmethod
+    def earliest() -> Column:
+        """An aggregate of the scored payments, for `messages`: the earliest event time a window counts."""
+        return F.min(F.when(counted(), F.col("timestamp")))
+
+    def messages(
+        self, scored: DataFrame, batch_id: int, updated_at: datetime, earliest: datetime | None
+    ) -> DataFrame | None:
         """Kafka rows of every rank of the windows `scored` touched (None when it touched none)."""
         counts = window_counts(scored, self.window_s)
         self.table.add(batch_id, counts)
         self.table.compact(batch_id, COUNTS_SCHEMA)
-        windows = self.table.read_batch(batch_id, COUNTS_SCHEMA).select(*WINDOW).distinct()
-        touched = windows.collect()
-        if not touched:
+        if earliest is None:
             return None
-        earliest = min(row.window_start for row in touched)
+        windows = self.table.read_batch(batch_id, COUNTS_SCHEMA).select(*WINDOW).distinct()
+        longest = max(self.window_s.values())  # a window holding `earliest` starts less than this before it
+        since = F.lit(earliest) - F.expr(f"INTERVAL {longest} SECONDS")
         totals = (
             self.table.read(batch_id, COUNTS_SCHEMA)
-            .where(F.col("window_start") >= F.lit(earliest))  # lets Parquet skip older row groups
+            .where(F.col("window_start") > since)  # lets Parquet skip older row groups
             .join(F.broadcast(windows), WINDOW)
         )
         return top_ranks(summed(totals)).mapInPandas(AggregateMaker(updated_at), KAFKA_ROWS)

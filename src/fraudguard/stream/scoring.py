@@ -209,8 +209,10 @@ class MicroBatchScorer:
         laps = Laps()
         valid = F.col(PROBLEM).isNull()
         to_score = (F.col(KIND) == TRANSACTION.name) & valid & (F.col(ROLE) != LATE)
+        scored_once = to_score & (F.col(ROLE) == PRIMARY)
         counts = rows.agg(
-            count_where(to_score & (F.col(ROLE) == PRIMARY)).alias("transactions"),
+            count_where(scored_once).alias("transactions"),
+            F.collect_set(F.when(scored_once, day_number())).alias("days"),
             count_where(F.col(ROLE) == LATE).alias("late_session_events"),
             count_where(~valid).alias("dead_letters"),
             count_where((F.col(KIND) == USER.name) & valid).alias("user_records"),
@@ -232,7 +234,8 @@ class MicroBatchScorer:
         figures = dict.fromkeys(("alerts", "late_users", "late_merchants"), 0)
         if counts["transactions"]:
             try:
-                figures = self._score_transactions(rows.where(to_score), batch_id, plan, model, laps)
+                days = sorted(counts["days"])
+                figures = self._score_transactions(rows.where(to_score), days, batch_id, plan, model, laps)
             finally:
                 for frame in self._cached:
                     frame.unpersist()
@@ -252,25 +255,32 @@ class MicroBatchScorer:
         )
 
     def _score_transactions(
-        self, pairs: DataFrame, batch_id: int, plan: Plan, model: ScoringModel, laps: Laps
+        self, pairs: DataFrame, days: list[int], batch_id: int, plan: Plan, model: ScoringModel, laps: Laps
     ) -> dict[str, int]:
-        """`pairs`: each transaction once per paired event (`ROLE` primary, then pair), or once."""
+        """`pairs`: each transaction once per paired event (`ROLE` primary, then pair), or once, on
+        `days` (`day_number`)."""
         online = pairs.where(F.col("session_id").isNotNull())
         sessions = session_features(online).join(
             online.groupBy("transaction_id").agg(F.max(BOUGHT).alias(BOUGHT)), "transaction_id"
         )
         primary = pairs.where(F.col(ROLE) == PRIMARY).drop(BOUGHT)
         transactions = primary.join(sessions, "transaction_id", "left")
-        scored = self._featurized(transactions, batch_id).transform(scored_with(model, plan))
+        scored = self._featurized(transactions, days, batch_id).transform(scored_with(model, plan))
         if ANOMALY_SCORE not in scored.columns:  # a model without the isolation forest's input
             scored = scored.withColumn(ANOMALY_SCORE, F.lit(None).cast("double"))
         scored = scored.select(*HISTORY_COLUMNS).persist()
         self._cached.append(scored)
-        figures = scored.agg(
-            count_where(F.col("alerted")).alias("alerts"),
-            count_where(~F.col("user_known")).alias("late_users"),
-            count_where(~F.col("merchant_known")).alias("late_merchants"),
-        ).collect()[0]
+        figures = (
+            scored.agg(
+                count_where(F.col("alerted")).alias("alerts"),
+                count_where(~F.col("user_known")).alias("late_users"),
+                count_where(~F.col("merchant_known")).alias("late_merchants"),
+                self.aggregates.earliest().alias("earliest_counted"),
+            )
+            .collect()[0]
+            .asDict()
+        )
+        earliest_counted = figures.pop("earliest_counted")
         laps.lap("score")
         if figures["alerts"]:  # before the history: an analyst waits for the alerts, not for the history
             alert = AlertMaker(model.name, model.version, model.threshold, dict(model.importances),
@@ -279,13 +289,13 @@ class MicroBatchScorer:
         laps.lap("alerts")
         self._write_history(scored, batch_id)
         laps.lap("history")
-        aggregates = self.aggregates.messages(scored, batch_id, plan.scored_at)
+        aggregates = self.aggregates.messages(scored, batch_id, plan.scored_at, earliest_counted)
         if aggregates is not None:
             self._send(aggregates, TopicRole.AGGREGATES)
         laps.lap("aggregates")
-        return figures.asDict()
+        return figures
 
-    def _featurized(self, transactions: DataFrame, batch_id: int) -> DataFrame:
+    def _featurized(self, transactions: DataFrame, days: list[int], batch_id: int) -> DataFrame:
         """`features.batch.build_features` on a micro-batch: the record tables as of this batch, the
         risk rates of its days (`_rates`)."""
         users, merchants = self.tables.users(batch_id), self.tables.merchants(batch_id)
@@ -300,7 +310,6 @@ class MicroBatchScorer:
         counts = self.tables.counts
         counts.add(batch_id, hourly_counts(joined))
         counts.compact(batch_id, HOURLY_COUNTS_SCHEMA)
-        days = sorted(row[0] for row in joined.select(day_number()).distinct().collect())
         joined = with_rates(joined, *self._rates(batch_id, days, merchants))
         return with_travel(with_row_features(joined), merchants)
 

@@ -435,7 +435,7 @@ def test_the_job_survives_kill_9_a_broker_outage_and_a_new_champion(scored_world
     wait_for(settings, lambda p: p.model is not None and p.model.version == second, 60, "hot reload")
 
     # More traffic (another world: new users and merchants), with the broker down for 10 s meanwhile.
-    other = settings.simulator.model_copy(update={"seed": 12, "days": 2})
+    other = settings.simulator.model_copy(update={"seed": 12, "days": 1})
     outage = threading.Timer(2.0, lambda: node_down(broker_settings, 1))
     outage.start()
     recovery = threading.Timer(12.0, lambda: node_up(broker_settings, 1))
