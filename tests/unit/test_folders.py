@@ -41,8 +41,8 @@ def test_a_reader_always_finds_a_complete_folder_while_it_is_replaced(tmp_path):
             with replacing(target) as staging:
                 (staging / "pipeline").write_text(str(version).zfill(3))
                 (staging / "metadata.json").write_text(str(version).zfill(3))
-            # The promise holds for a reader that finishes before the next replacement: wait for
-            # the read under way and for one that started after this replacement.
+            # The swap keeps the version before the current one: a read that overlaps one replacement
+            # finds its folder. Wait for the read under way and for one that started after this one.
             with read_done:
                 seen = reads
                 assert read_done.wait_for(lambda seen=seen: reads >= seen + 2, timeout=10)
